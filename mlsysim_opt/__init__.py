@@ -1,0 +1,39 @@
+"""mlsysim_opt: first-principles analytical models of ML systems (the "22 walls"), written once as
+symbolic equations and compiled to forward evaluators and to exact MILP formulations.
+
+Quick start::
+
+    from mlsysim_opt import Engine, Hardware, Models
+    p = Engine.solve(Models.Llama3_8B, Hardware.H100, batch_size=1, precision="fp16")
+    print(p.latency.to("ms"), p.bottleneck)
+"""
+from .units import (Q_, ureg, FLOP, KFLOPs, MFLOPs, GFLOPs, TFLOPs, PFLOPs, EFLOPs, OPS, TOPS, byte, bit,
+                    KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, second, ms, us, ns, minute, hour, day,
+                    watt, W, kW, MW, mW, joule, J, kWh, MWh, Gbps, USD, token)
+from .errors import (InputError, MlsysimError, ModelDefinitionError, SolverError, UnitError,
+                     UnknownNameError, UnsupportedExpressionError)
+from .types import (CNNWorkload, ComputeCore, Datacenter, Fleet, GridProfile, HardwareNode, MemoryHierarchy,
+                    NetworkFabric, Node, TransformerWorkload, Workload)
+from .catalog import (Clusters, Datacenters, Fabrics, Grids, Hardware, Infra, Models, Nodes, Sources, Systems,
+                      audit_provenance, load_registry, register)
+from .precision import PrecisionFallbackWarning
+from .results import PerformanceProfile
+from .engine import Engine
+
+Infrastructure = Infra
+SingleNodeModel = Engine
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Q_", "ureg", "Engine", "SingleNodeModel", "PerformanceProfile",
+    "Hardware", "Models", "Systems", "Infra", "Infrastructure", "Nodes", "Fabrics", "Clusters", "Grids",
+    "Datacenters", "Sources", "audit_provenance", "load_registry", "register",
+    "HardwareNode", "ComputeCore", "MemoryHierarchy", "Workload", "TransformerWorkload", "CNNWorkload",
+    "Node", "NetworkFabric", "Fleet", "GridProfile", "Datacenter",
+    "MlsysimError", "InputError", "UnitError", "UnknownNameError", "ModelDefinitionError",
+    "UnsupportedExpressionError", "SolverError", "PrecisionFallbackWarning",
+    "FLOP", "KFLOPs", "MFLOPs", "GFLOPs", "TFLOPs", "PFLOPs", "EFLOPs", "OPS", "TOPS", "byte", "bit",
+    "KB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "second", "ms", "us", "ns", "minute", "hour",
+    "day", "watt", "W", "kW", "MW", "mW", "joule", "J", "kWh", "MWh", "Gbps", "USD", "token",
+]

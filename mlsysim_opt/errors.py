@@ -1,0 +1,63 @@
+"""Exceptions. Every message states the rule, the bad value, where it was found and the fix."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+
+class MlsysimError(Exception):
+    """Base class of every error raised by mlsysim_opt."""
+
+
+class InputError(MlsysimError, ValueError):
+    """A value given to the API breaks a rule (range, type, choice)."""
+
+    def __init__(self, field: str, value, rule: str, fix: str | None = None):
+        self.field, self.value, self.rule, self.fix = field, value, rule, fix
+        msg = f"{field} {rule}, got {value!r}"
+        if fix:
+            msg += f": {fix}"
+        super().__init__(msg)
+
+
+class UnitError(InputError):
+    """A quantity has the wrong physical dimension."""
+
+    def __init__(self, field: str, value, expected: str, fix: str | None = None):
+        super().__init__(field, value, f"must have units of {expected}", fix)
+        self.expected = expected
+
+
+class UnknownNameError(MlsysimError, KeyError, AttributeError):
+    """A registry (or choice) name that does not exist; suggests close matches."""
+
+    def __init__(self, kind: str, name: str, known: Iterable[str]):
+        known = sorted(set(known))
+        self.kind, self.name, self.known = kind, name, known
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        if not close:
+            lowered = {k.lower(): k for k in known}
+            close = [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.4)]
+        msg = f"unknown {kind} {name!r}"
+        if close:
+            msg += f"; did you mean {', '.join(repr(c) for c in close)}?"
+        else:
+            shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+            msg += f"; known: {shown}"
+        self.message = msg
+        Exception.__init__(self, msg)
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.message
+
+
+class ModelDefinitionError(MlsysimError):
+    """An equation sheet is inconsistent (dimension mismatch, unknown symbol, ...)."""
+
+
+class UnsupportedExpressionError(MlsysimError):
+    """A backend has no valid rule for a sub-expression."""
+
+
+class SolverError(MlsysimError):
+    """The optimization backend failed in a way that is not infeasibility."""

@@ -1,0 +1,111 @@
+"""The one pint registry of the package, and the unit boundary.
+
+Quantities enter the API as pint quantities, as strings ("3.35 TB/s") or as plain numbers in the
+documented default unit of each argument; they are converted once to SI floats in the unit each
+symbol declares, and put back on the results.
+
+Unit conventions (in addition to pint's defaults, where ``B`` is the byte and ``GB`` = 10^9 byte):
+
+* ``FLOP`` is its own base dimension, so FLOP/s and byte/s can never be added. ``TFLOPs`` is a
+  count (10^12 FLOP), not a rate: rates are written ``TFLOPs/s`` or ``TFLOP/s``.
+* ``OPS``/``TOPS`` are integer-operation *rates* and share the FLOP dimension.
+* ``token``, ``request``, ``sample``, ``param`` are dimensionless counts (tokens/s converts to 1/s).
+* ``USD`` is its own dimension (no currency conversion is ever implied).
+* ``gCO2e`` is its own dimension (kgCO2e, tCO2e derived), so carbon is never confused with mass.
+* ``bps``/``Gbps`` are bit/s; ``Q_("400 Gbps").to("GB/s")`` is 50 GB/s.
+"""
+from __future__ import annotations
+
+import numbers
+
+import pint
+
+from .errors import InputError, UnitError
+
+ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+ureg.formatter.default_format = "~P"
+
+for _definition in (
+    "FLOP = [flop] = flop = FLOPS_count",
+    "OPS = FLOP / second",
+    "token = [] = tok",
+    "request = [] = req",
+    "sample = []",
+    "param = []",
+    "USD = [currency] = dollar = usd",
+    "gCO2e = [emissions] = gCO2",
+    "kgCO2e = 1000 * gCO2e = kgCO2",
+    "tCO2e = 1e6 * gCO2e = tCO2",
+    "bps = bit / second",
+):
+    ureg.define(_definition)
+
+Q_ = ureg.Quantity
+Quantity = pint.Quantity
+
+# Short names used by the tutorials ("1200 * TFLOPs / second").
+FLOP = ureg.FLOP
+KFLOPs, MFLOPs, GFLOPs, TFLOPs, PFLOPs, EFLOPs = (ureg.Unit(p + "FLOP") for p in "kMGTPE")
+OPS, TOPS = ureg.OPS, ureg.Unit("TOPS")
+byte, bit = ureg.byte, ureg.bit
+KB, MB, GB, TB, PB = (ureg.Unit(p + "B") for p in "kMGTP")
+KiB, MiB, GiB, TiB = (ureg.Unit(p + "B") for p in ("Ki", "Mi", "Gi", "Ti"))
+second, ms, us, ns, minute, hour, day = (ureg.Unit(n) for n in ("s", "ms", "us", "ns", "minute", "hour", "day"))
+watt, W, kW, MW, mW = (ureg.Unit(n) for n in ("W", "W", "kW", "MW", "mW"))
+joule, J, kWh, MWh = (ureg.Unit(n) for n in ("J", "J", "kWh", "MWh"))
+Gbps = ureg.Unit("Gbps")
+USD = ureg.USD
+token = ureg.token
+
+
+def as_quantity(value, unit: str, field: str, *, example: str | None = None) -> pint.Quantity:
+    """Return ``value`` as a quantity in ``unit``.
+
+    Accepts a pint quantity of the same dimension, a string such as ``"3.35 TB/s"`` or a plain
+    number, which is read in ``unit`` (the documented default unit of ``field``).
+    """
+    target = ureg.Unit(unit)
+    if isinstance(value, pint.Quantity):
+        q = value
+    elif isinstance(value, str):
+        try:
+            q = ureg.Quantity(value)
+        except Exception as exc:  # pint raises several types for unparsable text
+            raise InputError(field, value, "is not a readable quantity",
+                             f"write a number and a unit, e.g. {example or _example(unit)!r}") from exc
+        if not isinstance(q, pint.Quantity):
+            q = ureg.Quantity(q, target)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return ureg.Quantity(float(value), target)
+    else:
+        raise InputError(field, value, f"must be a quantity in {unit} (or a number in {unit})",
+                         f"pass e.g. {example or _example(unit)!r}")
+    if q.dimensionality != target.dimensionality:
+        raise UnitError(field, f"{q:~P}", f"{target:~P} ({_dim_name(target)})",
+                        _unit_hint(q, target, example))
+    return q.to(target)
+
+
+def to_float(value, unit: str, field: str) -> float:
+    """The magnitude of ``value`` in ``unit`` (the single place units are stripped)."""
+    return float(as_quantity(value, unit, field).magnitude)
+
+
+def _example(unit: str) -> str:
+    return f"Q_('1 {unit}')"
+
+
+def _dim_name(u) -> str:
+    return str(ureg.Quantity(1, u).dimensionality)
+
+
+def _unit_hint(q: pint.Quantity, target, example: str | None) -> str:
+    got = q.dimensionality
+    want = ureg.Quantity(1, target).dimensionality
+    if got.get("[flop]") and want.get("[information]"):
+        return "that is a compute rate or count (FLOP), not bytes; a bandwidth is e.g. Q_('3.35 TB/s')"
+    if got.get("[information]") and want.get("[flop]"):
+        return "that is bytes, not FLOP; a compute rate is e.g. Q_('989 TFLOP/s')"
+    if want.get("[time]") == -1 and not got.get("[time]"):
+        return f"a rate needs a per-time unit, e.g. {example or _example(str(target))!r}"
+    return f"convert it, e.g. {example or _example(f'{target:~P}')!r}"

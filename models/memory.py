@@ -1,0 +1,55 @@
+"""Wall 2 (Memory): what a model occupies and moves.
+
+| symbol | unit | meaning | source |
+|---|---|---|---|
+| P | param | parameter count | model card |
+| b | byte | bytes per stored weight/activation at the precision | format definition |
+| b_kv | byte | bytes per stored key/value element (the KV cache may be quantized separately) | format definition |
+| b_opt | byte | optimizer-state bytes per parameter (Adam, mixed precision: fp32 master + m + v = 12) | Rajbhandari et al. 2020 (ZeRO) |
+| L | - | layers | model card |
+| H_kv | - | key/value heads (GQA/MQA: fewer than query heads; 0 without attention) | model card |
+| d | - | head dimension | model card |
+| S | token | tokens of context held per request | input |
+| B | request | requests (or inputs) in the batch | input |
+| n | token | new tokens per request in the pass (decode 1; training/prefill S; vision 1) | input |
+| N_act | - | activation elements per token (or input); transformers 17*L*h (34 bytes/token/layer at 2 bytes, selective recompute) | Korthikanti et al. 2022 |
+| t | - | 1 when training, 0 for inference | input |
+"""
+from mlsysim_opt.symbolic import Sheet, sym
+
+P = sym("params", "param", "parameter count", "model card")
+b = sym("bytes_per_value", "byte", "bytes per stored weight at the precision", "format definition")
+b_kv = sym("kv_bytes_per_value", "byte", "bytes per stored key/value element", "format definition")
+b_opt = sym("optimizer_bytes_per_param", "byte", "optimizer state per parameter", "ZeRO (Rajbhandari et al. 2020)")
+L = sym("layers", "dimensionless", "layers", "model card", lower=1)
+H_kv = sym("kv_heads", "dimensionless", "key/value heads (0 without attention)", "model card")
+d = sym("head_dim", "dimensionless", "width of one attention head", "model card")
+S = sym("context_tokens", "token", "tokens of context held per request", "input")
+B = sym("batch_size", "request", "requests (or inputs) processed together", "input", lower=1)
+n = sym("tokens_per_request", "token", "new tokens computed per request in this pass", "input", lower=1)
+N_act = sym("activation_elements", "dimensionless", "activation elements per token (or input)",
+            "Korthikanti et al. 2022; workloads.yaml")
+t = sym("training", "dimensionless", "1 when training, 0 for inference", "input", upper=1)
+
+sheet = Sheet("memory", "What a model occupies: weights, KV cache, activations, optimizer state",
+              walls=[2, 5], iron_law_term="Peak (memory side)",
+              sources=["Pope et al. 2022, Efficiently Scaling Transformer Inference",
+                       "Korthikanti et al. 2022, Reducing Activation Recomputation"])
+
+weights = sheet.define("weights_bytes", P * b, "byte", "every parameter stored once")
+
+# K and V: H_kv heads of width d, per layer, per token of context (GQA-aware).
+kv_per_token = sheet.define("kv_bytes_per_token", 2 * L * H_kv * d * b_kv, "byte/token",
+                            "KV cache bytes for one token of one request")
+kv_cache = sheet.define("kv_cache_bytes", kv_per_token * S * B, "byte", "KV cache of the batch")
+
+activations = sheet.define("activation_bytes", N_act * b * B * n, "byte", "activations of the whole pass")
+activation_traffic = sheet.define("activation_traffic_bytes", 2 * activations, "byte",
+                                  "each activation written once and read once")
+
+# Inference keeps about one layer's activations live; training keeps all of them for the backward
+# pass, plus gradients (one value per parameter) and optimizer state.
+training_state = sheet.define("training_state_bytes", t * (P * b + P * b_opt + activations), "byte",
+                              "gradients, optimizer state and stored activations")
+footprint = sheet.define("memory_footprint", weights + kv_cache + (1 - t) * activations / L + training_state,
+                         "byte", "bytes resident on the device")

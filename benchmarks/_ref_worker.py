@@ -8,6 +8,15 @@ prints or warns goes to stderr so stdout stays pure JSON.
 Quantities are returned as plain floats in the unit named by the key suffix
 (_ms, _s, _GB, _kwh, ...). Scenario tasks return {"scenarios": {name: {...}}};
 a scenario that raises is reported as {"error": "<Type>: <message>"}.
+
+Tasks (payload keys besides "task"):
+  engine_solve_timing   scenarios=[{model, hardware, batch_size, precision, efficiency}], repeats, warmup
+  engine_solve_values   configs=[same shape; optional is_training, seq_len, zero_stage, dp_size, ...]
+  list_keys             -- registry keys, to draw random configurations from
+  engine_tutorial_values, serving_values, compression_values, sustainability_values,
+  economics_values, parallelism_values, meta_values   -- fixed tutorial scenarios
+  dse_timing            repeats  -- DSE / Engine.sweep demos, timed
+Registry keys are namespaced attribute paths, e.g. "Hardware.Cloud.H100".
 """
 from __future__ import annotations
 
@@ -226,7 +235,7 @@ def task_engine_tutorial_values(p: dict) -> dict:
         out["esp32_s3_int8_eff0.3"] = _engine(ds, "Hardware.Tiny.ESP32_S3", precision="int8", efficiency=0.3)
         out["mobilenetv2_registry_nrf52840_int8_eff0.3"] = _engine(
             "Models.Vision.MobileNetV2", "Hardware.Tiny.nRF52840", precision="int8", efficiency=0.3)
-        out["ds_cnn_params"] = q(lookup(ds).parameters, "param") if hasattr(lookup(ds), "parameters") else None
+        out["ds_cnn_params"] = q(lookup(ds).parameters, "param")
         return out
 
     def deck_tiny():  # "nRF52840 vs ESP32 vs H100" and the doorbell battery exercise
@@ -516,7 +525,7 @@ def task_meta_values(p: dict) -> dict:
                            infrastructure_multiplier=2.5)
             return {"ran": True, "stages": list(res)}
         except Exception as exc:
-            return {"ran": False, "error": err(exc)}
+            return {"ran": False, "pipeline_error": err(exc)}
 
     return scenarios({"sensitivity": sensitivity, "synthesis_llama3_8b": synthesis, "scaling": scaling,
                       "reliability_30d": reliability, "deck_pipeline": pipeline_slide})

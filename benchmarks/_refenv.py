@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,7 +44,7 @@ def ensure_reference_env(path: str | os.PathLike = DEFAULT_VENV) -> str:
         return str(python)
     print(f"[refenv] installing {REFERENCE_REQUIREMENT} into {path} ...", file=sys.stderr, flush=True)
     if not python.exists():
-        venv.EnvBuilder(with_pip=True, clear=False).create(path)
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
     subprocess.run(
         [str(python), "-m", "pip", "install", "-qq", "--disable-pip-version-check",
          REFERENCE_REQUIREMENT],

@@ -12,7 +12,7 @@ from . import inputs as _in
 from .compile.numeric import CompiledFunction, compile_expressions
 from .precision import normalize_precision
 from .results import PerformanceProfile
-from .units import Q_, ureg
+from .units import quantity_factory
 
 FOOTPRINT_OUTPUTS = ("weights_bytes", "kv_cache_bytes", "memory_footprint")
 
@@ -26,20 +26,20 @@ def roofline_function() -> CompiledFunction:
     return compile_expressions(exprs)
 
 
-def _tier(hw, weights_bytes: float) -> str:
-    m = hw.memory
-    if m.sram_capacity is not None and m.sram_bandwidth is not None and weights_bytes <= m.sram_capacity.to("B").m:
+def _tier(values: dict, weights_bytes: float) -> str:
+    """The tier the roofline sheet's Piecewise selected (same tests, for the label)."""
+    if values["sram_capacity"] > 0 and weights_bytes <= values["sram_capacity"]:
         return "SRAM"
-    if m.flash_capacity is not None and m.flash_bandwidth is not None and weights_bytes <= m.flash_capacity.to("B").m:
+    if values["flash_capacity"] > 0 and weights_bytes <= values["flash_capacity"]:
         return "flash"
     return "main memory"
 
 
-_UNITS = {u: ureg.Unit(u) for u in ("ms", "s", "1/s", "FLOP/byte", "J", "GB", "FLOP/s", "byte/s", "mJ")}
+_MAKERS = {u: quantity_factory(u) for u in ("ms", "1/s", "FLOP/byte", "J", "GB", "FLOP/s", "byte/s")}
 
 
 def _q(value: float, unit: str):
-    return Q_(value, _UNITS[unit])
+    return _MAKERS[unit](float(value))
 
 
 class Engine:
@@ -68,6 +68,7 @@ class Engine:
         values = _in.workload_values(wl, choice, batch_size=batch, seq_len=seq, is_training=bool(is_training))
         values.update(_in.hardware_values(hw, choice), efficiency=eta, bandwidth_efficiency=eta_bw)
         out = roofline_function()(**values)
+        out["memory_capacity"] = values["memory_capacity"]
         return _profile(wl, hw, choice, batch, seq, bool(is_training), out, eta, raise_errors)
 
     @staticmethod
@@ -140,7 +141,6 @@ def grid_values(wl, hws, precs, batches, etas, seqs, is_training: bool = False) 
                 continue  # a precision with no compute path on this device is not a grid point
             v = _in.workload_values(wl, choice, batch_size=1, seq_len=seqs[0], is_training=is_training)
             v.update(_in.hardware_values(hw, choice))
-            v["memory_capacity"] = float(hw.memory.capacity.to("byte").magnitude)
             pairs.append((hw.name, p))
             per_pair.append(v)
     if not pairs:
@@ -168,7 +168,7 @@ def grid_values(wl, hws, precs, batches, etas, seqs, is_training: bool = False) 
 
 
 def _profile(wl, hw, choice, batch, seq, is_training, out, eta, raise_errors) -> PerformanceProfile:
-    capacity = float(hw.memory.capacity.to("byte").magnitude)
+    capacity = out["memory_capacity"]
     footprint = out["memory_footprint"]
     feasible = footprint <= capacity
     reason = None
@@ -186,7 +186,7 @@ def _profile(wl, hw, choice, batch, seq, is_training, out, eta, raise_errors) ->
         notes.append(choice.fallback)
     is_lm = isinstance(wl, _in.TransformerWorkload)
     units_per_pass = batch * (seq if (is_lm and is_training) else 1)
-    return PerformanceProfile(
+    return PerformanceProfile.model_construct(  # fields are built here, already typed
         model=wl.name, hardware=hw.name, batch_size=batch, precision=choice.precision,
         compute_precision=choice.compute_precision, seq_len=seq if is_lm else None, is_training=is_training,
         latency=_q(out["latency"] * 1e3, "ms"), latency_compute=_q(compute * 1e3, "ms"),
@@ -199,7 +199,7 @@ def _profile(wl, hw, choice, batch, seq, is_training, out, eta, raise_errors) ->
         energy_per_unit=_q(out["energy"] / units_per_pass, "J"),
         memory_footprint=_q(footprint / 1e9, "GB"), weights_size=_q(out["weights_bytes"] / 1e9, "GB"),
         kv_cache_size=_q(out["kv_cache_bytes"] / 1e9, "GB"), memory_capacity=_q(capacity / 1e9, "GB"),
-        memory_tier=_tier(hw, out["weights_bytes"]),
+        memory_tier=_tier(_in.hardware_values(hw, choice), out["weights_bytes"]),
         peak_flops_actual=_q(choice.peak_flops * eta, "FLOP/s"),
         peak_bw_actual=_q(out["effective_bandwidth"], "byte/s"),
         feasible=bool(feasible), infeasibility_reason=reason,

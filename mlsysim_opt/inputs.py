@@ -64,14 +64,27 @@ def fraction(value: Any, field: str, *, allow_zero: bool = False) -> float:
     return v
 
 
+_HW_CACHE: dict[int, tuple[HardwareNode, dict[str, float]]] = {}
+
+
 def hardware_values(hw: HardwareNode, choice: PrecisionChoice) -> dict[str, float]:
+    """SI floats of a (frozen) hardware record, converted once per record."""
+    entry = _HW_CACHE.get(id(hw))
+    if entry is None or entry[0] is not hw:
+        if len(_HW_CACHE) > 4096:
+            _HW_CACHE.clear()
+        entry = (hw, _hardware_floats(hw))
+        _HW_CACHE[id(hw)] = entry
+    return {**entry[1], "peak_flops": choice.peak_flops}
+
+
+def _hardware_floats(hw: HardwareNode) -> dict[str, float]:
     m = hw.memory
 
     def f(q, unit):
         return 0.0 if q is None else float(q.to(unit).magnitude)
 
     return {
-        "peak_flops": choice.peak_flops,
         "memory_bandwidth": f(m.bandwidth, "byte/s"),
         "sram_bandwidth": f(m.sram_bandwidth, "byte/s"),
         "flash_bandwidth": f(m.flash_bandwidth, "byte/s"),
@@ -81,6 +94,7 @@ def hardware_values(hw: HardwareNode, choice: PrecisionChoice) -> dict[str, floa
         "layer_tax": LAYER_TAX_S,
         "idle_power_fraction": IDLE_POWER_FRACTION,
         "tdp": f(hw.tdp, "W"),
+        "memory_capacity": f(m.capacity, "byte"),
     }
 
 
@@ -116,5 +130,21 @@ def workload_values(wl: Workload, choice: PrecisionChoice, *, batch_size: int, s
     return values
 
 
+_PRECISION_CACHE: dict[tuple[int, str], tuple[HardwareNode, PrecisionChoice]] = {}
+
+
 def precision_for(hw: HardwareNode, precision: str, warn: bool = True) -> PrecisionChoice:
-    return resolve_precision(hw, precision, warn=warn)
+    """Resolve once per (record, precision); the fallback warning is still raised on every call."""
+    key = (id(hw), precision)
+    entry = _PRECISION_CACHE.get(key)
+    if entry is None or entry[0] is not hw:
+        if len(_PRECISION_CACHE) > 4096:
+            _PRECISION_CACHE.clear()
+        entry = (hw, resolve_precision(hw, precision, warn=False))
+        _PRECISION_CACHE[key] = entry
+    choice = entry[1]
+    if warn and choice.fallback:
+        import warnings
+        from .precision import PrecisionFallbackWarning
+        warnings.warn(choice.fallback, PrecisionFallbackWarning, stacklevel=3)
+    return choice

@@ -17,12 +17,33 @@ Unit conventions (in addition to pint's defaults, where ``B`` is the byte and ``
 from __future__ import annotations
 
 import numbers
+import pathlib
+import tempfile
 
 import pint
 
 from .errors import InputError, UnitError
 
-ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+
+def _registry() -> pint.UnitRegistry:
+    """pint's default definitions with one change: ``bit`` gets its own dimension, [information].
+
+    Stock pint declares the bit dimensionless, which would let bytes convert to tokens or
+    parameters. The definitions are read from the installed pint at start-up.
+    """
+    root = pathlib.Path(pint.__file__).parent
+    text = (root / "default_en.txt").read_text(encoding="utf-8")
+    if "\nbit = []" not in text:  # a future pint may already do this
+        return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = pathlib.Path(tmp)
+        (folder / "constants_en.txt").write_text((root / "constants_en.txt").read_text(encoding="utf-8"))
+        (folder / "default_en.txt").write_text(text.replace("\nbit = []", "\nbit = [information]"))
+        return pint.UnitRegistry(filename=str(folder / "default_en.txt"), cache_folder=None,
+                                 autoconvert_offset_to_baseunit=True)
+
+
+ureg = _registry()
 ureg.formatter.default_format = "~P"
 
 for _definition in (
@@ -109,3 +130,26 @@ def _unit_hint(q: pint.Quantity, target, example: str | None) -> str:
     if want.get("[time]") == -1 and not got.get("[time]"):
         return f"a rate needs a per-time unit, e.g. {example or _example(str(target))!r}"
     return f"convert it, e.g. {example or _example(f'{target:~P}')!r}"
+
+
+def quantity_factory(unit: str):
+    """A fast constructor of quantities in one fixed unit, for results built in hot loops.
+
+    It fills the two slots pint's constructor fills (magnitude and units container) without
+    re-parsing the unit; an import-time check compares it with the normal constructor and falls
+    back to it if a pint version ever differs.
+    """
+    units = ureg.Unit(unit)._units
+    cls = ureg.Quantity
+
+    def make(value: float) -> pint.Quantity:
+        q = object.__new__(cls)
+        q._magnitude = value
+        q._units = units
+        return q
+
+    reference = ureg.Quantity(2.5, unit)
+    probe = make(2.5)
+    if not (probe == reference and f"{probe:~P}" == f"{reference:~P}" and (probe * 2).to(unit).m == 5.0):
+        return lambda value: ureg.Quantity(value, units)
+    return make

@@ -170,6 +170,11 @@ def _strip(node: Any, path: str, prov: dict[str, str], problems: list[str], coun
             prov[path.split(":", 1)[-1]] = str(source)
             if str(source) not in Sources:
                 problems.append(f"{path}: source {source!r} is not defined in sources.yaml")
+        if isinstance(value, str):  # YAML 1.1 reads 8.03e9 (no dot, no sign) as text
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if not isinstance(value, numbers.Real) or isinstance(value, bool):
             problems.append(f"{path}: value {value!r} is not a number")
             return value
@@ -264,7 +269,7 @@ def _load_file(kind: str, data: dict, origin: str, problems: list[str], counter:
             continue
         prov: dict[str, str] = {}
         clean = _strip(body, where, prov, problems, counter)
-        clean["provenance"] = prov
+        clean["provenance"] = {path.removeprefix(f"{key}."): sid for path, sid in prov.items()}
         try:
             record, target, aliases = _build(kind, key, clean, where)
         except Exception as exc:  # a bad record is reported, never silently dropped

@@ -9,12 +9,15 @@ class MlsysimError(Exception):
     """Base class of every error raised by mlsysim_opt."""
 
 
+MISSING = object()
+
+
 class InputError(MlsysimError, ValueError):
     """A value given to the API breaks a rule (range, type, choice)."""
 
     def __init__(self, field: str, value, rule: str, fix: str | None = None):
         self.field, self.value, self.rule, self.fix = field, value, rule, fix
-        msg = f"{field} {rule}, got {value!r}"
+        msg = f"{field} {rule}" if value is MISSING else f"{field} {rule}, got {value!r}"
         if fix:
             msg += f": {fix}"
         super().__init__(msg)

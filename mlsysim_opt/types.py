@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Optional
 
 import pint
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 from pydantic.functional_validators import BeforeValidator
 
 from .errors import InputError
@@ -36,13 +37,40 @@ WaterIntensity = _quantity("L/kWh", "1.8 L/kWh")
 EnergyPrice = _quantity("USD/kWh", "0.12 USD/kWh")
 Carbon = _quantity("kgCO2e", "150 kgCO2e")
 
+class _Strict(BaseModel):
+    """Validation failures surface as this package's errors (InputError, UnitError, ...) with the
+    field path, rather than pydantic's ValidationError."""
+
+    def __init__(self, **data):
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _as_input_error(type(self).__name__, exc) from None
+
+
+def _as_input_error(owner: str, exc: ValidationError) -> Exception:
+    from .errors import MlsysimError
+    first = exc.errors()[0]
+    path = ".".join(str(p) for p in first.get("loc", ()))
+    original = (first.get("ctx") or {}).get("error")
+    if isinstance(original, MlsysimError):
+        if path and isinstance(original, InputError) and not original.field.startswith(path):
+            original.args = (f"{owner}.{path}: {original.args[0]}",)
+        return original
+    where = f"{owner}.{path}" if path else owner
+    if first.get("type") == "missing":
+        from .errors import MISSING
+        return InputError(where, MISSING, "is required", f"pass {path}=... when building {owner}")
+    return InputError(where, first.get("input"), first.get("msg", "is invalid"))
+
+
 PRECISION_BYTES: dict[str, float] = {
     "fp32": 4.0, "tf32": 4.0, "fp16": 2.0, "bf16": 2.0, "fp8": 1.0, "int8": 1.0, "fp4": 0.5, "int4": 0.5,
 }
 """Storage width of one value in each precision (bytes)."""
 
 
-class Record(BaseModel):
+class Record(_Strict):
     """Base of every registry record: frozen, hashable by type and name, provenance attached."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
@@ -57,7 +85,7 @@ class Record(BaseModel):
         return type(other) is type(self) and self.model_dump() == other.model_dump()
 
 
-class ComputeCore(BaseModel):
+class ComputeCore(_Strict):
     """Compute side of an accelerator. ``peak_flops`` is the rate of ``peak_precision`` (dense)."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
@@ -94,7 +122,7 @@ class ComputeCore(BaseModel):
         return {self.peak_precision: self.peak_flops, **self.precision_flops}
 
 
-class MemoryHierarchy(BaseModel):
+class MemoryHierarchy(_Strict):
     """Main memory (HBM/DRAM, or flash on an MCU) plus optional on-chip SRAM and flash tiers."""
 
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")

@@ -47,7 +47,7 @@ ureg = _registry()
 ureg.formatter.default_format = "~P"
 
 for _definition in (
-    "FLOP = [flop] = flop = FLOPS_count",
+    "FLOP = [flop] = _ = flop",
     "OPS = FLOP / second",
     "token = [] = tok",
     "request = [] = req",
@@ -58,8 +58,24 @@ for _definition in (
     "kgCO2e = 1000 * gCO2e = kgCO2",
     "tCO2e = 1e6 * gCO2e = tCO2",
     "bps = bit / second",
+    "kbps = 1e3 * bit / second", "Mbps = 1e6 * bit / second",
+    "Gbps = 1e9 * bit / second", "Tbps = 1e12 * bit / second",  # no prefix guessing: G+bps vs G+b+pt
 ):
     ureg.define(_definition)
+
+_UNIT_FORMAT_CODES = set("~PCDLH")
+_pint_format = ureg.Quantity.__format__
+
+
+def _format(self, spec: str) -> str:
+    """A spec with only a number format (``f"{q:.1f}"``) uses the registry's default unit format
+    (``~P``: "5.2 ms"), which is what pint announces as its future behaviour, without the warning."""
+    if spec and not (_UNIT_FORMAT_CODES & set(spec)):
+        spec = spec + ureg.formatter.default_format
+    return _pint_format(self, spec)
+
+
+ureg.Quantity.__format__ = _format  # this registry's own Quantity class only
 
 Q_ = ureg.Quantity
 Quantity = pint.Quantity

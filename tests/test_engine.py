@@ -1,0 +1,166 @@
+"""Engine.solve: the roofline on one accelerator, checked against hand calculations."""
+import warnings
+
+import numpy as np
+import pytest
+
+from mlsysim_opt import (ComputeCore, Engine, GiB, Hardware, HardwareNode, InputError, MemoryHierarchy, Models,
+                         PrecisionFallbackWarning, TB, TFLOPs, UnitError, UnknownNameError, second, watt)
+
+H100, A100 = Hardware.H100, Hardware.A100
+LLAMA8 = Models.Llama3_8B
+
+
+def test_llama_decode_batch1_matches_hand_calculation():
+    p = Engine.solve(LLAMA8, H100, batch_size=1, precision="fp16", efficiency=0.5, seq_len=2048)
+    P, L, kv_heads, d = 8.03e9, 32, 8, 128
+    weights = P * 2
+    kv = 2 * L * kv_heads * d * 2 * 2048
+    acts = 2 * 17 * 4096 * L * 2
+    t_mem = (weights + kv + acts) / 3.35e12
+    t_comp = (2 * P + 4 * L * 32 * d * 2048) / (0.5 * 989e12)
+    t_ovh = 10e-6 + L * 10e-6
+    assert p.latency_memory.m_as("s") == pytest.approx(t_mem, rel=1e-9)
+    assert p.latency_compute.m_as("s") == pytest.approx(t_comp, rel=1e-2)
+    assert p.latency.m_as("s") == pytest.approx(max(t_mem, t_comp) + t_ovh, rel=1e-3)
+    assert p.bottleneck == "Memory"
+    assert p.throughput.m_as("1/s") == pytest.approx(1 / p.latency.m_as("s"))
+
+
+def test_llama_turns_compute_bound_where_the_ridge_point_says():
+    # Weights + KV only: T_comp = B*2P/(eta F) equals T_mem = (P b + B k S)/BW at
+    # B* = (P b / BW) / (2P/(eta F) - k S / BW)  (attention and activations move it slightly).
+    P, b, S, eta, F, BW = 8.03e9, 2, 128, 0.5, 989e12, 3.35e12
+    k = 2 * 32 * 8 * 128 * 2
+    b_star = (P * b / BW) / (2 * P / (eta * F) - k * S / BW)
+    batches = np.arange(1, 400)
+    labels = [Engine.solve(LLAMA8, H100, batch_size=int(B), seq_len=S).bottleneck for B in batches]
+    first_compute = batches[labels.index("Compute")]
+    assert labels[0] == "Memory"
+    assert all(label == "Compute" for label in labels[labels.index("Compute"):])
+    assert first_compute == pytest.approx(b_star, rel=0.15)
+
+
+def test_long_context_keeps_decode_memory_bound():
+    # At 32K context the KV cache per request outweighs the per-token FLOPs: no batch helps.
+    for B in (1, 64, 512):
+        assert Engine.solve(LLAMA8, H100, batch_size=B, seq_len=32768).bottleneck == "Memory"
+
+
+def test_exercise1_resnet50_on_a100_is_compute_bound_from_batch_1():
+    rows = [Engine.solve(Models.ResNet50, A100, batch_size=bs, precision="fp16", efficiency=0.5)
+            for bs in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]]
+    assert all(r.bottleneck == "Compute" for r in rows)
+    assert rows[0].latency_compute > rows[0].latency_memory
+    # 8.2 GFLOP per image at half of 312 TFLOP/s
+    assert rows[0].latency_compute.m_as("ms") == pytest.approx(8.2e9 / 156e12 * 1e3, rel=0.03)
+
+
+def test_kv_cache_counts_toward_feasibility():
+    fits = Engine.solve(LLAMA8, H100, batch_size=128, seq_len=4096)
+    too_many = Engine.solve(LLAMA8, H100, batch_size=160, seq_len=4096)
+    assert fits.feasible and not too_many.feasible
+    assert "GB" in too_many.infeasibility_reason and "H100" in too_many.infeasibility_reason
+    assert Engine.solve(Models.Llama3_70B, H100).feasible is False  # 141 GB of weights on 85.9 GB
+
+
+def test_raise_errors_turns_infeasible_into_an_exception():
+    with pytest.raises(InputError, match="does not fit"):
+        Engine.solve(Models.Llama3_70B, H100, raise_errors=True)
+
+
+def test_int4_without_native_support_falls_back_loudly():
+    with pytest.warns(PrecisionFallbackWarning, match="no native int4"):
+        p = Engine.solve(LLAMA8, H100, precision="int4")
+    assert p.precision_fallback and p.compute_precision == "fp16"
+    assert p.weights_size.m_as("GB") == pytest.approx(8.03e9 * 0.5 / 1e9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        native = Engine.solve(LLAMA8, Hardware.B200, precision="fp8")
+    assert native.precision_fallback is None
+
+
+def test_memory_bound_speedup_tracks_bytes():
+    fp16 = Engine.solve(LLAMA8, H100, precision="fp16", seq_len=128)
+    int8 = Engine.solve(LLAMA8, H100, precision="int8", seq_len=128)
+    assert fp16.latency_memory / int8.latency_memory == pytest.approx(2.0, rel=0.01)
+
+
+def test_mcu_memory_tiers():
+    ds_cnn = Models.Tiny.DS_CNN
+    nrf = Hardware.Tiny.nRF52840
+    p = Engine.solve(ds_cnn, nrf, precision="int8", efficiency=0.3)
+    assert p.memory_tier == "SRAM" and p.feasible
+    assert p.peak_bw_actual == nrf.memory.sram_bandwidth
+    esp = Hardware.Tiny.ESP32_S3
+    mobilenet = Engine.solve(Models.MobileNetV2, esp, precision="int8")
+    assert mobilenet.memory_tier == "flash" and mobilenet.feasible   # 3.5 MB > 512 KiB SRAM, < 8 MB flash
+    assert mobilenet.peak_bw_actual == esp.memory.flash_bandwidth
+    too_big = Engine.solve(Models.MobileNetV2, nrf, precision="int8")
+    assert not too_big.feasible                                      # 3.5 MB > 1 MiB flash
+
+
+def test_energy_is_idle_plus_busy_power():
+    p = Engine.solve(LLAMA8, H100)
+    T = p.latency.m_as("s")
+    busy = max(p.latency_compute.m_as("s"), p.latency_memory.m_as("s"))
+    assert p.energy.m_as("J") == pytest.approx(700 * (0.3 * T + 0.7 * busy), rel=1e-9)
+
+
+def test_training_step_counts_three_passes_and_optimizer_state():
+    p = Engine.solve(Models.BERT_Base, H100, batch_size=8, seq_len=512, is_training=True)
+    inference = Engine.solve(Models.BERT_Base, H100, batch_size=8, seq_len=512)
+    assert p.memory_footprint > inference.memory_footprint
+    P = Models.BERT_Base.parameters
+    assert p.memory_footprint.m_as("GB") >= P * (2 + 2 + 12) / 1e9
+    assert p.throughput.m_as("1/s") * p.latency.m_as("s") == pytest.approx(8 * 512)
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"batch_size": 0}, "batch_size"), ({"batch_size": -4}, "batch_size"), ({"batch_size": 2.5}, "batch_size"),
+    ({"efficiency": 0}, "efficiency"), ({"efficiency": 1.5}, "efficiency"), ({"seq_len": 0}, "seq_len"),
+])
+def test_bad_numbers_are_clear_errors(kwargs, field):
+    with pytest.raises(InputError) as err:
+        Engine.solve(LLAMA8, H100, **kwargs)
+    assert field in str(err.value)
+
+
+def test_unknown_precision_and_names_suggest_fixes():
+    with pytest.raises(UnknownNameError, match="fp16"):
+        Engine.solve(LLAMA8, H100, precision="fp61")
+    with pytest.raises(UnknownNameError, match="H100"):
+        Engine.solve(LLAMA8, "H1000")
+    with pytest.raises(UnknownNameError, match="Llama3_8B"):
+        Engine.solve("Llama3_8b_chat", H100)
+    with pytest.raises(InputError, match="hardware"):
+        Engine.solve(LLAMA8, 42)
+
+
+def test_wrong_units_on_custom_hardware():
+    with pytest.raises(UnitError, match="bandwidth"):
+        HardwareNode(name="bad", compute=ComputeCore(peak_flops=100 * TFLOPs / second),
+                     memory=MemoryHierarchy(capacity=80 * GiB, bandwidth=100 * TFLOPs / second), tdp=300 * watt)
+
+
+def test_sweep_rows_and_vectorized_table_agree():
+    hws = [H100, Hardware.MI300X, Hardware.B200]
+    rows = Engine.sweep(LLAMA8, hws, batch_sizes=[1, 16, 64], precisions=["fp16", "int8"], efficiency=0.5)
+    assert len(rows) == 18 and {"hardware", "batch_size", "precision", "profile", "feasible"} <= set(rows[0])
+    table = Engine.sweep_table(LLAMA8, hws, batch_sizes=[1, 16, 64], precisions=["fp16", "int8"])
+    assert len(table) == 18
+    for row in rows:
+        match = table[(table.hardware == row["hardware"]) & (table.batch_size == row["batch_size"])
+                      & (table.precision == row["precision"])]
+        assert match.latency_s.iloc[0] == pytest.approx(row["profile"].latency.m_as("s"), rel=1e-12)
+        assert match.bottleneck.iloc[0] == row["profile"].bottleneck
+        assert bool(match.feasible.iloc[0]) == row["profile"].feasible
+
+
+def test_vectorized_grid_handles_a_million_points():
+    hws = list(Hardware.Cloud)
+    batches = list(range(1, 1 + 1_000_000 // (len(hws) * 4 * 5)))
+    table = Engine.sweep_table(LLAMA8, hws, batch_sizes=batches, precisions=["fp16", "int8", "fp8", "int4"],
+                               efficiencies=[0.3, 0.4, 0.5, 0.6, 0.7])
+    assert len(table) >= 0.9e6
+    assert np.isfinite(table.latency_s).all()

@@ -1,0 +1,18 @@
+"""Every roofline snippet of the tutorial runs with mlsysim_opt and prints sensible numbers."""
+import contextlib
+import io
+
+import pytest
+
+from seeds.roofline_snippets import SNIPPETS
+
+
+@pytest.mark.parametrize("name,source,expected", SNIPPETS, ids=[s[0] for s in SNIPPETS])
+def test_snippet_runs_and_prints(name, source, expected):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(source, f"<seed {name}>", "exec"), {"__name__": f"seed_{name}"})  # noqa: S102 (test data)
+    text = out.getvalue()
+    for needle in expected:
+        assert needle in text, f"{name}: {needle!r} not in output:\n{text}"
+    assert "nan" not in text.lower()

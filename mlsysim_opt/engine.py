@@ -161,10 +161,17 @@ def grid_values(wl, hws, precs, batches, etas, seqs, is_training: bool = False) 
             values.update(tokens_per_request=seq_arr, attended_context=(seq_arr + 1) / 2)
         else:
             values.update(context_tokens=seq_arr, attended_context=seq_arr)
-    names = np.array([p[0] for p in pairs], dtype=object)
-    precs_arr = np.array([p[1] for p in pairs], dtype=object)
-    labels = {"hardware": names[idx_pair], "precision": precs_arr[idx_pair], "seq_len": seq_arr.astype(int)}
+    labels = {"hardware": _categorical([p[0] for p in pairs], idx_pair),
+              "precision": _categorical([p[1] for p in pairs], idx_pair), "seq_len": seq_arr.astype(int)}
     return Grid(values, labels)
+
+
+def _categorical(per_pair: list[str], idx_pair: np.ndarray):
+    """Row labels as a pandas Categorical: building 10^6 string objects would dominate the sweep."""
+    import pandas as pd
+    categories = list(dict.fromkeys(per_pair))
+    code_of_pair = np.array([categories.index(v) for v in per_pair])
+    return pd.Categorical.from_codes(code_of_pair[idx_pair], categories=categories)
 
 
 def _profile(wl, hw, choice, batch, seq, is_training, out, eta, raise_errors) -> PerformanceProfile:

@@ -11,3 +11,4 @@ log = sympy.log
 exp = sympy.exp
 sqrt = sympy.sqrt
 Heaviside = sympy.Heaviside
+Abs = sympy.Abs

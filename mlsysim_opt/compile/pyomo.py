@@ -68,7 +68,10 @@ class PyomoCompiler:
         from ..symbolic.sheet import constants
         expr = sympy.sympify(expr).xreplace(constants())
         num, den = sympy.fraction(sympy.together(expr)) if expr.is_Mul or expr.is_Pow else (expr, sympy.S.One)
-        den_value = self._compile(den, 0) if den != 1 else 1
+        # N/D <= b  becomes  N <= b*D: with b > 0, D is then bounded below (polarity -1); for >= above.
+        den_polarity = 0 if _is_var(bound) else (-sense if float(pyo.value(bound)) > 0 else sense)
+        den_value = self._compile(den, den_polarity) if _has_decisions(self, den) else (
+            float(_evaluate(self, den)) if den != 1 else 1)
         if _is_var(den_value):
             lo, _ = compute_bounds_on_expr(den_value)
             if lo is None or lo <= 0:
@@ -189,7 +192,15 @@ def _epigraph(kind):
             raise UnsupportedExpressionError(
                 f"{kind} in {e} is {'bounded below or maximized' if kind == 'max' else 'bounded above or minimized'}: "
                 f"an exact form needs big-M binaries; {OPTUNA_HINT}")
-        z = c._new_var()
+        # z >= every argument, so z >= the largest lower bound (and symmetrically for min):
+        # valid bounds that let later rules prove signs (e.g. a positive denominator).
+        bounds = [c._bounds(a) for a in args]
+        if kind == "max":
+            lows = [lo for lo, _ in bounds]
+            z = c._new_var(bounds=(max(lows) if None not in lows else None, None))
+        else:
+            highs = [hi for _, hi in bounds]
+            z = c._new_var(bounds=(None, min(highs) if None not in highs else None))
         for a in args:
             c.block.aux_constraints.add(z >= a if kind == "max" else z <= a)
         return z
@@ -215,7 +226,10 @@ def _rounding(kind):
             v = float(pyo.value(inner))
             return float(math.ceil(v) if kind == "ceiling" else math.floor(v))
         if (kind == "ceiling" and polarity > 0) or (kind == "floor" and polarity < 0):
-            k = c._new_var(domain=pyo.Integers)
+            lo, hi = c._bounds(inner)
+            k = c._new_var(domain=pyo.Integers,
+                           bounds=(math.ceil(lo) if kind == "ceiling" and lo is not None else None,
+                                   math.floor(hi) if kind == "floor" and hi is not None else None))
             c.block.aux_constraints.add(k >= inner if kind == "ceiling" else k <= inner)
             return k
         raise UnsupportedExpressionError(f"{kind} in {e} is used in the direction that needs big-M; {OPTUNA_HINT}")

@@ -1,0 +1,1 @@
+"""The HTTP service (``mlsysim-opt serve``)."""

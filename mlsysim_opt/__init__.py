@@ -19,6 +19,11 @@ from .catalog import (Clusters, Datacenters, Fabrics, Grids, Hardware, Infra, Mo
 from .precision import PrecisionFallbackWarning
 from .results import PerformanceProfile
 from .engine import Engine
+from .solvers.serving import ServingModel, ServingResult
+from .solvers.batching import (BatchingOptimizer, BatchingResult, ContinuousBatchingModel, ContinuousBatchingResult,
+                               TailLatencyModel, TailLatencyResult)
+from .solvers.compression import CompressionModel, CompressionResult
+from .calibrate import CalibrationResult, Measurement, calibrate
 
 Infrastructure = Infra
 SingleNodeModel = Engine
@@ -27,6 +32,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Q_", "ureg", "Engine", "SingleNodeModel", "PerformanceProfile",
+    "ServingModel", "ServingResult", "BatchingOptimizer", "BatchingResult", "ContinuousBatchingModel",
+    "ContinuousBatchingResult", "TailLatencyModel", "TailLatencyResult", "CompressionModel", "CompressionResult",
+    "calibrate", "Measurement", "CalibrationResult",
     "Hardware", "Models", "Systems", "Infra", "Infrastructure", "Nodes", "Fabrics", "Clusters", "Grids",
     "Datacenters", "Sources", "audit_provenance", "load_registry", "register",
     "HardwareNode", "ComputeCore", "MemoryHierarchy", "Workload", "TransformerWorkload", "CNNWorkload",

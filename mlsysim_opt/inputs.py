@@ -11,7 +11,7 @@ from typing import Any
 from .catalog import Hardware, Models
 from .errors import InputError
 from .precision import PrecisionChoice, resolve_precision
-from .types import CNNWorkload, HardwareNode, TransformerWorkload, Workload
+from .types import PRECISION_BYTES, CNNWorkload, HardwareNode, TransformerWorkload, Workload
 
 DEFAULT_SEQ_LEN = 2048
 """Context length (tokens) when none is given: GPT-3's context and the usual training length."""
@@ -106,7 +106,9 @@ def workload_values(wl: Workload, choice: PrecisionChoice, *, batch_size: int, s
     values = {
         "params": wl.parameters,
         "bytes_per_value": choice.storage_bytes,
-        "kv_bytes_per_value": choice.storage_bytes if kv_bytes is None else kv_bytes,
+        # The KV cache is written by the attention kernels at the compute precision: weight-only
+        # int4 (W4A16) keeps a 16-bit cache unless a KV precision is given.
+        "kv_bytes_per_value": PRECISION_BYTES[choice.compute_precision] if kv_bytes is None else kv_bytes,
         "optimizer_bytes_per_param": ADAM_BYTES_PER_PARAM if is_training else 0.0,
         "layers": float(wl.layers or 1),
         "batch_size": float(batch_size),

@@ -1,0 +1,212 @@
+"""``ServingModel``: TTFT, ITL and KV-cache capacity of a language model on one accelerator
+(Wall 4). The equations are the ``serving`` sheet (models/serving.py), itself the roofline sheet
+evaluated at the prefill and decode phases."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+import pint
+
+from .. import inputs as _in
+from ..errors import InputError
+from ..precision import PrecisionChoice, normalize_precision
+from ..results import Result
+from ..types import PRECISION_BYTES, HardwareNode, TransformerWorkload
+from ..units import quantity_factory
+
+DEFAULT_PREFILL_CHUNK_TOKENS = 512
+"""Tokens per chunked-prefill iteration (Sarathi-Serve, Agrawal et al. 2024, evaluates 512-2048;
+512 keeps the chunk above the H100's fp16 ridge point, so each chunk stays compute-bound)."""
+
+SERVING_OUTPUTS = (
+    "ttft", "prefill_compute", "prefill_memory", "prefill_overhead",
+    "itl", "itl_max", "decode_compute", "decode_memory", "decode_overhead", "decode_context",
+    "request_latency", "decode_throughput",
+    "memory_required", "kv_cache_reserved", "activation_working_set", "memory_utilization",
+    "max_concurrent_requests", "kv_budget",
+)
+
+_ms = quantity_factory("ms")
+_gb = quantity_factory("GB")
+_tok_s = quantity_factory("token/s")
+
+
+@lru_cache(maxsize=None)
+def serving_function():
+    """The serving sheet's definitions, compiled once (scalar and vectorized)."""
+    from ..models import serving
+    return serving.sheet.compiled(SERVING_OUTPUTS)
+
+
+@dataclass(frozen=True)
+class ServingCase:
+    """Validated, lowered inputs of one serving query (shared by the batching solvers)."""
+
+    model: TransformerWorkload
+    hardware: HardwareNode
+    choice: PrecisionChoice
+    kv_precision: str
+    seq_len: int
+    prompt_len: int
+    output_len: int
+    values: dict
+
+
+def language_model(value, field: str = "model") -> TransformerWorkload:
+    wl = _in.workload(value, field)
+    if not isinstance(wl, TransformerWorkload):
+        raise InputError(field, wl.name, "must be a language model (TransformerWorkload) to be served token by token",
+                         "pick a model from Models.Language, e.g. Models.Llama3_8B")
+    return wl
+
+
+def split_context(seq_len: int, prompt_len, output_len) -> tuple[int, int]:
+    """Prompt and output tokens of a request whose KV reservation is ``seq_len`` tokens.
+
+    Defaults: the output takes half the reservation and the prompt the rest; given one, the other
+    fills the reservation. Their sum may not exceed ``seq_len``."""
+    if output_len is not None:
+        output_len = _in.positive_int(output_len, "output_len", minimum=0)
+    if prompt_len is not None:
+        prompt_len = _in.positive_int(prompt_len, "prompt_len")
+    if prompt_len is None and output_len is None:
+        output_len = seq_len // 2
+    if prompt_len is None:
+        prompt_len = seq_len - output_len
+        if prompt_len < 1:
+            raise InputError("output_len", output_len, f"must leave at least one prompt token in seq_len={seq_len}",
+                             "lower output_len or raise seq_len")
+    if output_len is None:
+        output_len = seq_len - prompt_len
+    if prompt_len + output_len > seq_len:
+        raise InputError("prompt_len", prompt_len,
+                         f"plus output_len ({output_len}) must fit the KV reservation seq_len={seq_len}",
+                         "raise seq_len to at least prompt_len + output_len")
+    return prompt_len, output_len
+
+
+def serving_case(model, hardware, seq_len, batch_size=1, precision="fp16", efficiency=0.5, kv_precision=None,
+                 prompt_len=None, output_len=None, bandwidth_efficiency=1.0,
+                 prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS) -> ServingCase:
+    """Validate the arguments of a serving query and lower them to symbol values (SI floats)."""
+    wl = language_model(model)
+    hw = _in.hardware(hardware)
+    seq = _in.positive_int(seq_len, "seq_len")
+    batch = _in.positive_int(batch_size, "batch_size")
+    eta = _in.fraction(efficiency, "efficiency")
+    eta_bw = _in.fraction(bandwidth_efficiency, "bandwidth_efficiency")
+    chunk = _in.positive_int(prefill_chunk_tokens, "prefill_chunk_tokens")
+    choice = _in.precision_for(hw, precision)
+    kv_name = choice.compute_precision if kv_precision is None else normalize_precision(kv_precision, "kv_precision")
+    prompt, output = split_context(seq, prompt_len, output_len)
+    values = _in.workload_values(wl, choice, batch_size=batch, seq_len=seq, is_training=False,
+                                 kv_bytes=PRECISION_BYTES[kv_name])
+    values.update(_in.hardware_values(hw, choice), efficiency=eta, bandwidth_efficiency=eta_bw,
+                  reserved_context=float(seq), prompt_tokens=float(prompt), output_tokens=float(output),
+                  prefill_chunk_tokens=float(chunk))
+    return ServingCase(wl, hw, choice, kv_name, seq, prompt, output, values)
+
+
+class ServingResult(Result):
+    """One serving configuration: latencies of both phases, memory and feasibility."""
+
+    model: str
+    hardware: str
+    precision: str
+    kv_precision: str
+    seq_len: int
+    prompt_len: int
+    output_len: int
+    batch_size: int
+    ttft: pint.Quantity
+    itl: pint.Quantity
+    itl_max: pint.Quantity
+    request_latency: pint.Quantity
+    throughput: pint.Quantity
+    ttft_bottleneck: str
+    itl_bottleneck: str
+    prefill_compute: pint.Quantity
+    prefill_memory: pint.Quantity
+    prefill_overhead: pint.Quantity
+    decode_compute: pint.Quantity
+    decode_memory: pint.Quantity
+    decode_overhead: pint.Quantity
+    decode_context: float
+    weights_size: pint.Quantity
+    kv_cache_size: pint.Quantity
+    activation_memory: pint.Quantity
+    total_memory_required: pint.Quantity
+    memory_capacity: pint.Quantity
+    memory_utilization: float
+    max_batch_size: int
+    feasible: bool
+    infeasibility_reason: Optional[str] = None
+    precision_fallback: Optional[str] = None
+
+    @property
+    def model_weights_size(self) -> pint.Quantity:
+        return self.weights_size
+
+    @property
+    def tpot(self) -> pint.Quantity:
+        """Time per output token (the usual name for ITL in serving benchmarks)."""
+        return self.itl
+
+
+def _label(compute: float, memory: float) -> str:
+    return "Compute" if compute >= memory else "Memory"
+
+
+class ServingModel:
+    """LLM serving on one accelerator (Wall 4): prefill, decode and KV-cache capacity.
+
+    ``seq_len`` is the KV reservation of each request (prompt + generated tokens <= seq_len).
+    ``prompt_len`` defaults to ``seq_len - output_len`` and ``output_len`` to ``seq_len // 2``.
+    TTFT is the prefill of the whole batch (static batching); ITL is the decode step at the mean
+    context ``prompt_len + output_len / 2`` and ``itl_max`` the last step. ``kv_precision``
+    stores the KV cache in another format (default: the weights' precision).
+    """
+
+    def solve(self, model, hardware, seq_len, batch_size=1, precision="fp16", efficiency=0.5, kv_precision=None,
+              prompt_len=None, output_len=None, bandwidth_efficiency=1.0,
+              prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS) -> ServingResult:
+        case = serving_case(model, hardware, seq_len, batch_size, precision, efficiency, kv_precision,
+                            prompt_len, output_len, bandwidth_efficiency, prefill_chunk_tokens)
+        out = serving_function()(**case.values)
+        return serving_result(case, out)
+
+
+def serving_result(case: ServingCase, out: dict) -> ServingResult:
+    v = case.values
+    capacity = v["memory_capacity"]
+    required = out["memory_required"]
+    weights = v["params"] * v["bytes_per_value"]
+    kv = out["kv_cache_reserved"]
+    fits = max(0, int(out["max_concurrent_requests"]))
+    feasible = required <= capacity
+    reason = None
+    if not feasible:
+        reason = (f"needs {required / 1e9:.2f} GB (weights {weights / 1e9:.2f} GB, KV cache {kv / 1e9:.2f} GB for "
+                  f"{int(v['batch_size'])} x {case.seq_len} tokens, activations "
+                  f"{out['activation_working_set'] / 1e9:.2f} GB) but {case.hardware.name} holds "
+                  f"{capacity / 1e9:.2f} GB; at most {fits} requests of {case.seq_len} tokens fit")
+    return ServingResult.model_construct(
+        model=case.model.name, hardware=case.hardware.name, precision=case.choice.precision,
+        kv_precision=case.kv_precision, seq_len=case.seq_len, prompt_len=case.prompt_len,
+        output_len=case.output_len, batch_size=int(v["batch_size"]),
+        ttft=_ms(out["ttft"] * 1e3), itl=_ms(out["itl"] * 1e3), itl_max=_ms(out["itl_max"] * 1e3),
+        request_latency=_ms(out["request_latency"] * 1e3), throughput=_tok_s(out["decode_throughput"]),
+        ttft_bottleneck=_label(out["prefill_compute"], out["prefill_memory"]),
+        itl_bottleneck=_label(out["decode_compute"], out["decode_memory"]),
+        prefill_compute=_ms(out["prefill_compute"] * 1e3), prefill_memory=_ms(out["prefill_memory"] * 1e3),
+        prefill_overhead=_ms(out["prefill_overhead"] * 1e3),
+        decode_compute=_ms(out["decode_compute"] * 1e3), decode_memory=_ms(out["decode_memory"] * 1e3),
+        decode_overhead=_ms(out["decode_overhead"] * 1e3), decode_context=float(out["decode_context"]),
+        weights_size=_gb(weights / 1e9), kv_cache_size=_gb(kv / 1e9),
+        activation_memory=_gb(out["activation_working_set"] / 1e9),
+        total_memory_required=_gb(required / 1e9), memory_capacity=_gb(capacity / 1e9),
+        memory_utilization=float(out["memory_utilization"]), max_batch_size=fits,
+        feasible=bool(feasible), infeasibility_reason=reason, precision_fallback=case.choice.fallback,
+    )

@@ -7,6 +7,7 @@ message. Records loaded from the registry also carry ``provenance``: field path 
 """
 from __future__ import annotations
 
+import numbers
 from typing import Annotated, Any, Literal, Optional
 
 import pint
@@ -237,11 +238,31 @@ class CNNWorkload(Workload):
 
 
 class NetworkFabric(Record):
-    """Inter-node network: one-way bandwidth per accelerator port and one-hop latency."""
+    """Inter-node network: one-way bandwidth per accelerator port and one-hop latency.
+
+    ``oversubscription`` is the fat tree's taper (2 means each port gets half its line rate when
+    every port sends at once); ``effective_bandwidth`` divides by it."""
 
     bandwidth: Bandwidth
     latency: Seconds
     oversubscription: float = 1.0
+
+    @field_validator("bandwidth")
+    @classmethod
+    def _bandwidth(cls, value: pint.Quantity) -> pint.Quantity:
+        return _positive_quantity(value, "bandwidth", "a port's one-way rate, e.g. '400 Gbps'")
+
+    @field_validator("latency")
+    @classmethod
+    def _latency(cls, value: pint.Quantity) -> pint.Quantity:
+        return _nonnegative_quantity(value, "latency")
+
+    @field_validator("oversubscription")
+    @classmethod
+    def _oversubscription(cls, value: float) -> float:
+        if not value >= 1.0:
+            raise InputError("oversubscription", value, "must be >= 1 (1 = non-blocking)")
+        return value
 
     @property
     def effective_bandwidth(self) -> pint.Quantity:
@@ -261,12 +282,25 @@ class Node(Record):
     unit_cost: Optional[Money] = None
     nics: Optional[int] = None
 
-    @field_validator("accelerators_per_node")
+    @field_validator("accelerators_per_node", mode="before")
     @classmethod
-    def _positive(cls, value: int) -> int:
-        if value < 1:
-            raise InputError("accelerators_per_node", value, "must be >= 1")
-        return value
+    def _positive(cls, value) -> int:
+        return _whole_count(value, "accelerators_per_node", "accelerators")
+
+    @field_validator("intra_node_bandwidth")
+    @classmethod
+    def _intra_bandwidth(cls, value: pint.Quantity) -> pint.Quantity:
+        return _positive_quantity(value, "intra_node_bandwidth", "one GPU's one-way NVLink rate, e.g. '450 GB/s'")
+
+    @field_validator("intra_node_latency")
+    @classmethod
+    def _intra_latency(cls, value: pint.Quantity) -> pint.Quantity:
+        return _nonnegative_quantity(value, "intra_node_latency")
+
+    @field_validator("node_power")
+    @classmethod
+    def _node_power(cls, value: Optional[pint.Quantity]) -> Optional[pint.Quantity]:
+        return None if value is None else _positive_quantity(value, "node_power", "e.g. '10.2 kW'")
 
     def whole_node_power(self) -> pint.Quantity:
         """Node power at full load; estimated from accelerator TDP when the datasheet value is absent."""
@@ -276,6 +310,29 @@ class Node(Record):
             raise InputError(f"{self.name}.node_power", None, "is unknown and the accelerator has no TDP",
                              "set node_power on the node")
         return self.accelerator.tdp * self.accelerators_per_node * NODE_POWER_OVER_ACCELERATORS
+
+
+def _whole_count(value, field: str, what: str) -> int:
+    import numbers
+    if isinstance(value, pint.Quantity):
+        value = value.to("").magnitude
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not float(value).is_integer():
+        raise InputError(field, value, f"must be a whole number of {what}", "pass an integer >= 1")
+    if value < 1:
+        raise InputError(field, value, f"must be >= 1 ({what})")
+    return int(value)
+
+
+def _positive_quantity(value: pint.Quantity, field: str, example: str) -> pint.Quantity:
+    if not value.magnitude > 0:
+        raise InputError(field, f"{value:~P}", "must be > 0", example)
+    return value
+
+
+def _nonnegative_quantity(value: pint.Quantity, field: str) -> pint.Quantity:
+    if not value.magnitude >= 0:
+        raise InputError(field, f"{value:~P}", "must be >= 0")
+    return value
 
 
 NODE_POWER_OVER_ACCELERATORS = 10.2 / 5.6
@@ -328,10 +385,11 @@ class Datacenter(Record):
 class Fleet(Record):
     """``count`` nodes joined by ``fabric``.
 
-    Two forms: ``Fleet(name, node=..., count=..., fabric=...)`` and ``Fleet(name, hardware=H100,
-    count=64)``, which builds a default 8-accelerator server of that hardware (as the afternoon
-    deck's vendor shoot-out does: 64 nodes = 512 accelerators) on InfiniBand NDR.
-    ``accelerators_per_node=1`` gives a fleet of bare accelerators.
+    Two forms: ``Fleet(name, node, count, fabric, region=None, datacenter=None)`` (positional or
+    keyword) and ``Fleet(name, hardware=H100, count=64)`` (also ``hw=``), which builds a default
+    8-accelerator server of that hardware (as the afternoon deck's vendor shoot-out does: 64 nodes
+    = 512 accelerators) on InfiniBand NDR. ``accelerators_per_node=1`` gives a fleet of bare
+    accelerators. ``count`` is the number of NODES.
     """
 
     node: Node
@@ -340,6 +398,23 @@ class Fleet(Record):
     region: Optional[GridProfile] = None
     datacenter: Optional[Datacenter] = None
 
+    def __init__(self, *args, **data):
+        names = ("name", "node", "count", "fabric", "region", "datacenter")
+        if len(args) > len(names):
+            raise InputError("Fleet", args, f"takes at most {len(names)} positional arguments ({', '.join(names)})")
+        for key, value in zip(names, args):
+            if key in data:
+                raise InputError(key, value, "is given both by position and by keyword")
+            data[key] = value
+        super().__init__(**data)
+
+    @field_validator("count", mode="before")
+    @classmethod
+    def _count(cls, value) -> int:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool) and value < 1:
+            raise InputError("count", value, "must be >= 1 node", "a fleet needs at least one node")
+        return _whole_count(value, "count", "nodes")
+
     @model_validator(mode="before")
     @classmethod
     def _hardware_form(cls, data):
@@ -347,6 +422,8 @@ class Fleet(Record):
             return data
         data = dict(data)
         hw = data.pop("hardware", None) or data.pop("hw", None)
+        if hw is None and isinstance(data.get("node"), HardwareNode):  # Fleet("x", Hardware.H100, 64)
+            hw = data.pop("node")
         per_node = data.pop("accelerators_per_node", None)
         if hw is not None and data.get("node") is None:
             if not isinstance(hw, HardwareNode):
@@ -359,8 +436,6 @@ class Fleet(Record):
         if data.get("fabric") is None:
             from .catalog import default_fabric
             data["fabric"] = default_fabric()
-        if "count" in data and isinstance(data["count"], int) and data["count"] < 1:
-            raise InputError("count", data["count"], "must be >= 1 node", "a fleet needs at least one node")
         return data
 
     @property

@@ -1,0 +1,141 @@
+"""Wall 14 (Fleet): one training step of a transformer on TP x PP x DP accelerators.
+
+    T_step = (m + (PP-1)/v) * T_microbatch + exposed DP all-reduce + optimizer update
+    T_microbatch = compute + recomputation + launch overhead + TP collectives + PP sends
+
+Layout (Megatron's default rank order): TP ranks are consecutive (innermost), then DP, then PP. A TP
+group inside one node uses NVLink; the DP group of one stage has min(DP, G/TP) ranks per node and
+all-reduces hierarchically; pipeline neighbours cross the fabric unless the whole job fits in one
+node.
+
+| symbol | unit | meaning | source |
+|---|---|---|---|
+| B | request | global batch (sequences per step) | input |
+| S | token | sequence length | input |
+| mu, m | request, - | micro-batch size and micro-batches per step on one pipeline | input |
+| t, pp, dp, v | - | parallel sizes; interleaved stages per device | input |
+| o, H, d, c | FLOP, -, -, token | per-token FLOP, heads, head width, mean attended context ((S+1)/2) | model card |
+| V, h | - | vocabulary and hidden size (LM head: V h parameters) | model card |
+| F, eta | FLOP/s, - | peak rate at the precision, achieved fraction | datasheet, input |
+| r | - | recomputation: 0 none, 1 selective (replays the attention core), 2 full (replays the forward) | Korthikanti et al. 2022 |
+| overlap | - | 1: the DP all-reduce runs under the last micro-batch's backward pass | input |
+| BW | byte/s | HBM bandwidth (optimizer update is memory-bound) | datasheet |
+
+Compute of one micro-batch on the slowest stage is the roofline sheet's compute term
+(``latency_compute``) with the batch set to the micro-batch, the layers to ceil(L/PP), the heads
+divided over the TP group and the per-token FLOP set to the stage's share: its ceil(L/PP) layers
+plus the LM-head matmul (2 V h FLOP per token) that the last stage carries (Dubey et al. 2024 trim
+layers from the end stages for this reason), divided over TP. That is 3 passes of 2 FLOP per
+parameter per token plus causal attention. Recomputation adds the forward pass (full) or the attention core
+(selective) from the same term. TP: Megatron's two all-reduces forward and two backward per layer
+(sequence parallelism swaps each for a reduce-scatter plus all-gather of the same volume), each on
+mu*S*h*b bytes, that is per MICRO-batch; full recomputation replays the two forward ones.
+PP: one activation send forward and one gradient send backward per micro-batch, each split over the
+TP ranks (Narayanan et al. 2021, scatter/gather). DP: the stage's gradients, all-reduced once per
+step after the last micro-batch (ZeRO-3 adds the weight all-gathers: 1.5x the volume).
+
+Overlap rule: gradients of a layer are final only during the LAST micro-batch's backward pass, so
+the DP all-reduce can hide behind that backward pass and no more:
+exposed = max(0, T_DP - overlap * T_backward(one micro-batch)).
+"""
+from mlsysim_opt.symbolic import Max, Min, Piecewise, Sheet, floor, sym
+
+from . import collectives as col
+from .memory import B, L, P, b, b_opt, n as S, t
+from .roofline import BW, F, FLOP_PER_MAC, H, T_compute, T_overhead, o, ops
+from .training_memory import (b_grad, dp, embedding, h, layers_per_stage as Ls, m, mu, params_per_gpu, pp, r, tp,
+                              v, z, shard_optimizer)
+
+overlap = sym("overlap_comm", "dimensionless", "1 when the DP all-reduce overlaps the backward pass", "input",
+              upper=1)
+
+sheet = Sheet("distributed", "One training step on TP x PP x DP accelerators (3D parallelism)", walls=[14],
+              iron_law_term="Communication and pipeline idle time",
+              sources=["Shoeybi et al. 2019, Megatron-LM", "Narayanan et al. 2021, Efficient Large-Scale Language "
+                       "Model Training on GPU Clusters (1F1B, interleaving)",
+                       "Korthikanti et al. 2022, Reducing Activation Recomputation",
+                       "Rajbhandari et al. 2020, ZeRO"])
+
+
+def passes(subs):
+    """The roofline's compute term under ``subs``: forward + backward, forward alone, and the forward
+    work recomputation replays (the whole forward when full, the attention core when selective)."""
+    fb, f = T_compute.xreplace({**subs, t: 1}), T_compute.xreplace({**subs, t: 0})
+    attention = T_compute.xreplace({**subs, t: 0, o: 0})
+    return fb, f, Piecewise((f, r >= 2), (attention, r >= 1), (0, True))
+
+
+# --- compute of one micro-batch on the slowest stage (the roofline's compute term) -----------------
+# Per-token FLOP of the slowest stage: its ceil(L/PP) layers plus the LM-head matmul (2 V h FLOP per
+# token), which sits on the last stage; with one stage, the whole model.
+head = FLOP_PER_MAC * embedding
+stage_flops = sheet.define("stage_flops_per_token",
+                           Piecewise((o, pp <= 1), (Ls * Max(0, o - head) / L + head, True)),
+                           "FLOP", "forward FLOP per token of the slowest pipeline stage")
+fwd_bwd, fwd, stage_replay = passes({B: mu, o: stage_flops / tp, L: Ls, H: H / tp})
+replay = sheet.define("recompute_time_per_microbatch", stage_replay, "s",
+                      "recomputed forward work of one micro-batch on one stage")
+compute_mb = sheet.define("compute_time_per_microbatch", fwd_bwd + replay + T_overhead.xreplace({L: Ls, t: 1}),
+                          "s", "forward, backward, recomputation and launches of one micro-batch on one stage")
+backward_mb = sheet.define("backward_time_per_microbatch", fwd_bwd - fwd, "s",
+                           "backward pass of one micro-batch on one stage (the DP overlap window)")
+
+# --- tensor parallelism: per layer, per micro-batch -----------------------------------------------
+tp_message = mu * S * h * b
+tp_link = {col.span: tp}
+tp_bandwidth, tp_latency = col.placed_bandwidth.xreplace(tp_link), col.placed_latency.xreplace(tp_link)
+tp_allreduce = sheet.define(
+    "tp_allreduce_time", col.over(col.allreduce, tp_message, tp, tp_bandwidth, tp_latency),
+    "s", "one TP all-reduce of a micro-batch's activations (NVLink inside a node, else the fabric)")
+tp_mb = sheet.define("tp_time_per_microbatch", Ls * Piecewise((6, r >= 2), (4, True)) * tp_allreduce, "s",
+                     "TP collectives of one micro-batch on one stage: 2 forward + 2 backward per layer")
+
+# --- pipeline sends -------------------------------------------------------------------------------
+pp_link = {col.span: tp * dp * pp}
+pp_send = col.over(col.p2p, tp_message / tp, 1, col.placed_bandwidth.xreplace(pp_link),
+                   col.placed_latency.xreplace(pp_link))
+pp_mb = sheet.define("pp_time_per_microbatch", Piecewise((0, pp <= 1), (2 * pp_send, True)), "s",
+                     "activation send forward and gradient send backward of one micro-batch")
+
+microbatch = sheet.define("microbatch_time", compute_mb + tp_mb + pp_mb, "s",
+                          "one micro-batch through one stage, communication included")
+
+# --- the 1F1B pipeline (interleaved with v > 1) -----------------------------------------------------
+sheet.define("bubble_fraction", (pp - 1) / (v * m + pp - 1), "dimensionless",
+             "idle share of the pipeline: (p-1)/(v m + p - 1)")
+bubble = sheet.define("bubble_time", (pp - 1) / v * microbatch, "s", "pipeline fill and drain")
+sheet.define("compute_time", m * compute_mb, "s", "compute of one step on the fullest stage")
+sheet.define("tp_communication_time", m * tp_mb, "s", "TP collectives of one step")
+sheet.define("pp_communication_time", m * pp_mb, "s", "pipeline sends of one step")
+pipeline = sheet.define("pipeline_time", m * microbatch + bubble, "s",
+                        "every micro-batch through the slowest stage, plus fill and drain")
+
+# --- data parallelism: hierarchical gradient all-reduce once per step ------------------------------
+G = col.G
+dp_local = Min(dp, Max(1, floor(G / tp)))
+dp_message = params_per_gpu * b_grad * Piecewise((1.5, z >= 3), (1, True))
+dp_time = sheet.define("dp_communication_time",
+                       col.hierarchical.xreplace({col.M: dp_message, col.g: dp_local, col.n: dp / dp_local}),
+                       "s", "gradient all-reduce of one stage's parameters over the DP group")
+dp_exposed = sheet.define("dp_exposed_time", Max(0, dp_time - overlap * backward_mb), "s",
+                          "DP all-reduce not hidden behind the last micro-batch's backward pass")
+
+# --- optimizer update: memory-bound pass over the owned parameters ---------------------------------
+update = sheet.define("optimizer_update_time", params_per_gpu / shard_optimizer * (2 * b_opt + b_grad + b) / BW,
+                      "s", "Adam reads and writes its states, reads gradients, writes weights")
+
+step = sheet.define("step_time", pipeline + dp_exposed + update, "s", "one training step")
+
+# --- what the step delivers -------------------------------------------------------------------------
+N = tp * pp * dp
+sheet.define("tokens_per_second", B * S / step, "1/s", "tokens of the real global batch per second")
+sheet.define("samples_per_second", B / step, "1/s", "sequences of the real global batch per second")
+model_flops = sheet.define("model_flops", ops.xreplace({t: 1}), "FLOP",
+                           "model FLOP of the step: 6 P per token plus causal attention")
+sheet.define("mfu", model_flops / (step * N * F), "dimensionless", "model FLOP utilisation against peak")
+whole_fb, _, whole_replay = passes({})
+one_gpu = whole_fb + whole_replay
+sheet.define("single_accelerator_time", one_gpu, "s",
+             "compute time of the whole step on one accelerator (memory ignored)")
+sheet.define("scaling_efficiency", one_gpu / (N * step), "dimensionless",
+             "perfect linear scaling of the single-accelerator compute over the step")

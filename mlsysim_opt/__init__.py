@@ -24,6 +24,15 @@ from .solvers.batching import (BatchingOptimizer, BatchingResult, ContinuousBatc
                                TailLatencyModel, TailLatencyResult)
 from .solvers.compression import CompressionModel, CompressionResult
 from .calibrate import CalibrationResult, Measurement, calibrate
+from .solvers.sensitivity import SensitivityResult, SensitivitySolver
+from .solvers.synthesis import SynthesisCandidate, SynthesisResult, SynthesisSolver
+from .expressions import ExpressionError, PathError
+from .dse import DSE, DSEResult, InfeasibleSpaceError
+from .pipeline import Pipeline, PipelineExplanation, PipelineInputError
+from .solvers.distributed import DistributedModel, DistributedResult
+from .solvers.parallelism import ParallelismOptimizer, ParallelismResult
+from .formulations.fleet_sizing import Candidate, FleetSizingResult, size_fleet
+from .formulations.sla_synthesis import SLASynthesisResult, synthesize
 
 Infrastructure = Infra
 SingleNodeModel = Engine
@@ -35,6 +44,10 @@ __all__ = [
     "ServingModel", "ServingResult", "BatchingOptimizer", "BatchingResult", "ContinuousBatchingModel",
     "ContinuousBatchingResult", "TailLatencyModel", "TailLatencyResult", "CompressionModel", "CompressionResult",
     "calibrate", "Measurement", "CalibrationResult",
+    "SensitivitySolver", "SensitivityResult", "SynthesisSolver", "SynthesisResult", "SynthesisCandidate",
+    "DSE", "DSEResult", "InfeasibleSpaceError", "Pipeline", "PipelineExplanation", "PipelineInputError",
+    "ExpressionError", "PathError", "synthesize", "SLASynthesisResult", "size_fleet", "Candidate",
+    "FleetSizingResult", "DistributedModel", "DistributedResult", "ParallelismOptimizer", "ParallelismResult",
     "Hardware", "Models", "Systems", "Infra", "Infrastructure", "Nodes", "Fabrics", "Clusters", "Grids",
     "Datacenters", "Sources", "audit_provenance", "load_registry", "register",
     "HardwareNode", "ComputeCore", "MemoryHierarchy", "Workload", "TransformerWorkload", "CNNWorkload",

@@ -45,6 +45,8 @@ def _q(value: float, unit: str):
 class Engine:
     """Single-accelerator roofline (Walls 1-3)."""
 
+    walls = (1, 2, 3)
+
     @staticmethod
     def solve(model, hardware, batch_size: int = 1, precision: str = "fp16", efficiency: float = 0.5,
               seq_len: int | None = None, is_training: bool = False, bandwidth_efficiency: float = 1.0,

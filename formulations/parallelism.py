@@ -1,0 +1,96 @@
+"""Parallelism search as a MILP: the TP x PP x DP x micro-batch split of a training job.
+
+The configurations are enumerated and evaluated at once by the vectorized distributed-training
+sheets (``ParallelismOptimizer.enumerate``); the MILP then chooses one:
+
+    min  sum_c x_c * step_c            (or max sum_c x_c * mfu_c)
+    s.t. sum_c x_c = 1,  x_c binary
+         sum_c x_c * memory_c <= memory per accelerator        (soft: explained when nothing fits)
+         sum_c x_c * tp_c <= max_tp, sum_c x_c * pp_c <= max_pp (user limits, soft)
+
+Configurations dominated in (step time, memory, TP, PP) are dropped first. The answer equals the
+forward enumeration's best (tests check it); the MILP adds a proof of optimality and, when no split
+fits, the memory each accelerator would need.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyomo.environ as pyo
+
+from mlsysim_opt.highs import solve
+from mlsysim_opt.milp import add_soft, explain_infeasibility, integer_value
+from mlsysim_opt.solvers.distributed import build_result
+from mlsysim_opt.solvers.parallelism import OBJECTIVES, ParallelismOptimizer, ParallelismResult, _config
+from mlsysim_opt.units import quantity_factory
+
+_S, _GB, _TOK = quantity_factory("s"), quantity_factory("GB"), quantity_factory("token/s")
+
+
+def _undominated(step: np.ndarray, memory: np.ndarray, tp: np.ndarray, pp: np.ndarray) -> np.ndarray:
+    """Indices not beaten on all of (step, memory, tp, pp); ties keep the first."""
+    keys = np.stack([step, memory, tp, pp], axis=1)
+    n = len(keys)
+    idx = np.arange(n)
+    dominated = np.zeros(n, dtype=bool)
+    for start in range(0, n, 512):
+        rows = keys[start:start + 512]
+        no_worse = (keys[None] <= rows[:, None]).all(-1)
+        better = (keys[None] < rows[:, None]).any(-1)
+        tie = no_worse & ~better & (idx[None] < idx[start:start + 512, None])
+        dominated[start:start + 512] = (no_worse & better).any(1) | tie.any(1)
+    return np.flatnonzero(~dominated)
+
+
+def solve_parallelism(model, fleet, batch_size: int, *, objective: str = "step_time", time_limit: float = 30.0,
+                      **options) -> ParallelismResult:
+    """``ParallelismOptimizer(backend="highs").solve(...)``: same arguments, same result type, with
+    ``solver`` (the HiGHS proof) and, when nothing fits, ``explanation``."""
+    start = time.perf_counter()
+    if objective not in OBJECTIVES:
+        from mlsysim_opt.errors import UnknownNameError
+        raise UnknownNameError("objective", str(objective), OBJECTIVES)
+    s, out = ParallelismOptimizer.enumerate(model, fleet, batch_size, **options)
+    total = len(out["tp"])
+    capacity = s.capacity
+    memory = out["training_memory_per_gpu"]
+    keep = _undominated(out["step_time"], memory, out["tp"], out["pp"])
+    m = pyo.ConcreteModel("parallelism")
+    C = range(len(keep))
+    m.x = pyo.Var(C, domain=pyo.Binary)
+    m.one = pyo.Constraint(expr=sum(m.x[i] for i in C) == 1)
+    scale = float(np.max(memory[keep])) or 1.0
+    soft = [add_soft(m, "memory", "memory per accelerator",
+                     sum(float(memory[keep[i]]) / 1e9 * m.x[i] for i in C), "<=", capacity / 1e9, "GB",
+                     scale=scale / 1e9)]
+    value = out["step_time"] if objective == "step_time" else out["mfu"]
+    m.objective = pyo.Objective(expr=sum(float(value[keep[i]]) * m.x[i] for i in C),
+                                sense=pyo.minimize if objective == "step_time" else pyo.maximize)
+    feasible = [i for i in C if memory[keep[i]] <= capacity]
+    warm = None
+    if feasible:
+        best = min(feasible, key=lambda i: value[keep[i]] if objective == "step_time" else -value[keep[i]])
+        warm = [(m.x[i], 1.0 if i == best else 0.0) for i in C]
+    result = solve(m, time_limit=time_limit, warm_start=warm)
+    common = dict(model=s.wl.name, fleet=s.fleet.name, objective=objective, total_searched=total,
+                  feasible_count=int(np.count_nonzero(out["feasible"])), search_space={
+                      "tp": sorted({int(v) for v in out["tp"]}), "pp": sorted({int(v) for v in out["pp"]}),
+                      "accelerators": s.n, "after_dominance_pruning": len(keep)})
+    if not result.has_solution:
+        explanation = explain_infeasibility(m, soft, time_limit=time_limit)
+        return ParallelismResult(status=result.status.value, infeasibility_reason=str(explanation),
+                                 top_candidates=[], solver=result, solve_time=_S(time.perf_counter() - start),
+                                 **common)
+    chosen = int(keep[next(i for i in C if integer_value(m.x[i]) == 1)])
+    tp, pp, dp, mb, mu = (int(out[k][chosen]) for k in ("tp", "pp", "dp", "microbatches", "microbatch_size"))
+    best = build_result(s, tp, pp, dp, mb, mu, {k: v[chosen] for k, v in out.items()})
+    candidate = {"config": _config(out, chosen), "mfu": float(out["mfu"][chosen]),
+                 "step_time": _S(float(out["step_time"][chosen])),
+                 "throughput": _TOK(float(out["tokens_per_second"][chosen])),
+                 "memory_per_gpu": _GB(float(memory[chosen]) * 1e-9)}
+    return ParallelismResult(status=result.status.value, best_config=_config(out, chosen), best_mfu=best.mfu,
+                             best_step_time=best.step_latency_total, best_throughput=best.effective_throughput,
+                             best_samples_per_second=best.samples_per_second, best=best,
+                             top_candidates=[candidate], solver=result,
+                             solve_time=_S(time.perf_counter() - start), **common)

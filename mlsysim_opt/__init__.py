@@ -29,6 +29,14 @@ from .solvers.synthesis import SynthesisCandidate, SynthesisResult, SynthesisSol
 from .expressions import ExpressionError, PathError
 from .dse import DSE, DSEResult, InfeasibleSpaceError
 from .pipeline import Pipeline, PipelineExplanation, PipelineInputError
+from .solvers.scaling import ScalingModel, ScalingResult
+from .solvers.economics import EconomicsModel, EconomicsResult
+from .solvers.sustainability import SustainabilityModel, SustainabilityResult
+from .solvers.reliability import CheckpointModel, CheckpointResult, ReliabilityModel, ReliabilityResult
+from .solvers.walls import (InferenceScalingModel, InferenceScalingResult, IngestionModel, IngestionResult,
+                            MultiTenantModel, MultiTenantResult, PrivacyModel, PrivacyResult, TenantWait,
+                            TopologyModel, TopologyResult, TransformationModel, TransformationResult,
+                            WeightStreamingModel, WeightStreamingResult)
 from .solvers.distributed import DistributedModel, DistributedResult
 from .solvers.parallelism import ParallelismOptimizer, ParallelismResult
 from .formulations.fleet_sizing import Candidate, FleetSizingResult, size_fleet
@@ -47,7 +55,12 @@ __all__ = [
     "SensitivitySolver", "SensitivityResult", "SynthesisSolver", "SynthesisResult", "SynthesisCandidate",
     "DSE", "DSEResult", "InfeasibleSpaceError", "Pipeline", "PipelineExplanation", "PipelineInputError",
     "ExpressionError", "PathError", "synthesize", "SLASynthesisResult", "size_fleet", "Candidate",
-    "FleetSizingResult", "DistributedModel", "DistributedResult", "ParallelismOptimizer", "ParallelismResult",
+    "FleetSizingResult", "ScalingModel", "ScalingResult", "EconomicsModel", "EconomicsResult",
+    "SustainabilityModel", "SustainabilityResult", "ReliabilityModel", "ReliabilityResult", "CheckpointModel",
+    "CheckpointResult", "IngestionModel", "IngestionResult", "TransformationModel", "TransformationResult",
+    "TopologyModel", "TopologyResult", "WeightStreamingModel", "WeightStreamingResult", "InferenceScalingModel",
+    "InferenceScalingResult", "MultiTenantModel", "MultiTenantResult", "TenantWait", "PrivacyModel",
+    "PrivacyResult", "DistributedModel", "DistributedResult", "ParallelismOptimizer", "ParallelismResult",
     "Hardware", "Models", "Systems", "Infra", "Infrastructure", "Nodes", "Fabrics", "Clusters", "Grids",
     "Datacenters", "Sources", "audit_provenance", "load_registry", "register",
     "HardwareNode", "ComputeCore", "MemoryHierarchy", "Workload", "TransformerWorkload", "CNNWorkload",

@@ -1,0 +1,261 @@
+"""``SustainabilityModel`` (Wall 18): energy, carbon and water of a fleet over a run.
+
+Also the lowering shared by the fleet solvers (economics, reliability): which site a fleet runs
+at, how busy it is, and the SI floats of its power model. The equations are the
+``sustainability`` sheet (models/sustainability.py)."""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Optional
+
+import pint
+
+from .. import inputs as _in
+from ..errors import InputError
+from ..results import Result
+from ..types import Datacenter, Fleet, GridProfile
+from ..units import as_quantity, quantity_factory, ureg
+
+DEFAULT_UTILIZATION = 0.4
+"""Power activity factor when neither ``mfu`` nor ``utilization`` is given: the middle of the
+0.3-0.5 MFU band of large training runs (PaLM, Chowdhery et al. 2022). Not 1.0: a fleet is never
+flat out all month."""
+
+DEFAULT_SERVICE_LIFE_YEARS = 4.0
+"""Years an accelerator serves before retirement, over which its manufacturing carbon is spread:
+the middle of the 3-5 year depreciation schedules the tutorial deck quotes."""
+
+DEFAULT_GRID = "US_Avg"
+"""Grid used when neither the call nor the fleet names a site (the registry's US average)."""
+
+SECONDS_PER_DAY = 86400.0
+SECONDS_PER_YEAR = float(ureg.Quantity(1, "year").m_as("s"))  # 365.25 days
+
+SUSTAINABILITY_OUTPUTS = ("node_power", "fleet_power", "it_energy", "facility_energy", "operational_carbon",
+                          "water_usage", "embodied_carbon", "total_carbon")
+
+
+@lru_cache(maxsize=None)
+def sustainability_function():
+    from ..models import sustainability
+    return sustainability.sheet.compiled(SUSTAINABILITY_OUTPUTS)
+
+
+# ------------------------------------------------------------------------------------------------
+# Lowering shared by the fleet solvers
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a fleet runs, lowered to SI floats: carbon in gCO2e/J, water in L/J, price in USD/J."""
+
+    name: str
+    grid: GridProfile
+    pue: float
+    carbon_intensity: float
+    wue: float
+    electricity_price: Optional[float]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def as_fleet(value: Any, field_name: str = "fleet") -> Fleet:
+    """A Fleet record, or the registry name of a cluster."""
+    if isinstance(value, Fleet):
+        return value
+    if isinstance(value, str):
+        from ..catalog import Clusters
+        record = Clusters[value]
+        if isinstance(record, Fleet):
+            return record
+    raise InputError(field_name, value, "must be a Fleet (e.g. Systems.Clusters.Research_256) or a cluster name",
+                     "build one with Fleet(name=..., node=Systems.Nodes.DGX_H100, count=32)")
+
+
+def duration_seconds(value: Any, field_name: str = "duration_days") -> float:
+    """A run length: a number of days, or a time quantity ("720 hour")."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        seconds = float(value) * SECONDS_PER_DAY
+    else:
+        seconds = as_quantity(value, "s", field_name, example="30 day").m_as("s")
+    if not seconds > 0:
+        raise InputError(field_name, value, "must be a positive length of time", "e.g. duration_days=30")
+    return seconds
+
+
+def _site_record(value: Any, field_name: str):
+    if isinstance(value, (Datacenter, GridProfile)):
+        return value
+    if isinstance(value, str):
+        from ..catalog import Datacenters, Grids
+        found = Datacenters.get(value) or Grids.get(value)
+        if found is not None:
+            return found
+        from ..errors import UnknownNameError
+        raise UnknownNameError("grid or datacenter", value, [*Grids.names(), *Datacenters.names()])
+    raise InputError(field_name, value, "must be a Datacenter or a GridProfile (e.g. Infra.Grids.Quebec) or its name")
+
+
+def resolve_site(fl: Fleet, datacenter: Any = None, field_name: str = "datacenter") -> Site:
+    """The site of a run: the ``datacenter`` argument, else the fleet's datacenter or region, else
+    the registry's US average grid (said in the notes)."""
+    notes: list[str] = []
+    if datacenter is not None:
+        record = _site_record(datacenter, field_name)
+    elif fl.datacenter is not None:
+        record = fl.datacenter
+    elif fl.region is not None:
+        record = fl.region
+    else:
+        from ..catalog import Grids
+        record = Grids[DEFAULT_GRID]
+        default = _lowered_site(record)
+        notes.append(f"no site given (datacenter=, fleet.datacenter or fleet.region): assumed the "
+                     f"{record.name} grid ({default.carbon_intensity * 3.6e6:g} gCO2e/kWh, PUE {default.pue:g})")
+    site = _lowered_site(record)
+    return Site(**{**site.__dict__, "notes": tuple(notes)}) if notes else site
+
+
+_SITE_CACHE: dict[int, tuple[Any, Site]] = {}
+
+
+def _lowered_site(record) -> Site:
+    """SI floats of a (frozen) grid or datacenter record, converted once per record."""
+    entry = _SITE_CACHE.get(id(record))
+    if entry is None or entry[0] is not record:
+        if isinstance(record, Datacenter):
+            grid, pue, wue, price = record.grid, record.effective_pue, record.effective_wue, record.effective_price
+        else:
+            grid, pue, wue, price = record, record.pue, record.wue, record.electricity_price
+        site = Site(name=record.name, grid=grid, pue=float(pue),
+                    carbon_intensity=float(grid.carbon_intensity.m_as("gCO2e/J")), wue=float(wue.m_as("L/J")),
+                    electricity_price=None if price is None else float(price.m_as("USD/J")))
+        if len(_SITE_CACHE) > 1024:
+            _SITE_CACHE.clear()
+        entry = (record, site)
+        _SITE_CACHE[id(record)] = entry
+    return entry[1]
+
+
+def resolve_utilization(mfu: Any, utilization: Any, notes: list[str]) -> float:
+    """Power activity factor: ``utilization`` if given, else ``mfu``, else the documented default."""
+    if utilization is not None:
+        return _in.fraction(utilization, "utilization", allow_zero=True)
+    if mfu is not None:
+        return _in.fraction(mfu, "mfu", allow_zero=True)
+    notes.append(f"mfu not given: utilization {DEFAULT_UTILIZATION} assumed (PaLM MFU band 0.3-0.5)")
+    return DEFAULT_UTILIZATION
+
+
+def power_values(fl: Fleet, utilization: float) -> dict[str, float]:
+    """SI floats of the fleet's power model (whole-node power, not accelerator TDP alone)."""
+    return {
+        "node_max_power": float(fl.node.whole_node_power().m_as("W")),
+        "idle_power_fraction": _in.IDLE_POWER_FRACTION,
+        "utilization": utilization,
+        "node_count": float(fl.count),
+        "accelerator_count": float(fl.total_accelerators),
+    }
+
+
+def power_notes(fl: Fleet) -> list[str]:
+    if fl.node.node_power is None:
+        from ..types import NODE_POWER_OVER_ACCELERATORS
+        return [f"{fl.node.name} has no node power on record: estimated as accelerator TDP x "
+                f"{fl.node.accelerators_per_node} x {NODE_POWER_OVER_ACCELERATORS:.2f} (the DGX H100 ratio)"]
+    return []
+
+
+# ------------------------------------------------------------------------------------------------
+# Result and solver
+
+_kwh = quantity_factory("kWh")
+_mwh = quantity_factory("MWh")
+_kw = quantity_factory("kW")
+_t = quantity_factory("tCO2e")
+_l = quantity_factory("L")
+_day = quantity_factory("day")
+_g_kwh = quantity_factory("gCO2e/kWh")
+J_PER_KWH = 3.6e6
+
+
+class SustainabilityResult(Result):
+    """Energy, carbon and water of a fleet over a run. Fields ending in a unit name are plain
+    numbers in that unit (as the tutorials print them); the others are quantities."""
+
+    fleet: str
+    region_name: str
+    duration: pint.Quantity
+    utilization: float
+    pue: float
+    carbon_intensity: pint.Quantity
+    node_power: pint.Quantity
+    fleet_power: pint.Quantity
+    it_energy_kwh: float
+    total_energy_kwh: float
+    carbon_footprint_kg: float
+    water_usage_liters: float
+    embodied_carbon_kg: float
+    total_carbon_kg: float
+    it_energy: pint.Quantity
+    total_energy: pint.Quantity
+    carbon_footprint: pint.Quantity
+    overhead_energy_fraction: float
+    notes: list[str]
+
+
+class SustainabilityModel:
+    """Wall 18: energy, carbon and water of a fleet over a run."""
+
+    walls = (18,)
+
+    def solve(self, fleet: Any, duration_days: Any, datacenter: Any = None, mfu: Optional[float] = None,
+              include_embodied: bool = True, utilization: Optional[float] = None,
+              service_life_years: float = DEFAULT_SERVICE_LIFE_YEARS) -> SustainabilityResult:
+        """Energy of ``fleet`` running ``duration_days`` at ``datacenter`` (a Datacenter or a grid).
+
+        Power is the whole node's (DGX H100: 10.2 kW for 8 GPUs), at ``P_idle + (P_max - P_idle) *
+        u`` with u = ``utilization``, else ``mfu``, else 0.4. Water uses WUE on IT energy. Embodied
+        carbon is the run's share of the accelerators' manufacturing carbon over
+        ``service_life_years``; the host, network and building are not included."""
+        fl = as_fleet(fleet)
+        seconds = duration_seconds(duration_days)
+        notes: list[str] = []
+        u = resolve_utilization(mfu, utilization, notes)
+        site = resolve_site(fl, datacenter)
+        notes = [*site.notes, *notes, *power_notes(fl)]
+        life = _positive(service_life_years, "service_life_years") * SECONDS_PER_YEAR
+        embodied = 0.0
+        if include_embodied:
+            if fl.accelerator.embodied_carbon is None:
+                notes.append(f"{fl.accelerator.name} has no embodied carbon on record: embodied carbon counted as 0")
+            else:
+                embodied = float(fl.accelerator.embodied_carbon.m_as("gCO2e"))
+        values = power_values(fl, u)
+        values.update(duration=seconds, pue=site.pue, carbon_intensity=site.carbon_intensity, wue=site.wue,
+                      embodied_carbon_per_accelerator=embodied, service_life=life)
+        out = sustainability_function()(**values)
+        return _result(fl, site, seconds, u, out, notes)
+
+
+def _positive(value: Any, field_name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise InputError(field_name, value, "must be a positive number")
+    return float(value)
+
+
+def _result(fl: Fleet, site: Site, seconds: float, u: float, out: dict, notes: list[str]) -> SustainabilityResult:
+    it_kwh = out["it_energy"] / J_PER_KWH
+    total_kwh = out["facility_energy"] / J_PER_KWH
+    return SustainabilityResult(
+        fleet=fl.name, region_name=site.name, duration=_day(seconds / SECONDS_PER_DAY), utilization=u,
+        pue=site.pue, carbon_intensity=_g_kwh(site.carbon_intensity * J_PER_KWH),
+        node_power=_kw(out["node_power"] / 1e3), fleet_power=_kw(out["fleet_power"] / 1e3),
+        it_energy_kwh=it_kwh, total_energy_kwh=total_kwh,
+        carbon_footprint_kg=out["operational_carbon"] / 1e3, water_usage_liters=out["water_usage"],
+        embodied_carbon_kg=out["embodied_carbon"] / 1e3, total_carbon_kg=out["total_carbon"] / 1e3,
+        it_energy=_mwh(it_kwh / 1e3), total_energy=_mwh(total_kwh / 1e3),
+        carbon_footprint=_t(out["operational_carbon"] / 1e6),
+        overhead_energy_fraction=1.0 - 1.0 / site.pue, notes=notes,
+    )

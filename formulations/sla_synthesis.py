@@ -55,6 +55,7 @@ class ServingConfig(BaseModel):
     precision: str
     compute_precision: str
     tp: int
+    pp: int = 1
     batch_size: int
     ttft_ms: float
     itl_ms: float
@@ -66,8 +67,13 @@ class ServingConfig(BaseModel):
     annual_carbon_t: float
 
     @property
+    def accelerators(self) -> int:
+        return self.tp * self.pp
+
+    @property
     def name(self) -> str:
-        return f"{self.hardware} {self.precision} TP{self.tp} batch {self.batch_size}"
+        split = f"TP{self.tp}" + (f" PP{self.pp}" if self.pp > 1 else "")
+        return f"{self.hardware} {self.precision} {split} batch {self.batch_size}"
 
 
 class Design(BaseModel):
@@ -152,49 +158,82 @@ def accelerator_year(hw: HardwareNode, *, datacenter=None, utilization: float = 
 
 def serving_configs(model, *, prompt_len: int, output_len: int, hardware: Iterable | None = None,
                     precisions: Sequence[str] = DEFAULT_PRECISIONS, tp_sizes: Sequence[int] = DEFAULT_TP,
-                    batch_sizes: Sequence[int] = DEFAULT_BATCHES, efficiency: float = 0.5,
-                    datacenter=None, utilization: float = DEFAULT_UTILIZATION,
+                    batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
+                    efficiency: float = 0.5, datacenter=None, utilization: float = DEFAULT_UTILIZATION,
                     infrastructure_multiplier: float = 1.0) -> list[ServingConfig]:
-    """Every memory-feasible (hardware, precision, TP, batch) point with its per-replica metrics."""
+    """Every memory-feasible (hardware, precision, TP, PP, batch) point with its per-replica metrics,
+    priced at ``datacenter`` (a replica's TP x PP accelerators stay within one node)."""
+    perf = performance_configs(model, prompt_len=prompt_len, output_len=output_len, hardware=hardware,
+                               precisions=precisions, tp_sizes=tp_sizes, batch_sizes=batch_sizes,
+                               pp_sizes=pp_sizes, efficiency=efficiency)
+    return price_configs(perf, datacenter=datacenter, utilization=utilization,
+                         infrastructure_multiplier=infrastructure_multiplier)
+
+
+def price_configs(configs: list[ServingConfig], *, datacenter=None, utilization: float = DEFAULT_UTILIZATION,
+                  infrastructure_multiplier: float = 1.0) -> list[ServingConfig]:
+    """The same configurations with the annual cost, power and carbon of ``datacenter``."""
+    per_hw = {}
+    out = []
+    for c in configs:
+        if c.hardware not in per_hw:
+            per_hw[c.hardware] = accelerator_year(Hardware[c.hardware], datacenter=datacenter,
+                                                  utilization=utilization,
+                                                  infrastructure_multiplier=infrastructure_multiplier)
+        cost, power, carbon = per_hw[c.hardware]
+        out.append(c.model_copy(update={"annual_cost_usd": cost * c.accelerators, "power_kw": power * c.accelerators,
+                                        "annual_carbon_t": carbon * c.accelerators}))
+    return out
+
+
+def performance_configs(model, *, prompt_len: int, output_len: int, hardware: Iterable | None = None,
+                        precisions: Sequence[str] = DEFAULT_PRECISIONS, tp_sizes: Sequence[int] = DEFAULT_TP,
+                        batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
+                        efficiency: float = 0.5) -> list[ServingConfig]:
+    """Latency, capacity and memory of every point, evaluated at once per (hardware, precision);
+    cost fields are zero until :func:`price_configs`."""
     from mlsysim_opt.solvers.serving import language_model, serving_case
     wl = language_model(model)
     hws = _hardware_list(hardware)
     precs = [normalize_precision(p, "precisions[]") for p in precisions]
     tps = sorted({_in.positive_int(t, "tp_sizes[]") for t in tp_sizes})
+    pps = sorted({_in.positive_int(v, "pp_sizes[]") for v in pp_sizes})
     batches = np.array(sorted({_in.positive_int(b, "batch_sizes[]") for b in batch_sizes}), dtype=float)
     seq = prompt_len + output_len
     f = _tp_function()
     configs: list[ServingConfig] = []
     for hw in hws:
         node = default_node_for(hw)
-        cost, power, carbon = accelerator_year(hw, datacenter=datacenter, utilization=utilization,
-                                               infrastructure_multiplier=infrastructure_multiplier)
         for prec in precs:
             try:
                 case = serving_case(wl, hw, seq, 1, prec, efficiency, None, prompt_len, output_len)
             except InputError:
                 continue  # no compute path for this precision on this device
-            valid_tp = [t for t in tps if t <= node.accelerators_per_node and wl.heads % t == 0
-                        and wl.n_kv_heads % t == 0]
-            if not valid_tp:
+            splits = [(t, v) for t in tps for v in pps if t * v <= node.accelerators_per_node
+                      and wl.heads % t == 0 and wl.n_kv_heads % t == 0 and v <= wl.layers]
+            if not splits:
                 continue
-            tp_grid, b_grid = (a.ravel() for a in np.meshgrid(np.array(valid_tp, float), batches, indexing="ij"))
-            values = dict(case.values, tp_size=tp_grid, batch_size=b_grid, hidden_size=float(wl.hidden_size),
+            split_idx, b_idx = (a.ravel() for a in np.meshgrid(np.arange(len(splits)), np.arange(len(batches)),
+                                                                indexing="ij"))
+            tp_grid = np.array([splits[i][0] for i in split_idx], dtype=float)
+            pp_grid = np.array([splits[i][1] for i in split_idx], dtype=float)
+            b_grid = batches[b_idx]
+            values = dict(case.values, tp_size=tp_grid, pp_size=pp_grid, batch_size=b_grid,
+                          hidden_size=float(wl.hidden_size),
                           intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
                           intra_node_latency=node.intra_node_latency.m_as("s"),
                           activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
                           memory_capacity=hw.memory.capacity.m_as("B"))
             out = f.vector(**values)
             for i in np.flatnonzero(out["tp_memory_utilization"] <= 1.0):
-                t = int(tp_grid[i])
                 configs.append(ServingConfig(
-                    hardware=hw.name, precision=prec, compute_precision=case.choice.compute_precision, tp=t,
-                    batch_size=int(b_grid[i]), ttft_ms=float(out["cb_ttft"][i] * 1e3),
+                    hardware=hw.name, precision=prec, compute_precision=case.choice.compute_precision,
+                    tp=int(tp_grid[i]), pp=int(pp_grid[i]), batch_size=int(b_grid[i]), ttft_ms=float(out["cb_ttft"][i] * 1e3),
                     itl_ms=float(out["cb_itl"][i] * 1e3),
                     request_latency_ms=float(out["tp_request_latency"][i] * 1e3),
                     capacity_qps=float(out["cb_capacity"][i]),
                     memory_utilization=float(out["tp_memory_utilization"][i]),
-                    annual_cost_usd=cost * t, power_kw=power * t, annual_carbon_t=carbon * t))
+                    annual_cost_usd=0.0, power_kw=0.0, annual_carbon_t=0.0))
     return configs
 
 
@@ -242,7 +281,8 @@ def _dominated(configs: list[ServingConfig], objective: Objective) -> list[Servi
 def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 256, ttft=None, itl=None,
                e2e_latency=None, hardware: Iterable | None = None,
                precisions: Sequence[str] = DEFAULT_PRECISIONS, tp_sizes: Sequence[int] = DEFAULT_TP,
-               batch_sizes: Sequence[int] = DEFAULT_BATCHES, objective: Objective = "tco",
+               batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
+               objective: Objective = "tco",
                budget_usd: float | None = None, efficiency: float = 0.5, datacenter=None,
                utilization: float = DEFAULT_UTILIZATION, headroom: float = DEFAULT_HEADROOM,
                infrastructure_multiplier: float = 1.0, allow_mix: bool = False, top_k: int = 3,
@@ -267,7 +307,8 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
             raise InputError(name, v, "must be a positive latency")
     configs = serving_configs(model, prompt_len=prompt, output_len=output, hardware=hardware,
                               precisions=precisions, tp_sizes=tp_sizes, batch_sizes=batch_sizes,
-                              efficiency=efficiency, datacenter=datacenter, utilization=utilization,
+                              pp_sizes=pp_sizes, efficiency=efficiency, datacenter=datacenter,
+                              utilization=utilization,
                               infrastructure_multiplier=infrastructure_multiplier)
     if not configs:
         raise InputError("model", wl_name, "fits on none of the candidate hardware at any TP degree",
@@ -342,7 +383,8 @@ def _start(m, pool, q, objective, y, n):
 
 
 def _design(c: ServingConfig, replicas: int) -> Design:
-    return Design(config=c, replicas=replicas, accelerators=replicas * c.tp, total_qps=replicas * c.capacity_qps,
+    return Design(config=c, replicas=replicas, accelerators=replicas * c.accelerators,
+                  total_qps=replicas * c.capacity_qps,
                   annual_cost_usd=replicas * c.annual_cost_usd, power_kw=replicas * c.power_kw,
                   annual_carbon_t=replicas * c.annual_carbon_t)
 
@@ -362,14 +404,15 @@ def _alternatives(meeting, q, objective, best: Design, k: int) -> list[Design]:
 
 
 def _as_candidate(c: ServingConfig) -> Candidate:
-    return Candidate(name=c.name, hardware=c.hardware, accelerators=c.tp, throughput_qps={"default": c.capacity_qps},
+    return Candidate(name=c.name, hardware=c.hardware, accelerators=c.accelerators,
+                     throughput_qps={"default": c.capacity_qps},
                      annual_cost_usd=c.annual_cost_usd, power_kw=c.power_kw, annual_carbon_t=c.annual_carbon_t)
 
 
 def _required(best: Design, limits: dict) -> dict[str, float]:
     """Continuous specs: the per-replica capacity and the latency slack of the chosen design."""
     c = best.config
-    out = {"capacity_qps_per_replica": c.capacity_qps, "accelerators_per_replica": float(c.tp)}
+    out = {"capacity_qps_per_replica": c.capacity_qps, "accelerators_per_replica": float(c.accelerators)}
     for key, attr in (("ttft", "ttft_ms"), ("itl", "itl_ms"), ("e2e_latency", "request_latency_ms")):
         if key in limits:
             out[f"{key}_slack_ms"] = limits[key] - getattr(c, attr)

@@ -1,18 +1,24 @@
-"""Wall 4 at replica scale: one serving replica sharded over ``t`` accelerators by tensor
-parallelism (Megatron-LM), as the SLA synthesis and capstone formulations size fleets from.
+"""Wall 4 at replica scale: one serving replica sharded over ``t x q`` accelerators by tensor
+parallelism (t-way, Megatron-LM) and pipeline parallelism (q stages), as the SLA synthesis and
+capstone formulations size fleets from.
 
-    TTFT_t = serving TTFT with (F, BW, C) -> (t F, t BW, t C)  +  2 L AllReduce(B p h b_act, t)
-    ITL_t  = serving ITL  with (F, BW, C) -> (t F, t BW, t C)  +  2 L AllReduce(B h b_act, t)
+    TTFT  = serving TTFT with (F, BW) -> (t F, t BW)  +  2 L AllReduce(B p h b_act, t)  +  (q-1) P2P(B p h b_act)
+    ITL   = serving ITL  with (F, BW) -> (t F, t BW)  +  2 L AllReduce(B h b_act, t)    +  (q-1) P2P(B h b_act)
+    M     = serving memory with B -> q B            <=  t q C
+    cap   = 1 / (TTFT(B=1) + o ITL / (q B))          requests per second at full load
 
-Each of the t accelerators holds 1/t of every weight matrix and 1/t of the KV heads, so a replica
-behaves like one accelerator with t times the compute, bandwidth and capacity, plus two
-all-reduces of the activations per layer (after attention and after the MLP; Shoeybi et al. 2019)
-over the intra-node link. Launch overheads do not scale: every shard launches its kernels in
-parallel.
+Each of the t accelerators of a stage holds 1/t of every weight matrix and of the KV heads, so a
+stage behaves like one accelerator with t times the compute and bandwidth, plus two all-reduces of
+the activations per layer (after attention and after the MLP; Shoeybi et al. 2019). The q stages
+run one after another for a given token, so a token's latency is the whole model on t
+accelerators plus q-1 point-to-point hops, while q micro-batches of B requests are in flight at
+once: pipelining multiplies capacity, not speed. Launch overheads do not scale: every shard
+launches its kernels in parallel. Pipeline bubbles at small batch are not modeled.
 
 | symbol | unit | meaning | source |
 |---|---|---|---|
-| t | - | tensor-parallel degree (accelerators per replica) | input |
+| t | - | tensor-parallel degree | input |
+| q | - | pipeline stages (micro-batches in flight) | input |
 | h | - | hidden size | model card |
 | b_act | byte | bytes per activation value (the compute precision: 2 for W4A16, 1 for fp8) | format definition |
 | beta_intra, alpha_intra | byte/s, s | intra-node link per accelerator (NVLink) | registry (Node) |
@@ -21,52 +27,56 @@ parallel.
 from mlsysim_opt.symbolic import Sheet, sym
 
 from . import serving
-from .collectives import alpha_intra, beta_intra, ring_allreduce
-from .collectives import M as message, alpha, beta, p as ranks
+from .collectives import M as message, alpha, alpha_intra, beta, beta_intra, p as ranks, p2p, ring_allreduce
 from .memory import B, L
 from .roofline import BW, F
 from .serving import C_mem, p as prompt
 
 t = sym("tp_size", "dimensionless", "tensor-parallel degree", "input", lower=1)
+q = sym("pp_size", "dimensionless", "pipeline-parallel stages", "input", lower=1)
 h = sym("hidden_size", "dimensionless", "hidden size", "model card", lower=1)
 b_act = sym("activation_bytes_per_value", "byte", "bytes per activation value at the compute precision",
             "format definition")
 
-sheet = Sheet("serving_tp", "A serving replica sharded by tensor parallelism", walls=[4, 14],
+sheet = Sheet("serving_tp", "A serving replica sharded by tensor and pipeline parallelism", walls=[4, 14],
               iron_law_term="Peak x MFU x eta_scale",
               sources=["Shoeybi et al. 2019, Megatron-LM", "Pope et al. 2022, Efficiently Scaling Transformer Inference"])
 
-SHARDED = {F: t * F, BW: t * BW, C_mem: t * C_mem}
+SHARDED = {F: t * F, BW: t * BW}
 
 
-def _allreduce_per_pass(tokens_per_request):
-    """Two ring all-reduces per layer of the pass's activations, over the intra-node link."""
-    one = ring_allreduce.xreplace({message: B * tokens_per_request * h * b_act, ranks: t,
-                                   alpha: alpha_intra, beta: beta_intra})
-    return 2 * L * one
+def _communication_per_pass(tokens_per_request):
+    """Two ring all-reduces per layer within a stage, and one hop between consecutive stages."""
+    activations = B * tokens_per_request * h * b_act
+    link = {alpha: alpha_intra, beta: beta_intra}
+    allreduce = ring_allreduce.xreplace({message: activations, ranks: t, **link})
+    hop = p2p.xreplace({message: activations, **link})
+    return 2 * L * allreduce + (q - 1) * hop
 
 
-prefill_comm = sheet.define("tp_prefill_comm", _allreduce_per_pass(prompt), "s",
-                            "tensor-parallel all-reduces of the prefill pass")
-decode_comm = sheet.define("tp_decode_comm", _allreduce_per_pass(1), "s",
-                           "tensor-parallel all-reduces of one decode step")
+prefill_comm = sheet.define("tp_prefill_comm", _communication_per_pass(prompt), "s",
+                            "tensor- and pipeline-parallel communication of the prefill pass")
+decode_comm = sheet.define("tp_decode_comm", _communication_per_pass(1), "s",
+                           "tensor- and pipeline-parallel communication of one decode step")
 ttft = sheet.define("tp_ttft", serving.ttft.xreplace(SHARDED) + prefill_comm, "s",
-                    "time to first token of a tensor-parallel replica")
+                    "time to first token of the replica")
 itl = sheet.define("tp_itl", serving.itl.xreplace(SHARDED) + decode_comm, "s",
-                   "inter-token latency of a tensor-parallel replica")
-sheet.define("tp_memory_required", serving.memory_required, "byte",
-             "replica memory (weights, reserved KV, activations) across all t accelerators")
-sheet.define("tp_memory_utilization", serving.memory_required / (t * C_mem), "dimensionless",
-             "replica memory over the t accelerators' capacity")
+                   "inter-token latency of the replica")
+in_flight = {B: q * B}    # q micro-batches of B requests hold KV and activations at once
+memory = sheet.define("tp_memory_required", serving.memory_required.xreplace(in_flight), "byte",
+                      "replica memory (weights, reserved KV, activations) across all t x q accelerators")
+sheet.define("tp_memory_utilization", memory / (t * q * C_mem), "dimensionless",
+             "replica memory over the t x q accelerators' capacity")
 sheet.define("tp_request_latency", ttft + serving.o * itl, "s", "prefill plus every decode step")
-sheet.define("tp_decode_throughput", B / itl, "1/s", "tokens generated per second by the replica's batch")
+sheet.define("tp_decode_throughput", q * B / itl, "1/s", "tokens generated per second by the replica")
+
 
 # --- a continuously batched replica (Orca / vLLM scheduling) --------------------------------------
-# New requests join a running batch of B: each pays its own prefill (chunked and interleaved with
-# the decode steps, so it costs the replica the single-request prefill time) and shares the decode
-# steps with B - 1 others. Per request the replica therefore spends ttft_1 + o * itl_B / B.
+# New requests join a running batch: each pays its own prefill (chunked and interleaved with the
+# decode steps, so it costs the replica the single-request prefill time) and shares each decode
+# step with the q B - 1 others in flight. Per request the replica spends ttft_1 + o itl / (q B).
 ttft_single = ttft.xreplace({B: 1})
-capacity = sheet.define("cb_capacity", 1 / (ttft_single + serving.o * itl / B), "1/s",
+capacity = sheet.define("cb_capacity", 1 / (ttft_single + serving.o * itl / (q * B)), "1/s",
                         "requests per second one replica sustains at batch B, fully loaded")
 prefill_share = sheet.define("cb_prefill_share", capacity * ttft_single, "dimensionless",
                              "fraction of the replica's time spent prefilling at full load")

@@ -55,7 +55,7 @@ def test_the_chosen_design_re_evaluated_by_the_forward_model_meets_the_sla():
     hw = Hardware[c.hardware]
     case = serving_case(Models.Llama3_70B, hw, 768, c.batch_size, c.precision, 0.5, None, 512, 256)
     node = default_node_for(hw)
-    out = _tp_function()(**dict(case.values, tp_size=c.tp, hidden_size=8192.0,
+    out = _tp_function()(**dict(case.values, tp_size=c.tp, pp_size=c.pp, hidden_size=8192.0,
                                 intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
                                 intra_node_latency=node.intra_node_latency.m_as("s"),
                                 activation_bytes_per_value=PRECISION_BYTES[c.compute_precision],
@@ -99,3 +99,14 @@ def test_bad_inputs():
         synthesize(Models.Llama3_8B, qps=1, ttft="-3 ms")
     with pytest.raises(InputError, match="language model"):
         synthesize(Models.ResNet50, qps=1)
+
+
+def test_pipeline_stages_multiply_capacity_not_speed():
+    from mlsysim_opt.formulations.sla_synthesis import performance_configs
+    grid = performance_configs(Models.Llama3_70B, prompt_len=512, output_len=256, hardware=[Hardware.H100],
+                               precisions=["fp8"], tp_sizes=[2], pp_sizes=[1, 2], batch_sizes=[32])
+    one, two = sorted(grid, key=lambda c: c.pp)
+    assert (one.pp, two.pp) == (1, 2) and two.accelerators == 4
+    assert two.itl_ms >= one.itl_ms                        # a token still crosses every stage
+    assert two.memory_utilization < one.memory_utilization  # twice the memory for the same batch
+    assert two.capacity_qps > 1.5 * one.capacity_qps        # two micro-batches in flight

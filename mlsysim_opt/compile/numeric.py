@@ -157,8 +157,8 @@ def _ordered(names: Sequence[str], values: dict) -> list:
     try:
         return [values[n] for n in names]
     except KeyError as exc:
-        from ..errors import InputError
-        raise InputError(str(exc.args[0]), None, "is required by this model",
+        from ..errors import MISSING, InputError
+        raise InputError(str(exc.args[0]), MISSING, "is required by this model",
                          f"pass all of: {', '.join(names)}") from None
 
 

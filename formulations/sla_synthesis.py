@@ -19,6 +19,7 @@ candidates (``allow_mix=True``).
 from __future__ import annotations
 
 import math
+import warnings
 from functools import lru_cache
 from typing import Iterable, Literal, Optional, Sequence
 
@@ -31,8 +32,8 @@ from mlsysim_opt.catalog import Hardware, default_node_for
 from mlsysim_opt.errors import InputError
 from mlsysim_opt.formulations.fleet_sizing import Candidate, FleetSizingResult, size_fleet
 from mlsysim_opt.highs import SolveResult, SolveStatus, solve
-from mlsysim_opt.milp import InfeasibilityExplanation, add_soft, explain_infeasibility, integer_value
-from mlsysim_opt.precision import normalize_precision
+from mlsysim_opt.milp import REQUIREMENT, InfeasibilityExplanation, add_soft, explain_infeasibility, integer_value
+from mlsysim_opt.precision import PrecisionFallbackWarning, normalize_precision
 from mlsysim_opt.types import PRECISION_BYTES, HardwareNode
 from mlsysim_opt.units import as_quantity
 
@@ -206,7 +207,9 @@ def performance_configs(model, *, prompt_len: int, output_len: int, hardware: It
         node = default_node_for(hw)
         for prec in precs:
             try:
-                case = serving_case(wl, hw, seq, 1, prec, efficiency, None, prompt_len, output_len)
+                with warnings.catch_warnings():  # fallbacks are part of the space: see compute_precision
+                    warnings.simplefilter("ignore", PrecisionFallbackWarning)
+                    case = serving_case(wl, hw, seq, 1, prec, efficiency, None, prompt_len, output_len)
             except InputError:
                 continue  # no compute path for this precision on this device
             splits = [(t, v) for t in tps for v in pps if t * v <= node.accelerators_per_node
@@ -258,14 +261,15 @@ def _objective_value(c: ServingConfig, objective: Objective) -> float:
     return {"tco": c.annual_cost_usd, "power": c.power_kw, "carbon": c.annual_carbon_t}[objective]
 
 
-def _dominated(configs: list[ServingConfig], objective: Objective) -> list[ServingConfig]:
-    """Keep configurations not beaten on every latency, capacity and per-capacity cost (ties: the
-    first is kept). Vectorized pairwise comparison, in row blocks to bound memory."""
+def _dominated(configs: list[ServingConfig], *objectives: Objective) -> list[ServingConfig]:
+    """Keep configurations not beaten on every latency, capacity and per-capacity cost of every
+    given objective (ties: the first is kept). Vectorized pairwise comparison, in row blocks."""
     if not configs:
         return []
-    keys = np.array([(c.ttft_ms, c.itl_ms, c.request_latency_ms,
-                      _objective_value(c, objective) / c.capacity_qps, _objective_value(c, objective),
-                      -c.capacity_qps) for c in configs])
+    keys = np.array([(c.ttft_ms, c.itl_ms, c.request_latency_ms, -c.capacity_qps,
+                      *(v for o in objectives for v in (_objective_value(c, o) / c.capacity_qps,
+                                                        _objective_value(c, o))))
+                     for c in configs])
     n = len(configs)
     index = np.arange(n)
     dominated = np.zeros(n, dtype=bool)
@@ -363,7 +367,8 @@ def _build(pool, q, limits, objective, budget):
     m.n = pyo.Var(C, domain=pyo.NonNegativeIntegers, bounds=lambda _, i: (0, _replicas_needed(pool[i], q)))
     m.one = pyo.Constraint(expr=sum(m.y[i] for i in C) == 1)
     m.link = pyo.Constraint(C, rule=lambda _, i: m.n[i] <= _replicas_needed(pool[i], q) * m.y[i])
-    soft = [add_soft(m, "demand", "demand", sum(pool[i].capacity_qps * m.n[i] for i in C), ">=", q, "QPS")]
+    soft = [add_soft(m, "demand", "demand", sum(pool[i].capacity_qps * m.n[i] for i in C), ">=", q, "QPS",
+                     weight=REQUIREMENT)]
     names = {"ttft": ("TTFT", "ttft_ms"), "itl": ("ITL", "itl_ms"), "e2e_latency": ("end-to-end latency",
                                                                                      "request_latency_ms")}
     for key, limit in limits.items():

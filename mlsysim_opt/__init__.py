@@ -41,6 +41,10 @@ from .solvers.distributed import DistributedModel, DistributedResult
 from .solvers.parallelism import ParallelismOptimizer, ParallelismResult
 from .formulations.fleet_sizing import Candidate, FleetSizingResult, size_fleet
 from .formulations.sla_synthesis import SLASynthesisResult, synthesize
+from .formulations.capstone import CapstoneProblem, CapstoneResult, precision_effect, solve_capstone
+from .formulations.pareto import ParetoFront, pareto_front, plot_front
+from .grading import GradeReport, Grader
+from .highs import SolveResult, SolveStatus
 
 Infrastructure = Infra
 SingleNodeModel = Engine
@@ -55,7 +59,9 @@ __all__ = [
     "SensitivitySolver", "SensitivityResult", "SynthesisSolver", "SynthesisResult", "SynthesisCandidate",
     "DSE", "DSEResult", "InfeasibleSpaceError", "Pipeline", "PipelineExplanation", "PipelineInputError",
     "ExpressionError", "PathError", "synthesize", "SLASynthesisResult", "size_fleet", "Candidate",
-    "FleetSizingResult", "ScalingModel", "ScalingResult", "EconomicsModel", "EconomicsResult",
+    "FleetSizingResult", "CapstoneProblem", "CapstoneResult", "solve_capstone", "precision_effect",
+    "ParetoFront", "pareto_front", "plot_front", "Grader", "GradeReport", "SolveResult", "SolveStatus",
+    "ScalingModel", "ScalingResult", "EconomicsModel", "EconomicsResult",
     "SustainabilityModel", "SustainabilityResult", "ReliabilityModel", "ReliabilityResult", "CheckpointModel",
     "CheckpointResult", "IngestionModel", "IngestionResult", "TransformationModel", "TransformationResult",
     "TopologyModel", "TopologyResult", "WeightStreamingModel", "WeightStreamingResult", "InferenceScalingModel",

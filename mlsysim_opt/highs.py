@@ -74,54 +74,70 @@ def _size(model: pyo.ConcreteModel) -> tuple[int, int, int]:
     return len(variables), integers, constraints
 
 
-def solve(model: pyo.ConcreteModel, *, time_limit: float = 30.0, mip_gap: float = 1e-6,
-          threads: int | None = None, warm_start: Mapping | None = None) -> SolveResult:
-    """Solve ``model`` with HiGHS; load the solution into the model's variables when there is one.
+class Session:
+    """One HiGHS instance kept across solves of the same model (epsilon-constraint sweeps, elastic
+    explanations): Pyomo's persistent interface then passes only what changed (mutable limits,
+    objectives, added or removed rows) instead of rebuilding the problem."""
 
-    ``warm_start`` gives values of a known feasible solution (e.g. a heuristic) as a
-    ``ComponentMap`` or a list of ``(variable, value)`` pairs; it is handed to HiGHS as a starting
-    incumbent, and kept as the answer if HiGHS finds none in time.
-    """
-    from pyomo.common.collections import ComponentMap
-    from pyomo.contrib.solver.common.factory import SolverFactory
-    if warm_start is not None and not isinstance(warm_start, ComponentMap):
-        warm_start = ComponentMap(warm_start.items() if hasattr(warm_start, "items") else warm_start)
-    opt = SolverFactory("highs")
-    if not opt.available():
-        raise SolverError("HiGHS is not available: install highspy (a required dependency)")
-    n_vars, n_int, n_cons = _size(model)
-    used_start = False
-    if warm_start:
-        used_start = _set_start(opt, model, warm_start)
-    start = time.perf_counter()
-    try:
-        res = opt.solve(model, time_limit=time_limit, rel_gap=mip_gap, threads=threads,
-                        load_solutions=False, raise_exception_on_nonoptimal_result=False)
-    except Exception as exc:  # HiGHS or Pyomo failed outright: report, do not guess
-        raise SolverError(f"HiGHS failed: {exc}") from exc
-    elapsed = time.perf_counter() - start
-    status = _status(res.termination_condition, res.solution_status)
-    objective, bound = res.incumbent_objective, res.objective_bound
-    if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
-        res.solution_loader.load_vars()
-    elif warm_start and status == SolveStatus.NO_SOLUTION:
-        for var, val in warm_start.items():
-            var.set_value(val)
-        status = SolveStatus.FEASIBLE
-        objective = pyo.value(next(model.component_data_objects(pyo.Objective, active=True)))
-    gap = None
-    if objective is not None and bound is not None and all(map(math.isfinite, (objective, bound))):
-        gap = abs(objective - bound) / max(1e-9, abs(objective))
-    return SolveResult(status=status, objective=objective, bound=bound, gap=gap, solve_time_s=elapsed,
-                       n_variables=n_vars, n_integer_variables=n_int, n_constraints=n_cons,
-                       termination=str(res.termination_condition.name), warm_start_used=used_start)
+    def __init__(self):
+        from pyomo.contrib.solver.common.factory import SolverFactory
+        self.opt = SolverFactory("highs")
+        if not self.opt.available():
+            raise SolverError("HiGHS is not available: install highspy (a required dependency)")
+
+    def solve(self, model: pyo.ConcreteModel, *, time_limit: float = 30.0, mip_gap: float = 1e-6,
+              threads: int | None = None, warm_start: Mapping | None = None) -> SolveResult:
+        """Solve ``model``; load the solution into its variables when there is one.
+
+        ``warm_start`` gives values of a known feasible solution (e.g. a heuristic) as a
+        ``ComponentMap`` or a list of ``(variable, value)`` pairs; it is handed to HiGHS as a starting
+        incumbent, and kept as the answer if HiGHS finds none in time.
+        """
+        from pyomo.common.collections import ComponentMap
+        if warm_start is not None and not isinstance(warm_start, ComponentMap):
+            warm_start = ComponentMap(warm_start.items() if hasattr(warm_start, "items") else warm_start)
+        opt = self.opt
+        n_vars, n_int, n_cons = _size(model)
+        used_start = False
+        if warm_start:
+            used_start = _set_start(opt, model, warm_start)
+        start = time.perf_counter()
+        try:
+            res = opt.solve(model, time_limit=time_limit, rel_gap=mip_gap, threads=threads,
+                            load_solutions=False, raise_exception_on_nonoptimal_result=False)
+        except Exception as exc:  # HiGHS or Pyomo failed outright: report, do not guess
+            raise SolverError(f"HiGHS failed: {exc}") from exc
+        elapsed = time.perf_counter() - start
+        status = _status(res.termination_condition, res.solution_status)
+        objective, bound = res.incumbent_objective, res.objective_bound
+        if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+            res.solution_loader.load_vars()
+        elif warm_start and status == SolveStatus.NO_SOLUTION:
+            for var, val in warm_start.items():
+                var.set_value(val)
+            status = SolveStatus.FEASIBLE
+            objective = pyo.value(next(model.component_data_objects(pyo.Objective, active=True)))
+        gap = None
+        if objective is not None and bound is not None and all(map(math.isfinite, (objective, bound))):
+            gap = abs(objective - bound) / max(1e-9, abs(objective))
+        return SolveResult(status=status, objective=objective, bound=bound, gap=gap, solve_time_s=elapsed,
+                           n_variables=n_vars, n_integer_variables=n_int, n_constraints=n_cons,
+                           termination=str(res.termination_condition.name), warm_start_used=used_start)
+
+
+def solve(model: pyo.ConcreteModel, **options) -> SolveResult:
+    """Solve ``model`` once with a fresh HiGHS instance (see :meth:`Session.solve`)."""
+    return Session().solve(model, **options)
 
 
 def _set_start(opt, model, warm_start: Mapping) -> bool:
     """Give HiGHS a starting solution (column values in its own order). Returns whether it took."""
     try:
         import highspy
-        opt.set_instance(model)
+        if getattr(opt, "_model", None) is model:
+            opt.update()          # the persistent instance already holds this model
+        else:
+            opt.set_instance(model)
         h = opt._solver_model                              # the highspy.Highs instance
         col_of = opt._pyomo_var_to_solver_var_map          # id(var) -> column index
         values = [0.0] * h.getNumCol()

@@ -29,6 +29,8 @@ class SoftConstraint:
     sense: Literal["<=", ">="]
     slack: pyo.Var
     scale: float = 1.0              # typical magnitude, so slacks of different units compare
+    weight: float = 1.0             # joint relaxation: requirements (demand) weigh more than limits
+    bound: pyo.Param | None = None  # the limit as a mutable parameter
 
 
 class Relaxation(BaseModel):
@@ -48,27 +50,44 @@ class InfeasibilityExplanation(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     relaxations: list[Relaxation]
+    """Each limit relaxed alone (``required`` None when that alone cannot help)."""
+    joint: list[Relaxation] = []
+    """When no single limit suffices: the smallest joint relaxation (sum of relative changes)."""
     summary: str
 
     def __str__(self) -> str:
         return self.summary
 
 
+REQUIREMENT = 1000.0
+"""Weight of a requirement (demand, minimum share) in the joint relaxation: relax limits first."""
+
+
 def add_soft(block: pyo.Block, name: str, label: str, lhs, sense: str, limit: float, unit: str,
-             scale: float | None = None) -> SoftConstraint:
+             scale: float | None = None, weight: float = 1.0) -> SoftConstraint:
     """Add ``lhs <= limit`` (or ``>=``) with a slack fixed at zero; returns its handle."""
     slack = pyo.Var(domain=pyo.NonNegativeReals, initialize=0.0)
     block.add_component(f"{name}_slack", slack)
     slack.fix(0.0)
+    bound = pyo.Param(mutable=True, initialize=float(limit))   # mutable: epsilon-constraint sweeps
+    block.add_component(f"{name}_bound", bound)
     if sense == "<=":
-        con = pyo.Constraint(expr=lhs - slack <= limit)
+        con = pyo.Constraint(expr=lhs - slack <= bound)
     elif sense == ">=":
-        con = pyo.Constraint(expr=lhs + slack >= limit)
+        con = pyo.Constraint(expr=lhs + slack >= bound)
     else:
         raise ValueError(f"sense must be '<=' or '>=', got {sense!r}")
     block.add_component(f"{name}_limit", con)
     return SoftConstraint(name, label, float(limit), unit, sense, slack,
-                          scale if scale else max(1.0, abs(float(limit))))
+                          scale if scale else max(1.0, abs(float(limit))), weight, bound)
+
+
+def set_limit(soft: SoftConstraint, value: float) -> None:
+    """Move a soft constraint's limit (the model is re-solved with the new value)."""
+    if soft.bound is None:
+        raise ValueError(f"{soft.name} has no mutable bound")
+    soft.bound.set_value(float(value))
+    soft.limit = float(value)
 
 
 def _fmt(value: float, unit: str) -> str:
@@ -117,6 +136,7 @@ def explain_infeasibility(model: pyo.ConcreteModel, soft: list[SoftConstraint], 
                 relaxations.append(Relaxation(constraint=target.name, label=target.label, limit=target.limit,
                                               required=None, unit=target.unit,
                                               message=f"relaxing {target.label} alone cannot make it feasible"))
+        joint = [] if any(r.required is not None for r in relaxations) else _joint(model, soft, time_limit)
     finally:
         for s in soft:
             s.slack.fix(0.0)
@@ -124,10 +144,38 @@ def explain_infeasibility(model: pyo.ConcreteModel, soft: list[SoftConstraint], 
             v.setub(ub)
         objective.activate()
     fixes = [r.message for r in relaxations if r.required is not None]
-    summary = ("infeasible: " + ("; or ".join(fixes) if fixes else
-                                 "no single limit can be relaxed to make it feasible (" +
-                                 ", ".join(r.label for r in relaxations) + " all bind)"))
-    return InfeasibilityExplanation(relaxations=relaxations, summary=summary)
+    if fixes:
+        summary = "infeasible: " + "; or ".join(fixes)
+    elif joint:
+        summary = ("infeasible: no single limit can be relaxed alone; together (smallest relative change): "
+                   + " and ".join(r.message for r in joint))
+    else:
+        summary = "infeasible even with every limit relaxed: the model itself has no solution"
+    return InfeasibilityExplanation(relaxations=relaxations, joint=joint, summary=summary)
+
+
+def _joint(model, soft: list[SoftConstraint], time_limit: float) -> list[Relaxation]:
+    """All limits relaxed at once, minimizing the weighted sum of relative changes."""
+    for s in soft:
+        s.slack.unfix()
+    model.add_component("_elastic_objective", pyo.Objective(
+        expr=sum(s.weight * s.slack / s.scale for s in soft), sense=pyo.minimize))
+    try:
+        result = solve(model, time_limit=time_limit)
+    finally:
+        model.del_component("_elastic_objective")
+    if not result.has_solution:
+        return []
+    out = []
+    for s in soft:
+        need = float(pyo.value(s.slack) or 0.0)
+        if need <= 1e-9 * max(1.0, s.scale):
+            continue
+        required = s.limit + need if s.sense == "<=" else max(0.0, s.limit - need)
+        verb = "rise" if s.sense == "<=" else "fall"
+        out.append(Relaxation(constraint=s.name, label=s.label, limit=s.limit, required=required, unit=s.unit,
+                              message=f"{s.label} must {verb} to {_fmt(required, s.unit)} (now {_fmt(s.limit, s.unit)})"))
+    return out
 
 
 def integer_value(var: pyo.Var) -> int:

@@ -53,7 +53,7 @@ for _definition in (
     "request = [] = req",
     "sample = []",
     "param = []",
-    "USD = [currency] = dollar = usd",
+    "USD = [currency] = _ = dollar = usd",
     "gCO2e = [emissions] = gCO2",
     "kgCO2e = 1000 * gCO2e = kgCO2",
     "tCO2e = 1e6 * gCO2e = tCO2",

@@ -1,0 +1,22 @@
+"""Grading demo: three submissions (the optimal design, one over budget, one malformed) graded in a
+batch, with a CSV, a summary and a plot of the submissions against the Pareto front."""
+import pathlib
+import shutil
+import tempfile
+
+import yaml
+
+from mlsysim_opt import CapstoneProblem
+from mlsysim_opt.grading import Grader, submission_from_result
+
+HERE = pathlib.Path(__file__).resolve().parent
+grader = Grader(CapstoneProblem())
+folder = pathlib.Path(tempfile.mkdtemp(prefix="submissions_"))
+for sample in ("over_budget.yaml", "malformed.yaml"):
+    shutil.copy(HERE / "submissions" / sample, folder / sample)
+(folder / "optimal.yaml").write_text(yaml.safe_dump(submission_from_result(grader.optimum, "Grace")))
+
+reports = grader.grade_folder(folder, csv_path=folder / "grades.csv", plot_path=folder / "submissions.png")
+for report in reports:
+    print(report)
+print(f"\nCSV: {folder / 'grades.csv'}\nPlot: {folder / 'submissions.png'}")

@@ -1,0 +1,151 @@
+"""The capstone MILP and its Pareto fronts: proven optimal, verified by the forward models, exact
+against enumeration on a reduced instance, explained when infeasible."""
+import itertools
+import math
+
+import pytest
+
+from mlsysim_opt import Hardware, InputError, Models
+from mlsysim_opt.catalog import default_node_for
+from mlsysim_opt.formulations.capstone import (CapstoneProblem, precision_effect, region_candidates,
+                                               resolve_region, solve_capstone)
+from mlsysim_opt.formulations.pareto import pareto_front, plot_front
+from mlsysim_opt.formulations.sla_synthesis import _tp_function, accelerator_year
+from mlsysim_opt.highs import SolveStatus
+from mlsysim_opt.solvers.serving import serving_case
+from mlsysim_opt.types import PRECISION_BYTES
+
+REDUCED = dict(model="Llama3_8B", qps=60.0, hardware=["H100", "L4"], precisions=["fp16"], tp_sizes=[1],
+               pp_sizes=[1], batch_sizes=[8, 32], regions=["Iowa", "France"], min_share=0.25, redundancy=1,
+               ttft_ms=200.0, annual_budget_usd=None, carbon_cap_t=None)
+
+
+@pytest.fixture(scope="module")
+def default_solution():
+    return solve_capstone(CapstoneProblem())
+
+
+def _forward(problem, design):
+    """Re-evaluate one region's design through the serving and economics models."""
+    c = design.config
+    hw = Hardware[c.hardware]
+    wl = Models[problem.model]
+    case = serving_case(wl, hw, problem.prompt_len + problem.output_len, c.batch_size, c.precision,
+                        problem.efficiency, None, problem.prompt_len, problem.output_len)
+    node = default_node_for(hw)
+    out = _tp_function()(**dict(case.values, tp_size=c.tp, pp_size=c.pp, hidden_size=float(wl.hidden_size),
+                                intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
+                                intra_node_latency=node.intra_node_latency.m_as("s"),
+                                activation_bytes_per_value=PRECISION_BYTES[c.compute_precision],
+                                memory_capacity=hw.memory.capacity.m_as("B")))
+    cost, _, carbon = accelerator_year(hw, datacenter=resolve_region(design.region),
+                                       utilization=problem.utilization)
+    return out, cost * c.accelerators * design.replicas, carbon * c.accelerators * design.replicas
+
+
+def test_default_capstone_is_proven_optimal_and_meets_every_constraint(default_solution):
+    r, p = default_solution, CapstoneProblem()
+    assert r.solve.status is SolveStatus.OPTIMAL and r.solve.gap < 1e-6
+    assert {d.region for d in r.regions} == set(p.regions)
+    total_capacity, total_cost, total_carbon = 0.0, 0.0, 0.0
+    for d in r.regions:
+        out, cost, carbon = _forward(p, d)
+        assert out["tp_memory_utilization"] <= 1.0
+        assert out["cb_ttft"] * 1e3 <= p.ttft_ms
+        usable = out["cb_capacity"] * p.headroom * (d.replicas - p.redundancy)   # N+k: k replicas down
+        assert usable >= p.min_share * p.qps - 1e-6
+        total_capacity += usable
+        total_cost += cost
+        total_carbon += carbon
+    assert total_capacity >= p.qps - 1e-6
+    assert total_cost == pytest.approx(r.annual_cost_usd, rel=1e-9) and total_cost <= p.annual_budget_usd
+    assert total_carbon == pytest.approx(r.annual_carbon_t, rel=1e-9) and total_carbon <= p.carbon_cap_t
+
+
+def test_int4_effect_is_reported():
+    effect = precision_effect(CapstoneProblem.exercise8())
+    assert effect["with"].feasible and effect["without"].feasible
+    assert effect["with"].annual_cost_usd <= effect["without"].annual_cost_usd + 1e-6
+    assert isinstance(effect["changes_answer"], bool)
+
+
+def _enumerate_front(problem, eps_list):
+    """Brute force on the reduced instance: every pair of configurations and replica counts."""
+    cands = region_candidates(problem)
+    r1, r2 = problem.regions
+    k, q = problem.redundancy, problem.qps
+    best = {eps: math.inf for eps in eps_list}
+    pool = {r: [c for c in cands[r] if c.ttft_ms <= problem.ttft_ms] for r in (r1, r2)}
+    for c1, c2 in itertools.product(pool[r1], pool[r2]):
+        for n1 in range(k + 1, math.ceil(q / c1.capacity_qps) + k + 2):
+            for n2 in range(k + 1, math.ceil(q / c2.capacity_qps) + k + 2):
+                u1, u2 = c1.capacity_qps * (n1 - k), c2.capacity_qps * (n2 - k)
+                if u1 + u2 < q - 1e-9:
+                    continue
+                # a split of the demand giving each region at least its minimum share exists?
+                lo = problem.min_share * q
+                if u1 < lo - 1e-9 or u2 < lo - 1e-9:
+                    continue
+                cost = n1 * c1.annual_cost_usd + n2 * c2.annual_cost_usd
+                carbon = n1 * c1.annual_carbon_t + n2 * c2.annual_carbon_t
+                for eps in eps_list:
+                    if carbon <= eps * (1 + 1e-9) + 1e-9 and cost < best[eps]:
+                        best[eps] = cost
+    return best
+
+
+def test_pareto_points_are_non_dominated_and_optimal_for_their_epsilon():
+    problem = CapstoneProblem(**REDUCED)
+    front = pareto_front(problem, points=8)
+    values = front.values()
+    assert len(values) >= 2
+    for i, a in enumerate(values):
+        for j, b in enumerate(values):
+            if i != j:
+                assert not (b[0] <= a[0] and b[1] <= a[1] and (b[0] < a[0] or b[1] < a[1]))
+    expected = _enumerate_front(problem, [p.epsilon for p in front.points])
+    for p in front.points:
+        assert p.annual_cost_usd == pytest.approx(expected[p.epsilon], rel=1e-9)
+
+
+def test_latency_cost_front_and_plot(tmp_path):
+    problem = CapstoneProblem(**REDUCED)
+    front = pareto_front(problem, axes="ttft", points=6)
+    costs = [p.annual_cost_usd for p in front.points]
+    assert costs == sorted(costs) and len(front.points) >= 1
+    path = plot_front(pareto_front(problem, points=5), str(tmp_path / "front.png"),
+                      chosen=solve_capstone(problem))
+    assert (tmp_path / "front.png").stat().st_size > 10_000 and path.endswith(".png")
+
+
+def test_conflicting_limits_are_explained_jointly():
+    r = solve_capstone(CapstoneProblem(**{**REDUCED, "annual_budget_usd": 1000.0, "carbon_cap_t": 0.01}))
+    assert not r.feasible and r.explanation is not None
+    labels = {x.label for x in r.explanation.joint} | {x.label for x in r.explanation.relaxations
+                                                      if x.required is not None}
+    assert "annual budget" in labels
+
+
+def test_yaml_variant(tmp_path):
+    path = tmp_path / "variant.yaml"
+    path.write_text("name: small variant\nmodel: Llama3_8B\nqps: 40\nregions: [Quebec, Poland]\n"
+                    "hardware: [H100]\nprecisions: [fp8]\ncarbon_cap_t: 50\n")
+    p = CapstoneProblem.from_yaml(path)
+    assert p.regions == ["Quebec", "Poland"] and p.qps == 40
+    r = solve_capstone(p)
+    assert r.solve.status is SolveStatus.OPTIMAL
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("qps: -5\n")
+    with pytest.raises(InputError, match="qps"):
+        CapstoneProblem.from_yaml(bad)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("qpss: 5\n")
+    with pytest.raises(InputError, match="qpss"):
+        CapstoneProblem.from_yaml(typo)
+
+
+def test_bad_problems():
+    with pytest.raises(InputError, match="min_share"):
+        region_candidates(CapstoneProblem(**{**REDUCED, "min_share": 0.6}))
+    with pytest.raises(Exception, match="Atlantis"):
+        solve_capstone(CapstoneProblem(**{**REDUCED, "regions": ["Atlantis", "Quebec"]}))

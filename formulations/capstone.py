@@ -206,10 +206,11 @@ def build_model(problem: CapstoneProblem, candidates: dict[str, list[ServingConf
     k = p.redundancy
     objective = objective or p.objective
     pools = {}
+    latencies = tuple(k for k, v in (("ttft", p.ttft_ms), ("itl", p.itl_ms)) if v is not None)
     for r, configs in candidates.items():
         pool = [c for c in configs if _meets(c, p)] if apply_sla_filter else configs
-        # Dominated in cost AND carbon AND every latency: never needed, whatever the objective.
-        pools[r] = _dominated(pool, "tco", "carbon")
+        # Dominated in cost AND carbon AND every limited latency: never needed, whatever the objective.
+        pools[r] = _dominated(pool, "tco", "carbon", latencies=latencies)
     m = pyo.ConcreteModel("capstone")
     index = [(r, i) for r, pool in pools.items() for i in range(len(pool))]
     max_share = 1 - (len(pools) - 1) * p.min_share

@@ -1,10 +1,11 @@
 """Exact Pareto fronts of the capstone MILP by the epsilon-constraint method.
 
 TCO vs carbon: minimize annual TCO subject to annual carbon <= eps for eps evenly spaced between
-the lowest achievable carbon and the carbon of the cheapest design; then, with TCO held at that
-optimum, minimize carbon (lexicographic second stage), so every point is Pareto-optimal and not
-merely weakly so. Latency vs cost: the same with the TTFT limit as epsilon, swept over the
-distinct TTFT values of the candidate configurations.
+the lowest achievable carbon and the carbon of the cheapest design. The objective carries a
+tie-breaking sliver of carbon (the augmented epsilon-constraint method, Mavrotas 2009), so each
+point is Pareto-optimal and not merely weakly so, with one MILP per point; the sliver is sized to
+move the cost by at most 1e-6 of the front's cost range. Latency vs cost: the same with the TTFT
+limit as epsilon, swept over the distinct TTFT values of the candidate configurations.
 
 The knee is the front point farthest from the chord joining the two extremes, in objectives
 normalized to [0, 1].
@@ -122,32 +123,33 @@ def pareto_front(problem: CapstoneProblem | None = None, *, points: int = 20,
         return max(float(pyo.value(sum(c.ttft_ms * m.y[r, i] for i, c in enumerate(pool))))
                    for r, pool in pools.items() if pool)
 
+    second_expr = secondary if secondary is not None else sum(
+        c.ttft_ms * m.y[r, i] for r, pool in pools.items() for i, c in enumerate(pool))
     if axes == "carbon":
         cheapest = run(m.cost)
         if not cheapest.has_solution:
             raise InputError("problem", p.name, f"has no feasible design ({cheapest.status.value})",
                              "solve_capstone(problem) explains which limits conflict")
-        carbon_hi = float(pyo.value(m.carbon))
-        greenest = run(m.carbon)
-        carbon_lo = float(pyo.value(m.carbon))
+        carbon_hi, cost_lo = float(pyo.value(m.carbon)), float(pyo.value(m.cost))
+        run(m.carbon)
+        carbon_lo, cost_hi = float(pyo.value(m.carbon)), float(pyo.value(m.cost))
         grid = np.linspace(carbon_lo, carbon_hi, points)
+        # weight small enough that it never buys carbon with more than 1e-6 of the cost range
+        augment = 1e-6 * max(cost_hi - cost_lo, 1.0) / max(carbon_hi - carbon_lo, 1e-9)
     else:
         grid = np.array(ttfts)
+        augment = 1e-6 * max(1.0, sum(c.annual_cost_usd for cs in candidates.values() for c in cs[:1])) \
+            / max(ttfts[-1] - ttfts[0], 1e-9)
         if len(grid) > points:
             grid = grid[np.unique(np.linspace(0, len(grid) - 1, points).round().astype(int))]
     front: list[ParetoPoint] = []
     for eps in grid:
         set_limit(eps_con, float(eps) * (1 + 1e-9) + 1e-9)
-        first = run(m.cost, warm=bool(front))
-        if not first.has_solution:
+        # Augmented epsilon-constraint (Mavrotas 2009): cost plus a tie-breaking sliver of the
+        # secondary objective, so the optimum is Pareto-optimal, not merely weakly so, in one solve.
+        status = run(m.cost + augment * second_expr, warm=bool(front))
+        if not status.has_solution:
             continue
-        cost = float(pyo.value(m.cost))
-        # Lexicographic stage two: the least secondary at (within the MIP gap of) that cost.
-        m.add_component("_hold_cost", pyo.Constraint(expr=m.cost <= cost * (1 + 1e-7) + 1e-6))
-        second = run(secondary if secondary is not None else sum(
-            c.ttft_ms * m.y[r, i] for r, pool in pools.items() for i, c in enumerate(pool)), warm=True)
-        m.del_component("_hold_cost")
-        status = second if second.has_solution else first
         design = _invert(base, m, pools, status, None, {r: len(v) for r, v in pools.items()})
         value = float(pyo.value(m.carbon)) if axes == "carbon" else region_ttft()
         front.append(ParetoPoint(annual_cost_usd=design.annual_cost_usd, secondary=value, epsilon=float(eps),

@@ -261,12 +261,17 @@ def _objective_value(c: ServingConfig, objective: Objective) -> float:
     return {"tco": c.annual_cost_usd, "power": c.power_kw, "carbon": c.annual_carbon_t}[objective]
 
 
-def _dominated(configs: list[ServingConfig], *objectives: Objective) -> list[ServingConfig]:
-    """Keep configurations not beaten on every latency, capacity and per-capacity cost of every
-    given objective (ties: the first is kept). Vectorized pairwise comparison, in row blocks."""
+LATENCIES = {"ttft": "ttft_ms", "itl": "itl_ms", "e2e_latency": "request_latency_ms"}
+
+
+def _dominated(configs: list[ServingConfig], *objectives: Objective,
+               latencies=tuple(LATENCIES)) -> list[ServingConfig]:
+    """Keep configurations not beaten on capacity, on the given latencies (only those a limit
+    applies to matter) and on per-capacity and per-replica value of every given objective (ties:
+    the first is kept). Vectorized pairwise comparison, in row blocks."""
     if not configs:
         return []
-    keys = np.array([(c.ttft_ms, c.itl_ms, c.request_latency_ms, -c.capacity_qps,
+    keys = np.array([(*(getattr(c, LATENCIES[k]) for k in latencies), -c.capacity_qps,
                       *(v for o in objectives for v in (_objective_value(c, o) / c.capacity_qps,
                                                         _objective_value(c, o))))
                      for c in configs])
@@ -319,7 +324,7 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
                          "allow larger TP degrees, lower precisions or hardware with more memory")
     configs = [c.model_copy(update={"capacity_qps": c.capacity_qps * head}) for c in configs]
     meeting = [c for c in configs if _meets(c, limits)]
-    pool = _dominated(meeting, objective) if meeting else []
+    pool = _dominated(meeting, objective, latencies=tuple(limits)) if meeting else []
     if pool:
         m, soft, y, n = _build(pool, q, limits, objective, budget_usd)
         result = solve(m, time_limit=time_limit, warm_start=_start(m, pool, q, objective, y, n))
@@ -327,7 +332,7 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
         result = None
     if result is None or not result.has_solution:
         # Explain over every memory-feasible configuration (pruned jointly), SLA rows included.
-        everything = _dominated(configs, objective)
+        everything = _dominated(configs, objective, latencies=tuple(limits))
         m, soft, y, n = _build(everything, q, limits, objective, budget_usd)
         probe = solve(m, time_limit=time_limit)
         explanation = explain_infeasibility(m, soft, time_limit=time_limit) if not probe.has_solution else None

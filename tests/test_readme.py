@@ -1,5 +1,6 @@
 """The README's two commands stay true: CI runs exactly the README's test command."""
 import pathlib
+import shlex
 import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -22,6 +23,6 @@ def test_readme_main_job_is_a_real_cli_command():
     from mlsysim_opt.cli import build_parser
     readme = (ROOT / "README.md").read_text()
     main = [b for b in _bash_blocks(readme) if "pytest" not in b][0]
-    cli = main.split("&&")[-1].strip().split()
+    cli = shlex.split(main.split("&&")[-1].strip())
     assert cli[0].endswith("mlsysim-opt")
     build_parser().parse_args(cli[1:])  # raises SystemExit if the command is not valid

@@ -1,0 +1,258 @@
+"""Command-line subcommands for the inverse questions: synthesize, fleet, parallelism, capstone,
+pareto, grade, dse. Registered into the ``mlsysim-opt`` parser by :func:`register`.
+
+Exit codes as everywhere in the CLI: 0 answered, 1 no feasible answer (the explanation is printed),
+2 bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def _status(console, text: str):
+    """A spinner on long work (only when writing to a terminal)."""
+    if console.is_terminal:
+        return console.status(text)
+    return contextlib.nullcontext()
+
+
+def _print_json(data) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _problem(args):
+    from .formulations.capstone import CapstoneProblem
+    if getattr(args, "problem", None):
+        return CapstoneProblem.from_yaml(args.problem)
+    return CapstoneProblem.exercise8() if getattr(args, "exercise8", False) else CapstoneProblem()
+
+
+def cmd_synthesize(args, console) -> int:
+    from .formulations.sla_synthesis import synthesize
+    from .catalog import Datacenters, Grids
+    region = None
+    if args.region:
+        region = Datacenters.get(args.region) or Grids[args.region]
+    with _status(console, "searching the design space"):
+        r = synthesize(args.model, qps=args.qps, prompt_len=args.prompt_len, output_len=args.output_len,
+                       ttft=args.ttft, itl=args.itl, e2e_latency=args.e2e, hardware=args.hardware,
+                       precisions=args.precisions, objective=args.objective, budget_usd=args.budget,
+                       datacenter=region, allow_mix=args.mix)
+    if args.json:
+        _print_json(r.model_dump(mode="json"))
+    else:
+        console.print(str(r))
+        if r.mix is not None:
+            console.print(str(r.mix))
+    return EXIT_OK if r.feasible else EXIT_FAILED
+
+
+def cmd_fleet(args, console) -> int:
+    from .formulations.fleet_sizing import size_fleet
+    from .formulations.sla_synthesis import _as_candidate, _meets, serving_configs
+    availability = {}
+    for item in args.availability or []:
+        name, _, count = item.partition("=")
+        if not count.isdigit():
+            from .errors import InputError
+            raise InputError("--availability", item, "must read NAME=COUNT", "e.g. --availability H100=64")
+        from .catalog import Hardware
+        availability[Hardware[name].name] = int(count)
+    limits = {k: v for k, v in (("ttft", args.ttft), ("itl", args.itl)) if v is not None}
+    from .units import as_quantity
+    limits = {k: as_quantity(v, "ms", k).m_as("ms") for k, v in limits.items()}
+    with _status(console, "evaluating serving configurations"):
+        configs = [c for c in serving_configs(args.model, prompt_len=args.prompt_len, output_len=args.output_len,
+                                              hardware=args.hardware) if _meets(c, limits)]
+        candidates = [_as_candidate(c) for c in configs]
+        r = size_fleet(candidates, demand_qps=args.qps if args.objective == "min_cost" else None,
+                       budget_usd=args.budget, objective=args.objective, power_cap_kw=args.power_kw,
+                       availability=availability or None)
+    if args.json:
+        _print_json(r.model_dump(mode="json"))
+    else:
+        console.print(str(r))
+    return EXIT_OK if r.feasible else EXIT_FAILED
+
+
+def cmd_parallelism(args, console) -> int:
+    from .catalog import Clusters, Fabrics, Nodes
+    from .solvers.parallelism import ParallelismOptimizer
+    from .types import Fleet
+    if args.cluster:
+        fleet = Clusters[args.cluster]
+    else:
+        fleet = Fleet(name=f"{args.nodes} x {args.node}", node=Nodes[args.node], count=args.nodes,
+                      fabric=Fabrics[args.fabric])
+    r = ParallelismOptimizer(backend=args.backend).solve(
+        args.model, fleet, batch_size=args.batch_size, precision=args.precision, efficiency=args.efficiency,
+        seq_len=args.seq_len, zero_stage=args.zero_stage)
+    if args.json:
+        _print_json(r.to_dict())
+    elif r.best_config is None:
+        console.print(f"[bold red]no configuration fits:[/] {r.infeasibility_reason}")
+    else:
+        proof = f", HiGHS {r.solver.status.value}" if getattr(r, "solver", None) is not None else ""
+        console.print(f"{r.model} on {r.fleet}: {r.best_config}  MFU {r.best_mfu:.3f}, step "
+                      f"{r.best_step_time:.4g~P}, {r.best_throughput:,.0f~P} ({r.total_searched} configurations, "
+                      f"{r.feasible_count} fit{proof})")
+    return EXIT_OK if r.best_config is not None else EXIT_FAILED
+
+
+def cmd_capstone(args, console) -> int:
+    from .formulations.capstone import precision_effect, solve_capstone
+    problem = _problem(args)
+    with _status(console, f"solving {problem.name}"):
+        if args.compare_int4:
+            effect = precision_effect(problem, "int4")
+            r = effect["with"]
+        else:
+            r = solve_capstone(problem)
+    if args.json:
+        _print_json(r.model_dump(mode="json"))
+    else:
+        console.print(str(r))
+        if args.compare_int4:
+            console.print("INT4 changes the answer" if effect["changes_answer"] else
+                          "INT4 does not change the answer")
+    return EXIT_OK if r.feasible else EXIT_FAILED
+
+
+def cmd_pareto(args, console) -> int:
+    from .formulations.capstone import solve_capstone
+    from .formulations.pareto import pareto_front, plot_front
+    problem = _problem(args)
+    with _status(console, "tracing the Pareto front"):
+        front = pareto_front(problem, points=args.points, axes=args.axes)
+    if args.plot:
+        plot_front(front, args.plot, chosen=solve_capstone(problem))
+    if args.json:
+        _print_json(front.model_dump(mode="json", exclude={"points": {"__all__": {"design"}}}))
+    else:
+        console.print(str(front))
+        if args.plot:
+            console.print(f"plot: {args.plot}")
+    return EXIT_OK if front.points else EXIT_FAILED
+
+
+def cmd_grade(args, console) -> int:
+    from .grading import Grader
+    grader = Grader(_problem(args))
+    target = Path(args.submission)
+    if target.is_dir():
+        reports = grader.grade_folder(target, csv_path=args.csv, plot_path=args.plot, progress=console.is_terminal)
+    else:
+        with _status(console, "grading"):
+            reports = [grader.grade(target)]
+    if args.json:
+        _print_json([r.model_dump(mode="json") for r in reports])
+    else:
+        from rich.table import Table
+        table = Table(title=f"grades ({grader.problem.name})", title_justify="left")
+        for col in ("submission", "student", "score", "status", "cost gap", "failed checks"):
+            table.add_column(col)
+        for r in reports:
+            failed = ", ".join(c.group for c in r.checks if not c.passed) or "-"
+            gap = "-" if r.cost_gap is None else f"{100 * r.cost_gap:+.1f}%"
+            table.add_row(Path(r.source).name, r.student, f"{r.score:.1f}", r.status, gap, failed)
+        console.print(table)
+        for r in reports:
+            console.print(str(r))
+    return EXIT_OK
+
+
+def cmd_dse(args, console) -> int:
+    from .dse import DSE
+    r = DSE.roofline_grid(args.model, args.hardware, batch_sizes=args.batch_sizes, precisions=args.precisions,
+                          efficiencies=args.efficiencies, seq_lens=[args.seq_len] if args.seq_len else None,
+                          objective=args.objective, constraints=args.constraint, top_k=args.top_k)
+    if args.json:
+        _print_json({"best_params": r.best_params, "best_objective": r.best_objective,
+                     "objective_unit": r.objective_unit, "evaluated": r.evaluated, "satisfying": r.satisfying,
+                     "top": [{"params": c["params"], "objective": c["objective_value"]} for c in r.top_candidates]})
+    else:
+        console.print(f"{r.evaluated:,} configurations, {r.satisfying:,} satisfy the constraints, "
+                      f"{r.elapsed_s * 1e3:.0f} ms")
+        for i, c in enumerate(r.top_candidates, 1):
+            console.print(f"  {i}. {c['params']}  {args.objective.split(':')[-1].strip()} = "
+                          f"{c['objective_value']:,.4g} {r.objective_unit or ''}")
+    return EXIT_OK
+
+
+def register(sub, add) -> None:
+    """Add the subcommands to ``sub`` (an argparse subparsers object) using ``add(name, fn, help)``."""
+    p = add("synthesize", cmd_synthesize, "the cheapest (or lowest-power, lowest-carbon) fleet meeting an SLA (MILP)")
+    p.add_argument("model")
+    p.add_argument("--qps", type=float, required=True, help="requests per second to serve")
+    p.add_argument("--ttft", help="TTFT limit, e.g. '100 ms'")
+    p.add_argument("--itl", help="ITL limit, e.g. '50 ms'")
+    p.add_argument("--e2e", help="end-to-end request latency limit")
+    p.add_argument("--prompt-len", type=int, default=512)
+    p.add_argument("--output-len", type=int, default=256)
+    p.add_argument("--hardware", nargs="+", help="candidate hardware (default: every priced cloud accelerator)")
+    p.add_argument("--precisions", nargs="+", default=["fp16", "fp8", "int8", "int4"])
+    p.add_argument("--objective", choices=["tco", "power", "carbon"], default="tco")
+    p.add_argument("--budget", type=float, help="annual budget in USD")
+    p.add_argument("--region", help="grid or datacenter the fleet runs in (prices, PUE, carbon)")
+    p.add_argument("--mix", action="store_true", help="also solve a heterogeneous mix of configurations")
+
+    p = add("fleet", cmd_fleet, "size a (possibly heterogeneous) serving fleet: min cost for a demand, or max QPS")
+    p.add_argument("model")
+    p.add_argument("--qps", type=float, help="demand to serve (min_cost)")
+    p.add_argument("--objective", choices=["min_cost", "max_throughput"], default="min_cost")
+    p.add_argument("--budget", type=float, help="annual budget in USD")
+    p.add_argument("--power-kw", type=float, help="power cap in kW")
+    p.add_argument("--availability", nargs="+", help="NAME=COUNT accelerators available per type")
+    p.add_argument("--ttft", help="TTFT limit, e.g. '100 ms'")
+    p.add_argument("--itl", help="ITL limit")
+    p.add_argument("--prompt-len", type=int, default=512)
+    p.add_argument("--output-len", type=int, default=256)
+    p.add_argument("--hardware", nargs="+")
+
+    p = add("parallelism", cmd_parallelism, "best TP x PP x DP split of a training job")
+    p.add_argument("model")
+    p.add_argument("--cluster", help="registry cluster, e.g. Research_256")
+    p.add_argument("--node", default="DGX_H100")
+    p.add_argument("--nodes", type=int, default=8)
+    p.add_argument("--fabric", default="InfiniBand_NDR")
+    p.add_argument("--batch-size", type=int, required=True)
+    p.add_argument("--precision", default="fp16")
+    p.add_argument("--efficiency", type=float, default=0.5)
+    p.add_argument("--seq-len", type=int, default=2048)
+    p.add_argument("--zero-stage", type=int, default=0)
+    p.add_argument("--backend", choices=["exhaustive", "highs"], default="highs")
+
+    for name, fn, text in (("capstone", cmd_capstone, "solve the two-region capstone to proven optimality"),
+                           ("pareto", cmd_pareto, "exact Pareto front of the capstone (cost vs carbon or TTFT)")):
+        p = add(name, fn, text)
+        p.add_argument("--problem", help="a capstone variant (YAML); default: the deck's capstone")
+        p.add_argument("--exercise8", action="store_true", help="exercise 8's variant (US East + Quebec)")
+        if name == "capstone":
+            p.add_argument("--compare-int4", action="store_true", help="solve with and without INT4")
+        else:
+            p.add_argument("--points", type=int, default=20)
+            p.add_argument("--axes", choices=["carbon", "ttft"], default="carbon")
+            p.add_argument("--plot", help="save the front to this PNG or SVG")
+
+    p = add("grade", cmd_grade, "grade a capstone submission (YAML) or a folder of them")
+    p.add_argument("submission", help="a .yaml file or a folder of them")
+    p.add_argument("--problem", help="the capstone variant (YAML); default: the deck's capstone")
+    p.add_argument("--exercise8", action="store_true")
+    p.add_argument("--csv", help="batch mode: write the grades here")
+    p.add_argument("--plot", help="batch mode: plot the submissions against the Pareto front")
+
+    p = add("dse", cmd_dse, "vectorized design-space search over the roofline grid")
+    p.add_argument("model")
+    p.add_argument("--hardware", nargs="+", required=True)
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32, 128])
+    p.add_argument("--precisions", nargs="+", default=["fp16"])
+    p.add_argument("--efficiencies", nargs="+", type=float, default=[0.5])
+    p.add_argument("--seq-len", type=int)
+    p.add_argument("--objective", default="maximize: throughput")
+    p.add_argument("--constraint", action="append", help="e.g. 'latency < 50' (repeatable)")
+    p.add_argument("--top-k", type=int, default=5)

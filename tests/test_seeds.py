@@ -1,15 +1,18 @@
-"""Every tutorial snippet of the serving, meta-analysis, composition and fleet walls runs with
-mlsysim_opt (top-level imports) and prints what the exercise asks for."""
+"""Every code snippet of the tutorial runs with mlsysim_opt (``mlsysim`` replaced by
+``mlsysim_opt``, deep imports by top-level ones) and prints what the exercise asks for."""
 import contextlib
 import io
 import re
 
 import pytest
 
-from seeds.walls_snippets import SNIPPETS
+from seeds.roofline_snippets import SNIPPETS as ROOFLINE
+from seeds.walls_snippets import SNIPPETS as WALLS
+
+ALL = ROOFLINE + WALLS
 
 
-@pytest.mark.parametrize("name,source,expected", SNIPPETS, ids=[s[0] for s in SNIPPETS])
+@pytest.mark.parametrize("name,source,expected", ALL, ids=[s[0] for s in ALL])
 def test_snippet_runs_and_prints(name, source, expected):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

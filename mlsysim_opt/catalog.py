@@ -7,6 +7,7 @@ own records with :func:`load_registry` (a YAML file in the same format) or :func
 from __future__ import annotations
 
 import numbers
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -334,12 +335,47 @@ def load_registry(path: str | Path, kind: str | None = None) -> int:
         raise InputError("kind", kind, f"must be one of {', '.join(ORDER)}",
                          "pass kind=... or name the file e.g. my_hardware.yaml")
     problems: list[str] = []
+    saved = _snapshot()
     if isinstance(data.get("sources"), dict):
         _load_sources(data.pop("sources"), p.name, problems)
     added = _load_file(kind, data, p.name, problems, [0])
-    if problems:
+    if problems:  # all or nothing: a file with any problem leaves the registry as it was
+        _restore(saved)
         raise MlsysimError(f"{p}: " + "; ".join(problems))
     return added
+
+
+def _namespaces() -> list[Namespace]:
+    out, todo = [], [Hardware, Models, Systems, Infra]
+    while todo:
+        ns = todo.pop()
+        out.append(ns)
+        todo.extend(ns._children.values())
+    return out
+
+
+def _snapshot() -> tuple:
+    return {id(ns): (ns, dict(ns._records)) for ns in _namespaces()}, dict(Sources)
+
+
+def _restore(saved: tuple) -> None:
+    namespaces, sources = saved
+    for ns, records in namespaces.values():
+        ns._records = dict(records)
+    Sources.clear()
+    Sources.update(sources)
+
+
+@contextmanager
+def isolated():
+    """Registry changes made inside the block (``load_registry``, ``register``) are undone on exit:
+    for tests and for sandboxes such as the HTTP service's per-request records."""
+    _ensure_loaded()
+    saved = _snapshot()
+    try:
+        yield
+    finally:
+        _restore(saved)
 
 
 def register(record: Record, namespace: str | None = None, aliases=()) -> Record:

@@ -146,3 +146,22 @@ def test_user_yaml_with_a_wrong_dimension_names_the_field(tmp_path):
     """))
     with pytest.raises(MlsysimError, match="peak_flops"):
         load_registry(path)
+
+
+def test_a_rejected_file_leaves_the_registry_unchanged(tmp_path):
+    before_sources, before_hw = set(Sources), set(Hardware.names())
+    path = tmp_path / "half_hardware.yaml"
+    path.write_text(textwrap.dedent("""
+        sources:
+          half-src: {title: t, url: https://example.org, date: 2026, kind: estimate}
+        GoodChip:
+          compute: {peak_flops: {value: 5, unit: TFLOP/s, source: half-src}}
+          memory: {capacity: {value: 8, unit: GiB, source: half-src}, bandwidth: {value: 100, unit: GB/s, source: half-src}}
+        BadChip:
+          compute: {peak_flops: {value: 5, unit: GB, source: half-src}}
+          memory: {capacity: {value: 8, unit: GiB, source: half-src}, bandwidth: {value: 100, unit: GB/s, source: half-src}}
+    """))
+    with pytest.raises(MlsysimError, match="BadChip"):
+        load_registry(path)
+    assert set(Sources) == before_sources and set(Hardware.names()) == before_hw
+    assert audit_provenance().ok

@@ -27,7 +27,8 @@ from .calibrate import CalibrationResult, Measurement, calibrate
 from .solvers.sensitivity import SensitivityResult, SensitivitySolver
 from .solvers.synthesis import SynthesisCandidate, SynthesisResult, SynthesisSolver
 from .expressions import ExpressionError, PathError
-from .dse import DSE, DSEResult, InfeasibleSpaceError
+from .dse import DSE, DSEResult, InfeasibleSpaceError, optimize
+from .dse_optuna import Range
 from .pipeline import Pipeline, PipelineExplanation, PipelineInputError
 from .solvers.scaling import ScalingModel, ScalingResult
 from .solvers.economics import EconomicsModel, EconomicsResult
@@ -57,7 +58,7 @@ __all__ = [
     "ContinuousBatchingResult", "TailLatencyModel", "TailLatencyResult", "CompressionModel", "CompressionResult",
     "calibrate", "Measurement", "CalibrationResult",
     "SensitivitySolver", "SensitivityResult", "SynthesisSolver", "SynthesisResult", "SynthesisCandidate",
-    "DSE", "DSEResult", "InfeasibleSpaceError", "Pipeline", "PipelineExplanation", "PipelineInputError",
+    "DSE", "DSEResult", "InfeasibleSpaceError", "optimize", "Range", "Pipeline", "PipelineExplanation", "PipelineInputError",
     "ExpressionError", "PathError", "synthesize", "SLASynthesisResult", "size_fleet", "Candidate",
     "FleetSizingResult", "CapstoneProblem", "CapstoneResult", "solve_capstone", "precision_effect",
     "ParetoFront", "pareto_front", "plot_front", "Grader", "GradeReport", "SolveResult", "SolveStatus",

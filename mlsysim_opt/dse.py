@@ -1,9 +1,13 @@
 """Design-space exploration: declare a space, an objective and constraints; search; rank.
 
-Two paths:
+Three paths:
 
 * ``DSE(space, objective, constraints).search(evaluate)`` calls ``evaluate(params)`` for every point
   of the Cartesian product of ``space`` (any model, any result type, e.g. a ``Pipeline.run`` dict);
+* ``DSE(..., backend="optuna", n_trials=200)`` (or :func:`optimize`) samples spaces that are too
+  large to enumerate or continuous: TPE for one objective, NSGA-II with a Pareto front and its
+  hypervolume for several; studies can persist in SQLite or PostgreSQL and be shared by worker
+  processes (:mod:`mlsysim_opt.dse_optuna`);
 * ``DSE.roofline_grid(model, hardware=[...], batch_sizes=[...], ...)`` evaluates the roofline sheet
   over the whole grid at once with NumPy (10^6 points in about a second) and applies the objective
   and constraints as array operations.
@@ -27,10 +31,11 @@ import pint
 from pydantic import BaseModel
 
 from . import expressions as ex
+from .dse_optuna import Range
 from .errors import InputError, MlsysimError, SolverError, UnknownNameError
 from .results import Result
 
-BACKENDS = ("exhaustive",)
+BACKENDS = ("exhaustive", "optuna")
 
 
 class InfeasibleSpaceError(MlsysimError):
@@ -47,7 +52,7 @@ class DSEResult(Result):
     objective_unit: Optional[str] = None
     best_result: Any = None
     top_candidates: list[dict]
-    space_size: int
+    space_size: Optional[int]          # None when a dimension is continuous
     evaluated: int
     satisfying: int
     dropped_infeasible: int
@@ -57,6 +62,19 @@ class DSEResult(Result):
     backend: str
     elapsed_s: float
     table: Any = None
+    # sampled search (backend="optuna")
+    objectives: Optional[list[str]] = None
+    directions: Optional[list[str]] = None
+    objective_units: Optional[list[Optional[str]]] = None
+    best_values: Optional[list[float]] = None
+    pareto_front: Optional[list[dict]] = None
+    hypervolume: Optional[float] = None
+    reference_point: Optional[list[float]] = None
+    study_name: Optional[str] = None
+    storage: Optional[str] = None
+    seed: Optional[int] = None
+    sampler: Optional[str] = None
+    trials_in_study: Optional[int] = None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -73,7 +91,10 @@ def _space(space) -> dict[str, list]:
     for name, values in space.items():
         if not isinstance(name, str):
             raise InputError("space", name, "has a dimension name that is not a string")
-        if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        if isinstance(values, (dict, Range)):
+            raise InputError(f"space[{name!r}]", values, "is a range, which the exhaustive backend cannot enumerate",
+                             "list the values, or search it with backend='optuna'")
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
             raise InputError(f"space[{name!r}]", values, "must be a list of values", f"e.g. [{values!r}]")
         values = list(values)
         if not values:
@@ -119,24 +140,69 @@ class DSE:
     strings such as ``"latency < 100 ms"``, ``"feasible == True"``, ``"EconomicsModel.tco_usd <= 1e6"``.
     A plain number compares to a quantity in the quantity's own unit (``latency < 100`` is 100 ms for
     a result that reports latency in ms).
+
+    ``backend="optuna"`` samples instead of enumerating (see :mod:`mlsysim_opt.dse_optuna`): the
+    space may then hold ranges (``{"low": 0.3, "high": 0.7}``, ``{"low": 1, "high": 512, "int": True}``),
+    ``objective`` may be a list (NSGA-II, Pareto front), and ``n_trials``, ``seed``, ``storage``,
+    ``study_name``, ``directions``, ``timeout``, ``reference_point``, ``population_size`` and
+    ``cache`` apply.
     """
 
-    def __init__(self, space: dict, objective: str, constraints=None, backend: str = "exhaustive",
-                 top_k: int = 5, progress: bool = False):
-        self.space = _space(space)
-        self.objective = ex.parse_objective(objective)
-        self.constraints = ex.parse_constraints(constraints)
+    def __init__(self, space: dict, objective, constraints=None, backend: str = "exhaustive",
+                 top_k: int = 5, progress: bool = False, *, n_trials: Optional[int] = None, seed: Optional[int] = 0,
+                 storage=None, study_name: Optional[str] = None, directions=None, timeout: Optional[float] = None,
+                 reference_point=None, population_size: Optional[int] = None, cache: bool = True):
         if backend not in BACKENDS:
             raise UnknownNameError("DSE backend", str(backend), BACKENDS)
         self.backend = backend
         self.top_k = _top_k(top_k)
         self.progress = bool(progress)
+        self.constraints = ex.parse_constraints(constraints)
+        if backend == "optuna":
+            from . import dse_optuna
+            self.dimensions = dse_optuna.parse_space(space)
+            self.space = {n: list(d.values) if isinstance(d, dse_optuna.Choice) else d
+                          for n, d in self.dimensions.items()}
+            self.objectives = dse_optuna.parse_objectives(objective, directions)
+            self.objective = self.objectives[0]
+            self._optuna = dse_optuna.OptunaSearch(
+                self.dimensions, self.objectives, self.constraints, n_trials=_n_trials(n_trials),
+                seed=_seed(seed), storage=storage, study_name=_study_name(study_name), top_k=self.top_k,
+                progress=self.progress, timeout=_timeout(timeout), reference_point=reference_point,
+                population_size=None if population_size is None else _population(population_size),
+                cache=bool(cache))
+            return
+        given = {k: v for k, v in (("n_trials", n_trials), ("storage", storage), ("study_name", study_name),
+                                   ("timeout", timeout), ("reference_point", reference_point),
+                                   ("population_size", population_size)) if v is not None}
+        if given:
+            name = next(iter(given))
+            raise InputError(name, given[name], "applies only to the sampled search",
+                             "pass backend='optuna', or drop it: the exhaustive backend evaluates every point")
+        self.space = _space(space)
+        objectives = objective if isinstance(objective, (list, tuple)) else [objective]
+        if len(objectives) != 1:
+            raise InputError("objective", objective, f"has {len(objectives)} objectives; the exhaustive backend ranks by one",
+                             "use backend='optuna' (NSGA-II Pareto front), or the MILP Pareto formulations")
+        if directions is not None:
+            from .dse_optuna import parse_objectives
+            self.objective = parse_objectives(objectives, directions)[0]
+        else:
+            self.objective = ex.parse_objective(objectives[0])
+        self.objectives = [self.objective]
 
     @property
-    def size(self) -> int:
+    def size(self) -> Optional[int]:
+        """Number of points in the space (None when a dimension is continuous)."""
+        if self.backend == "optuna":
+            from .dse_optuna import space_size
+            return space_size(self.dimensions)
         return math.prod(len(v) for v in self.space.values())
 
     def points(self):
+        if self.size is None:
+            raise InputError("space", self.space, "has a continuous range and cannot be enumerated",
+                             "list the values of every dimension")
         names = list(self.space)
         for combo in itertools.product(*self.space.values()):
             yield dict(zip(names, combo))
@@ -147,6 +213,8 @@ class DSE:
         if not callable(evaluate):
             raise InputError("evaluate", evaluate, "must be a function of one dict of parameters",
                              "e.g. lambda p: Engine.solve(model, hw, **p)")
+        if self.backend == "optuna":
+            return self._optuna.run(evaluate)
         start = time.perf_counter()
         sign = -1.0 if self.objective.maximize else 1.0
         heap: list = []          # the top_k best so far, worst on top: (-key, -seq, entry)
@@ -238,16 +306,7 @@ class DSE:
                 ex.resolve(result, path, f"constraints[{i}]")
 
     def _nothing_left(self, counts, violations, closest, errors) -> str:
-        parts = [f"no configuration is left: {counts['evaluated']} evaluated, "
-                 f"{counts['infeasible']} infeasible (feasible=False), "
-                 f"{counts['constraints']} violated a constraint, {len(errors)} raised an error"]
-        for text, n in violations.items():
-            if n:
-                near = closest.get(text)
-                hint = f" (closest value seen: {near:.4g~P})" if isinstance(near, pint.Quantity) else (
-                    f" (closest value seen: {near:.4g})" if isinstance(near, float) else "")
-                parts.append(f"'{text}' failed {n} time(s){hint}")
-        return "; ".join(parts) + ". Relax a constraint or widen the space."
+        return _nothing_left_message(counts, violations, closest, errors)
 
     # --------------------------------------------------------------------------------------------
     @staticmethod
@@ -304,6 +363,64 @@ class DSE:
             dropped_infeasible=dropped_infeasible, dropped_constraints=int(np.count_nonzero(feasible) - satisfying),
             constraint_violations=violations, errors=[], backend="vectorized",
             elapsed_s=time.perf_counter() - start, table=table)
+
+
+def _nothing_left_message(counts, violations, closest, errors,
+                         fix: str = "Relax a constraint or widen the space.") -> str:
+    parts = [f"no configuration is left: {counts['evaluated']} evaluated, "
+             f"{counts['infeasible']} infeasible (feasible=False), "
+             f"{counts['constraints']} violated a constraint, {len(errors)} raised an error"]
+    for text, n in violations.items():
+        if n:
+            near = closest.get(text)
+            hint = f" (closest value seen: {near:.4g~P})" if isinstance(near, pint.Quantity) else (
+                f" (closest value seen: {near:.4g})" if isinstance(near, float) else "")
+            parts.append(f"'{text}' failed {n} time(s){hint}")
+    return "; ".join(parts) + ". " + fix
+
+
+def optimize(evaluate: Callable[[dict], Any], space: dict, objective, constraints=(), backend: str = "optuna",
+             **options) -> DSEResult:
+    """Search ``space`` for the best ``objective`` of ``evaluate(params)`` under ``constraints``:
+    ``DSE(space, objective, constraints, backend=backend, **options).search(evaluate)``. The default
+    backend samples (Optuna); options: ``n_trials`` (200), ``seed`` (0), ``storage`` (a SQLite file
+    path or an RDB URL; None keeps the study in memory), ``study_name``, ``directions``,
+    ``timeout``, ``reference_point``, ``population_size``, ``top_k``, ``progress``, ``cache``."""
+    return DSE(space, objective, constraints, backend=backend, **options).search(evaluate)
+
+
+def _n_trials(value) -> int:
+    from .inputs import positive_int
+    return 200 if value is None else positive_int(value, "n_trials")
+
+
+def _seed(value) -> Optional[int]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise InputError("seed", value, "must be a whole number >= 0 or None",
+                         "the same seed gives the same trials; None draws a fresh one")
+    return int(value)
+
+
+def _study_name(value) -> Optional[str]:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise InputError("study_name", value, "must be a non-empty string or None",
+                         "None names the study after the query, so re-running resumes it")
+    return value
+
+
+def _timeout(value) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise InputError("timeout", value, "must be a positive number of seconds or None")
+    return float(value)
+
+
+def _population(value) -> int:
+    from .inputs import positive_int
+    return positive_int(value, "population_size", minimum=2)
 
 
 def _error(params: dict, exc: BaseException) -> dict:

@@ -22,6 +22,16 @@ class InputError(MlsysimError, ValueError):
             msg += f": {fix}"
         super().__init__(msg)
 
+    def __reduce__(self):  # picklable, so worker processes can return it
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls, args, state):
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class UnitError(InputError):
     """A quantity has the wrong physical dimension."""
@@ -52,6 +62,9 @@ class UnknownNameError(MlsysimError, KeyError, AttributeError):
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return self.message
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), self.args, self.__dict__))
 
 
 class ModelDefinitionError(MlsysimError):

@@ -95,6 +95,61 @@ def cmd_list(args, console) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args, console) -> int:
+    from .service.config import ServiceConfig
+    from .service.server import serve
+    serve(ServiceConfig(host=args.host, port=args.port, db=args.db, workers=args.workers,
+                        job_timeout=args.job_timeout, max_grid=args.max_grid, max_queue=args.max_queue,
+                        enable_test_jobs=args.enable_test_jobs))
+    return EXIT_OK
+
+
+def cmd_jobs(args, console) -> int:
+    from .service.config import default_db_path
+    from .service.store import read_only
+    store = read_only(args.db or str(default_db_path()))
+    try:
+        if args.action == "list":
+            found = store.list(args.status, args.limit)
+            if args.json:
+                print(json.dumps([j.info() for j in found], indent=2))
+            else:
+                _table(f"jobs in {store.path}", ["id", "kind", "status", "progress", "attempts", "note"],
+                       [[j.id, j.kind, j.status, f"{j.progress:.0%}", j.attempts, j.note or ""] for j in found], console)
+            return EXIT_OK
+        job = store.get(args.id or "")
+        if job is None:
+            console.print(f"[bold red]error:[/] no job {args.id!r} in {store.path}")
+            return EXIT_BAD_INPUT
+        if args.action == "result":
+            text = store.result(job.id)
+            if text is None:
+                console.print(f"[bold red]error:[/] job {job.id} is {job.status}")
+                return EXIT_FAILED
+            print(text)
+            return EXIT_OK
+        print(json.dumps(job.info(), indent=2))
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def cmd_plot(args, console) -> int:
+    from .service import plots
+    if args.what == "roofline":
+        plots.roofline_plot(args.model, args.hardware, batch_sizes=args.batch_sizes, precision=args.precision,
+                            efficiency=args.efficiency, seq_len=args.seq_len, is_training=args.training,
+                            out=args.out)
+    else:
+        from .engine import Engine
+        frame = Engine.sweep_table(args.model[0], args.hardware, batch_sizes=args.batch_sizes,
+                                   precisions=[args.precision], efficiencies=[args.efficiency],
+                                   seq_lens=[args.seq_len] if args.seq_len else (2048,), is_training=args.training)
+        plots.sweep_heatmap(frame, value=args.value, out=args.out)
+    console.print(f"wrote {args.out}")
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable] = {}
 
 
@@ -129,6 +184,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("list", cmd_list, "list registry records")
     p.add_argument("kind", choices=["Hardware", "Models", "Nodes", "Fabrics", "Clusters", "Grids", "Datacenters"])
+
+    p = add("serve", cmd_serve, "run the HTTP service (JSON API, jobs in worker processes, plots)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--db", default=None, help="SQLite file for jobs (default: the user data directory)")
+    p.add_argument("--workers", type=int, default=0, help="worker processes (default: cores - 1, 1 to 4)")
+    p.add_argument("--job-timeout", type=float, default=300.0, help="seconds one job may run")
+    p.add_argument("--max-grid", type=int, default=100_000, help="most points in one sweep")
+    p.add_argument("--max-queue", type=int, default=1_000, help="most jobs waiting for a worker")
+    p.add_argument("--enable-test-jobs", action="store_true", help="enable the test-only job kinds sleep and crash")
+
+    p = add("jobs", cmd_jobs, "inspect the job store of a server (works while it runs or after it stopped)")
+    p.add_argument("action", choices=["list", "show", "result"])
+    p.add_argument("id", nargs="?", help="job id (show, result)")
+    p.add_argument("--db", default=None, help="the server's --db (default: the user data directory)")
+    p.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled"])
+    p.add_argument("--limit", type=int, default=20)
+
+    p = add("plot", cmd_plot, "draw a roofline or a sweep heat map to PNG/SVG")
+    p.add_argument("what", choices=["roofline", "sweep"])
+    p.add_argument("model", nargs="+", help="workload registry name(s); a sweep uses the first")
+    p.add_argument("--hardware", nargs="+", required=True)
+    p.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 64, 512])
+    p.add_argument("--precision", default="fp16")
+    p.add_argument("--efficiency", type=float, default=0.5)
+    p.add_argument("--seq-len", type=int, default=None)
+    p.add_argument("--training", action="store_true")
+    p.add_argument("--value", default="throughput_per_s", help="sweep column shown in the heat map")
+    p.add_argument("--out", required=True, help="output file; .png or .svg")
+    from .cli_solvers import register  # synthesize, fleet, parallelism, capstone, pareto, grade, dse
+    register(sub, add)
     return parser
 
 

@@ -86,6 +86,12 @@ class Record(_Strict):
         return type(other) is type(self) and self.model_dump() == other.model_dump()
 
 
+def _must_be_positive(value, info):
+    if value is not None and not value.magnitude > 0:
+        raise InputError(info.field_name, f"{value:~P}", "must be > 0")
+    return value
+
+
 class ComputeCore(_Strict):
     """Compute side of an accelerator. ``peak_flops`` is the rate of ``peak_precision`` (dense)."""
 
@@ -94,6 +100,8 @@ class ComputeCore(_Strict):
     peak_flops: FlopRate
     peak_precision: str = "fp16"
     precision_flops: dict[str, FlopRate] = Field(default_factory=dict)
+
+    _positive = field_validator("peak_flops")(_must_be_positive)
 
     @field_validator("precision_flops", mode="before")
     @classmethod
@@ -134,6 +142,9 @@ class MemoryHierarchy(_Strict):
     sram_bandwidth: Optional[Bandwidth] = None
     flash_capacity: Optional[Bytes] = None
     flash_bandwidth: Optional[Bandwidth] = None
+
+    _positive = field_validator("capacity", "bandwidth", "sram_capacity", "sram_bandwidth", "flash_capacity",
+                                "flash_bandwidth")(_must_be_positive)
 
 
 class HardwareNode(Record):

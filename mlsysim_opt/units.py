@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numbers
 import pathlib
+import re
 import tempfile
 
 import pint
@@ -105,6 +106,10 @@ def as_quantity(value, unit: str, field: str, *, example: str | None = None) -> 
     if isinstance(value, pint.Quantity):
         q = value
     elif isinstance(value, str):
+        if len(value) > 200 or _POWER.search(value):
+            # pint evaluates powers in text ("10**10**10 B" never finishes): only unit powers 1-9
+            raise InputError(field, value[:60], "is not a plain quantity (powers only as unit exponents 1-9)",
+                             f"write a number and a unit, e.g. {example or _example(unit)!r}")
         try:
             q = ureg.Quantity(value)
         except Exception as exc:  # pint raises several types for unparsable text
@@ -121,6 +126,10 @@ def as_quantity(value, unit: str, field: str, *, example: str | None = None) -> 
         raise UnitError(field, f"{q:~P}", f"{target:~P} ({_dim_name(target)})",
                         _unit_hint(q, target, example))
     return q.to(target)
+
+
+_POWER = re.compile(r"(\*\*|\^)\s*(?![1-9](?![\d.eE]))")
+"""A power whose exponent is anything but one digit 1-9 (unit exponents such as m**2 are fine)."""
 
 
 def to_float(value, unit: str, field: str) -> float:

@@ -1,0 +1,255 @@
+"""The registry over HTTP: listing records as JSON, building records sent inline, and records that
+clients add to one server (kept in the job store so they survive a restart)."""
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+import pint
+from pydantic import BaseModel
+
+from .. import catalog
+from ..errors import InputError, MlsysimError, UnknownNameError
+from ..types import CNNWorkload, HardwareNode, Record, TransformerWorkload, Workload
+from .errors import ApiError, RequestProblems, jsonable, suggestions_for
+from .schemas import screen
+
+KINDS: dict[str, catalog.Namespace] = {
+    "hardware": catalog.Hardware, "models": catalog.Models, "nodes": catalog.Nodes, "fabrics": catalog.Fabrics,
+    "clusters": catalog.Clusters, "grids": catalog.Grids, "datacenters": catalog.Datacenters,
+}
+WRITABLE = ("hardware", "models")
+
+_custom: dict[str, dict[str, dict]] = {"hardware": {}, "models": {}}   # kind -> key -> body as posted
+_lock = threading.RLock()  # registry dicts are read while clients add records
+
+
+def namespace(kind: str) -> catalog.Namespace:
+    if kind not in KINDS:
+        raise UnknownNameError("registry kind", kind, KINDS)
+    return KINDS[kind]
+
+
+# ------------------------------------------------------------------------------------------------
+# Records -> JSON
+
+
+def quantity_text(q: pint.Quantity) -> str:
+    """``"3.35e+12 B/s"``: 12 significant digits and a unit symbol the unit parser reads back."""
+    return f"{q.magnitude:.12g} {q.units:~C}".strip()
+
+
+def record_json(value: Any) -> Any:
+    """A record (or any part of one) as JSON: quantities as strings with units, nested records
+    expanded, provenance kept."""
+    if isinstance(value, pint.Quantity):
+        return quantity_text(value)
+    if isinstance(value, BaseModel):
+        return {name: record_json(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, dict):
+        return {str(k): record_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [record_json(v) for v in value]
+    return value
+
+
+def entries(kind: str) -> list[dict]:
+    with _lock:
+        return _entries(kind)
+
+
+def _entries(kind: str) -> list[dict]:
+    ns = namespace(kind)
+    aliases: dict[int, list[str]] = {}
+    for key in ns.names():
+        aliases.setdefault(id(ns[key]), []).append(key)
+    out = []
+    for key, record in sorted(ns.items(), key=lambda kv: kv[0]):
+        out.append(_entry(kind, key, record, [a for a in aliases.get(id(record), []) if a != key]))
+    return out
+
+
+def entry(kind: str, name: str) -> dict:
+    with _lock:
+        return _entry_named(kind, name)
+
+
+def _entry_named(kind: str, name: str) -> dict:
+    ns = namespace(kind)
+    record = _resolve(kind, name, "name")
+    keys = [k for k in ns.names() if ns[k] is record]
+    key = next((k for k, r in ns.items() if r is record), keys[0] if keys else name)
+    return _entry(kind, key, record, [k for k in keys if k != key])
+
+
+def _entry(kind: str, key: str, record: Record, aliases: list[str]) -> dict:
+    return {"key": key, "aliases": sorted(aliases), "type": type(record).__name__,
+            "custom": key in _custom.get(kind, {}), "record": record_json(record)}
+
+
+# ------------------------------------------------------------------------------------------------
+# JSON -> records
+
+
+def build_record(kind: str, body: Any, path: str) -> Record:
+    """Validate an inline record with the library's record class; every broken rule is reported
+    with its path under ``path`` (e.g. ``hardware.memory.bandwidth``)."""
+    if not isinstance(body, dict):
+        raise InputError(path, body, "must be a registry name (string) or a record (JSON object)")
+    problems = screen(body, path)
+    if problems:
+        raise RequestProblems(problems)
+    data = dict(body)
+    if kind == "hardware":
+        cls: type[Record] = HardwareNode
+    elif kind == "models":
+        family = data.pop("type", None) or data.get("family", "transformer")
+        cls = TransformerWorkload if family == "transformer" else CNNWorkload
+        if family != "transformer":
+            data["family"] = family
+    else:
+        raise InputError("kind", kind, f"records of this kind cannot be sent inline; use one of {WRITABLE}")
+    try:
+        record = cls(**data)
+    except UnknownNameError as exc:
+        raise RequestProblems([{"field": path, "rule": f"must be a known {exc.kind}", "value": exc.name,
+                                "fix": str(exc)}]) from None
+    except InputError as exc:
+        raise RequestProblems([_record_problem(exc, cls.__name__, data.get("name"), path)]) from None
+    problems = _sign_problems(record, path)
+    if problems:
+        raise RequestProblems(problems)
+    return record
+
+
+MUST_BE_POSITIVE = {"compute.peak_flops", "memory.capacity", "memory.bandwidth"}
+"""Zero here would divide by zero in the roofline; every other quantity of a record must be >= 0."""
+
+
+def _sign_problems(value: Any, path: str, at: str = "") -> list[dict]:
+    """Physical quantities that cannot be negative (the record classes do not check all of them)."""
+    out: list[dict] = []
+    if isinstance(value, pint.Quantity):
+        positive = at in MUST_BE_POSITIVE or at.startswith("compute.precision_flops")
+        if (positive and not value.magnitude > 0) or not value.magnitude >= 0:
+            out.append({"field": f"{path}.{at}" if path else at, "rule": "must be > 0" if positive else "must be >= 0",
+                        "value": quantity_text(value)})
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            out += _sign_problems(getattr(value, name), path, f"{at}.{name}" if at else name)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            out += _sign_problems(v, path, f"{at}.{k}")
+    return out
+
+
+_OWNER_PREFIX = re.compile(r"^(\w+)\.([\w.\[\]]+): ")
+
+
+def _record_problem(exc: InputError, owner: str, name: Any, path: str) -> dict:
+    """The record classes stop at the first broken rule and name it relative to the part of the
+    record that raised it ("HardwareNode.compute: peak_flops ...", "HardwareNode.bogus",
+    "Llama.layers"); this rebuilds the full path under ``path``."""
+    field = exc.field
+    where = _OWNER_PREFIX.match(str(exc))
+    if where and where.group(1) == owner and not field.startswith(where.group(2)):
+        field = f"{where.group(2)}.{field}"
+    for head in (owner, name):
+        if isinstance(head, str) and field.startswith(head + "."):
+            field = field[len(head) + 1:]
+    full = f"{path}.{field}" if path and field else (path or field)
+    out = {"field": full, "rule": exc.rule, "value": jsonable(exc.value)}
+    if exc.fix:
+        out["fix"] = exc.fix
+    return out
+
+
+def resolve_hardware(ref: Any, field: str = "hardware") -> HardwareNode:
+    return _resolve("hardware", ref, field)  # type: ignore[return-value]
+
+
+def resolve_workload(ref: Any, field: str = "model") -> Workload:
+    return _resolve("models", ref, field)  # type: ignore[return-value]
+
+
+def _resolve(kind: str, ref: Any, field: str) -> Record:
+    if not isinstance(ref, str):
+        return build_record(kind, ref, field)
+    try:
+        with _lock:
+            return KINDS[kind][ref]
+    except UnknownNameError as exc:
+        raise ApiError(404, "unknown_name", str(exc),
+                       [{"field": field, "rule": f"must be a name in the {kind} registry (GET /registry/{kind})",
+                         "value": ref}], suggestions_for(exc)) from None
+
+
+RESOLVERS = {"hardware": resolve_hardware, "models": resolve_workload}
+
+
+
+def portable(kind: str, ref: Any, field: str) -> Any:
+    """A reference a worker process can resolve on its own: built-in names stay names, names of
+    records added to this server become the record as it was posted, inline records are checked."""
+    if isinstance(ref, list):
+        return [portable(kind, r, f"{field}[{i}]") for i, r in enumerate(ref)]
+    if isinstance(ref, str):
+        record = RESOLVERS[kind](ref, field)
+        key = _key_of(kind, record)
+        if key is not None:
+            return _custom[kind][key]
+        return ref
+    RESOLVERS[kind](ref, field)
+    return ref
+
+
+def _key_of(kind: str, record: Record) -> str | None:
+    with _lock:
+        custom = list(_custom[kind])
+    for key in custom:
+        if namespace(kind).get(key) is record:
+            return key
+    return None
+
+
+# ------------------------------------------------------------------------------------------------
+# Records added by clients
+
+
+def registry_key(name: str) -> str:
+    """The key :func:`mlsysim_opt.catalog.register` files a record under."""
+    return name.replace(" ", "_").replace("-", "_")
+
+
+def add_custom(kind: str, body: dict, limit: int, store=None, persist: bool = True) -> dict:
+    """Validate and register a client's record; 409 if its name is taken, 422 if it is invalid."""
+    if kind not in WRITABLE:
+        raise ApiError(405, "not_allowed", f"records of kind {kind!r} cannot be added; only {', '.join(WRITABLE)}")
+    record = build_record(kind, body, "")
+    key = registry_key(record.name)
+    ns = namespace(kind)
+    with _lock:
+        if ns.get(key) is not None or ns.get(record.name) is not None:
+            raise ApiError(409, "conflict", f"{kind} {record.name!r} already exists (key {key!r})",
+                           [{"field": "name", "rule": "must not be a name already in the registry",
+                             "value": record.name, "fix": "choose another name"}])
+        if sum(len(v) for v in _custom.values()) >= limit:
+            raise ApiError(507, "overloaded", f"this server already holds {limit} added records", limit=limit)
+        catalog.register(record)
+        _custom[kind][key] = body
+        if persist and store is not None:
+            store.save_record(kind, key, body)
+    return entry(kind, key)
+
+
+def load_custom(store) -> list[str]:
+    """Re-register the records clients added before a restart; returns problems (e.g. a name the
+    built-in registry now uses) instead of failing the start-up."""
+    problems = []
+    for kind, key, body in store.records():
+        try:
+            add_custom(kind, body, limit=10**9, persist=False)
+        except (ApiError, MlsysimError) as exc:
+            problems.append(f"{kind}/{key}: {getattr(exc, 'message', exc)}")
+    return problems

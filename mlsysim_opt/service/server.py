@@ -1,0 +1,24 @@
+"""Run the service under uvicorn (``mlsysim-opt serve``)."""
+from __future__ import annotations
+
+import logging
+
+from .config import ServiceConfig
+
+
+def serve(config: ServiceConfig) -> None:
+    """Serve until interrupted (Ctrl-C or SIGTERM): running jobs go back to the queue and resume at
+    the next start."""
+    from .workers import prestart
+    prestart()  # the worker fork server warms up while this process imports the web stack
+    import uvicorn
+
+    from .app import create_app
+    app = create_app(config)
+    settings = app.state.service.config
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"mlsysim-opt service on http://{settings.host}:{settings.port}  (jobs: {settings.db}, "
+          f"{settings.workers} worker process(es), job timeout {settings.job_timeout:g} s, "
+          f"max grid {settings.max_grid:,}{', test jobs enabled' if settings.enable_test_jobs else ''})", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=5)

@@ -1,0 +1,98 @@
+"""Every remaining capability over HTTP, against a real server: the answer equals the library's,
+and bad input is a 4xx naming the field."""
+import httpx
+import pytest
+
+from mlsysim_opt import (CapstoneProblem, EconomicsModel, Hardware, Models, ServingModel, SensitivitySolver, Systems,
+                         solve_capstone)
+from mlsysim_opt.service.local import LocalServer
+
+SMALL = dict(model="Llama3_8B", qps=60.0, hardware=["H100", "L4"], precisions=["fp16"], tp_sizes=[1],
+             pp_sizes=[1], batch_sizes=[8, 32], regions=["Iowa", "France"], min_share=0.25, redundancy=1,
+             ttft_ms=200.0, annual_budget_usd=None, carbon_cap_t=None)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    srv = LocalServer(tmp_path_factory.mktemp("caps") / "jobs.sqlite3", workers=2, job_timeout=60.0,
+                      max_grid=30_000, max_queue=100, test_jobs=False)
+    srv.start()
+    with httpx.Client(base_url=srv.url, timeout=120) as client:
+        yield client
+    srv.stop()
+
+
+def ok(response):
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_serving_matches_the_library(api):
+    body = ok(api.post("/serving", json={"model": "Llama3_8B", "hardware": "H100", "seq_len": 4096, "batch_size": 128}))
+    lib = ServingModel().solve(Models.Llama3_8B, Hardware.H100, seq_len=4096, batch_size=128)
+    assert body["feasible"] is True and body["itl"]["value"] == pytest.approx(lib.itl.m_as("ms"))
+
+
+def test_sensitivity_economics_sustainability(api):
+    body = ok(api.post("/sensitivity", json={"model": "Llama3_8B", "hardware": "H100"}))
+    assert body["binding_constraint"] == SensitivitySolver().solve(Models.Llama3_8B, Hardware.H100).binding_constraint
+    econ = ok(api.post("/economics", json={"fleet": "Research_256", "duration_days": 30, "infrastructure_multiplier": 2.5}))
+    lib = EconomicsModel().solve(Systems.Clusters.Research_256, 30, infrastructure_multiplier=2.5)
+    assert econ["tco_usd"] == pytest.approx(lib.tco_usd)
+    sus = ok(api.post("/sustainability", json={"fleet": "Research_256", "duration_days": 30, "datacenter": "Quebec",
+                                               "mfu": 0.45}))
+    assert sus["carbon_footprint_kg"] > 0
+
+
+def test_distributed_and_parallelism(api):
+    d = ok(api.post("/distributed", json={"model": "Llama3_70B", "fleet": "Lab_64_H100", "batch_size": 512,
+                                          "tp_size": 8, "pp_size": 2}))
+    assert d["feasible"] in (True, False) and d["step_latency_total"]["value"] > 0
+    p = ok(api.post("/parallelism", json={"model": "Llama3_70B", "fleet": "Lab_64_H100", "batch_size": 512,
+                                          "efficiency": 0.4}))
+    assert p["best_config"]["tp"] <= 8 and p["status"] == "optimal"
+
+
+def test_synthesize_answers_the_sla_question_with_a_proof(api):
+    body = ok(api.post("/synthesize", json={"model": "Llama3_70B", "qps": 1000, "ttft": "100 ms"}))
+    assert body["solve"]["status"] == "optimal" and body["best"]["total_qps"] >= 1000
+    bad = ok(api.post("/synthesize", json={"model": "Llama3_70B", "qps": 1000, "ttft": "5 ms", "hardware": ["H100"]}))
+    assert bad["best"] is None and "TTFT must rise to" in bad["explanation"]["summary"]
+
+
+def test_capstone_pareto_grade_and_dse(api):
+    cap = ok(api.post("/capstone", json={"problem": SMALL}))
+    lib = solve_capstone(CapstoneProblem(**SMALL))
+    assert cap["annual_cost_usd"] == pytest.approx(lib.annual_cost_usd)
+    front = ok(api.post("/pareto", json={"problem": SMALL, "points": 4}))
+    assert len(front["points"]) >= 1
+    submission = {"student": "http", "regions": {d.region: {"hardware": "H100" if "H100" in d.config.hardware else "L4",
+                  "precision": d.config.precision, "tp": d.config.tp, "batch_size": d.config.batch_size,
+                  "replicas": d.replicas} for d in lib.regions}}
+    grade = ok(api.post("/grade", json={"problem": SMALL, "submission": submission}))
+    assert grade["score"] == pytest.approx(100.0)
+    dse = ok(api.post("/dse", json={"model": "Llama3_8B", "hardware": ["H100", "B200"], "batch_sizes": [1, 64, 256],
+                                    "constraints": ["latency < 20"]}))
+    assert dse["evaluated"] == 6 and dse["best_params"]
+
+
+@pytest.mark.parametrize("path,body,field", [
+    ("/serving", {"model": "Llama3_8B", "hardware": "H100", "seq_len": 0}, "seq_len"),
+    ("/serving", {"model": "Llama3_8B", "hardware": "H1OO", "seq_len": 128}, "hardware"),
+    ("/economics", {"fleet": "Research_256", "duration_days": -3}, "duration_days"),
+    ("/distributed", {"model": "Llama3_70B", "fleet": "Lab_64_H100", "batch_size": 0}, "batch_size"),
+    ("/synthesize", {"model": "Llama3_70B", "qps": -1}, "qps"),
+    ("/parallelism", {"model": "Llama3_70B", "fleet": "Lab_64_H100", "batch_size": 8, "backend": "gurobi"}, "backend"),
+    ("/pareto", {"points": 1}, "points"),
+    ("/dse", {"model": "Llama3_8B", "hardware": ["H100"], "objective": "maximize: __import__('os')"}, "objective"),
+])
+def test_bad_input_is_a_4xx_naming_the_field(api, path, body, field):
+    r = api.post(path, json=body)
+    assert 400 <= r.status_code < 500, r.text
+    assert field in r.text
+
+
+def test_openapi_lists_every_capability(api):
+    paths = set(api.get("/openapi.json").json()["paths"])
+    assert {"/serving", "/distributed", "/economics", "/sustainability", "/sensitivity", "/synthesize", "/parallelism",
+            "/capstone", "/pareto", "/grade", "/dse", "/solve", "/sweep", "/fleet/size"} <= paths

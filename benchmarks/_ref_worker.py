@@ -16,6 +16,9 @@ Tasks (payload keys besides "task"):
   engine_tutorial_values, serving_values, compression_values, sustainability_values,
   economics_values, parallelism_values, meta_values   -- fixed tutorial scenarios
   dse_timing            repeats  -- DSE / Engine.sweep demos, timed
+  registry_values       hardware=[keys], models=[keys], grids=[keys]  -- registry records as SI numbers
+  solver_timing         repeats, solvers=[names]  -- median time per call of the tutorial solvers
+  batch                 tasks=[payload, ...]  -- several tasks in one process (one import)
 Registry keys are namespaced attribute paths, e.g. "Hardware.Cloud.H100".
 """
 from __future__ import annotations
@@ -53,8 +56,26 @@ ENGINE_OPTIONS = ("efficiency", "is_training", "seq_len", "zero_stage", "dp_size
 
 
 # ---------------------------------------------------------------- helpers
+def exercise7_nrf52840():
+    """The nRF52840 record exercise 7 builds by hand (registry key "Custom.Exercise7_nRF52840")."""
+    from mlsysim.hardware.types import ComputeCore, HardwareNode, MemoryHierarchy
+    return HardwareNode(
+        name="Nordic nRF52840 (Cortex-M4F)", release_year=2018,
+        compute=ComputeCore(peak_flops=0.000064 * ureg.TFLOPs / ureg.s,
+                            precision_flops={"int8": 0.000128 * ureg.TFLOPs / ureg.s}),
+        memory=MemoryHierarchy(capacity=1 * ureg.MB, bandwidth=0.064 * ureg.GB / ureg.s,
+                               sram_capacity=256 * ureg.KiB, sram_bandwidth=0.256 * ureg.GB / ureg.s,
+                               flash_capacity=1 * ureg.MB, flash_bandwidth=0.064 * ureg.GB / ureg.s),
+        tdp=0.015 * ureg.W, dispatch_tax=0.5 * ureg.ms)
+
+
+_CUSTOM = {"Custom.Exercise7_nRF52840": exercise7_nrf52840}
+
+
 def lookup(key: str):
-    """Resolve a namespaced registry key such as 'Hardware.Cloud.H100'."""
+    """Resolve a namespaced registry key such as 'Hardware.Cloud.H100' (or a tutorial's own record)."""
+    if key in _CUSTOM:
+        return _CUSTOM[key]()
     root, *rest = key.split(".")
     obj = _ROOTS[root]
     for part in rest:
@@ -215,15 +236,7 @@ def task_engine_tutorial_values(p: dict) -> dict:
                 "llama3_8b_h100_bs1": _engine(L8B, H100, batch_size=1, precision="fp16", efficiency=0.5)}
 
     def ex7():  # DS-CNN on the exercise's hand-built nRF52840 and on the registry MCUs
-        from mlsysim.hardware.types import ComputeCore, HardwareNode, MemoryHierarchy
-        custom = HardwareNode(
-            name="Nordic nRF52840 (Cortex-M4F)", release_year=2018,
-            compute=ComputeCore(peak_flops=0.000064 * ureg.TFLOPs / ureg.s,
-                                precision_flops={"int8": 0.000128 * ureg.TFLOPs / ureg.s}),
-            memory=MemoryHierarchy(capacity=1 * ureg.MB, bandwidth=0.064 * ureg.GB / ureg.s,
-                                   sram_capacity=256 * ureg.KiB, sram_bandwidth=0.256 * ureg.GB / ureg.s,
-                                   flash_capacity=1 * ureg.MB, flash_bandwidth=0.064 * ureg.GB / ureg.s),
-            tdp=0.015 * ureg.W, dispatch_tax=0.5 * ureg.ms)
+        custom = exercise7_nrf52840()
         ds = "Models.Tiny.DS_CNN"
         out = {}
         for tag, hw in [("custom_nrf52840", custom), ("registry_nrf52840", "Hardware.Tiny.nRF52840")]:
@@ -592,6 +605,92 @@ def task_dse_timing(p: dict) -> dict:
 
     return scenarios({"deck_dse_llama3_8b_h100": deck_dse, "deck_engine_sweep": deck_sweep,
                       "notebook_dse_llama3_70b_frontier8k": notebook_dse}, record_warnings=False)
+
+
+# --- data and timing for the side-by-side benchmark (vs_mlsysim.py) -------------------------------
+def _rate(x):
+    return None if x is None else q(x, "flop/s")
+
+
+def _hardware_record(hw) -> dict:
+    """The numbers Engine.solve reads from a device record, in SI units."""
+    c, m = hw.compute, hw.memory
+    host = getattr(hw, "interconnect", None)
+    return {"name": hw.name, "peak_flops": _rate(c.peak_flops),
+            "precision_flops": {k: _rate(v) for k, v in (c.precision_flops or {}).items()},
+            "capacity_B": q(m.capacity, "byte"), "bandwidth_Bps": q(m.bandwidth, "byte/s"),
+            "sram_capacity_B": q(m.sram_capacity, "byte"), "sram_bandwidth_Bps": q(m.sram_bandwidth, "byte/s"),
+            "flash_capacity_B": q(m.flash_capacity, "byte"), "flash_bandwidth_Bps": q(m.flash_bandwidth, "byte/s"),
+            "tdp_W": q(hw.tdp, "W"), "dispatch_tax_s": q(hw.dispatch_tax, "s"),
+            "unit_cost_usd": q(hw.unit_cost), "host_link_Bps": q(host.bandwidth, "byte/s") if host else None}
+
+
+def _workload_record(m) -> dict:
+    get = lambda name: getattr(m, name, None)  # noqa: E731
+    return {"name": m.name, "class": type(m).__name__, "parameters": q(m.parameters, "param"),
+            "inference_flops": q(get("inference_flops"), "flop"), "layers": get("layers"),
+            "hidden_dim": get("hidden_dim"), "heads": get("heads"), "kv_heads": get("kv_heads"),
+            "head_dim": get("head_dim"), "model_size_B": q(get("model_size"), "byte"),
+            "active_parameters": q(get("active_parameters"), "param")}
+
+
+def _grid_record(g) -> dict:
+    return {"name": g.name, "carbon_intensity_g_per_kWh": q(g.carbon_intensity_g_kwh), "pue": q(g.pue),
+            "wue_L_per_kWh": q(g.wue)}
+
+
+def task_registry_values(p: dict) -> dict:
+    """Registry records as numbers: {hardware: {key: {...}}, models: {...}, grids: {...}}."""
+    hw = {k: _hardware_record(lookup(k)) for k in p.get("hardware", [])}
+    models = {k: _workload_record(lookup(k)) for k in p.get("models", [])}
+    grids = {k: _grid_record(lookup(k)) for k in p.get("grids", [])}
+    return {"hardware": hw, "models": models, "grids": grids}
+
+
+def task_solver_timing(p: dict) -> dict:
+    """Median wall time per call of the solvers the tutorials call, on their tutorial scenarios."""
+    repeats = int(p.get("repeats", 50))
+    warnings.simplefilter("ignore")
+    m8, m70, h100 = lookup(L8B), lookup(L70B), lookup(H100)
+    f64 = fleet("64-GPU H100 Cluster", "Systems.Nodes.DGX_H100", 8)
+    r256 = lookup("Systems.Clusters.Research_256")
+    calls = {
+        "ServingModel.solve": lambda: ServingModel().solve(m8, h100, seq_len=4096, batch_size=32, precision="fp16"),
+        "DistributedModel.solve": lambda: DistributedModel().solve(
+            m70, f64, batch_size=512, precision="fp16", efficiency=0.4, tp_size=8, pp_size=2,
+            microbatch_count=128, overlap_comm=True),
+        "ParallelismOptimizer.solve": lambda: ParallelismOptimizer().solve(
+            m70, f64, batch_size=512, precision="fp16", efficiency=0.4, overlap_comm=True),
+        "EconomicsModel.solve": lambda: EconomicsModel().solve(fleet=r256, duration_days=30,
+                                                               infrastructure_multiplier=2.5),
+        "SustainabilityModel.solve": lambda: SustainabilityModel().solve(
+            r256, duration_days=30, datacenter=lookup("Infrastructure.Grids.Quebec"), mfu=0.4),
+    }
+    only = p.get("solvers")
+    out = {}
+    for name, fn in calls.items():
+        if only and name not in only:
+            continue
+        n = max(3, repeats // 10) if name == "ParallelismOptimizer.solve" else repeats
+        fn()  # warm-up
+        out[name] = _timed(fn, n)[1]
+    return {"timings": out}
+
+
+def task_batch(p: dict) -> dict:
+    """Several tasks in one process (the import of mlsysim costs seconds): {"tasks": [payload, ...]}."""
+    results = []
+    for sub in p["tasks"]:
+        name = sub.get("task")
+        if name not in TASKS or name == "batch":
+            results.append({"task": name, "error": f"unknown task {name!r}"})
+            continue
+        try:
+            results.append({"task": name, **TASKS[name](sub)})
+        except Exception as exc:  # one failing task must not hide the others
+            traceback.print_exc(file=sys.stderr)
+            results.append({"task": name, "error": err(exc)})
+    return {"results": results}
 
 
 def _finite(x):

@@ -1,0 +1,399 @@
+"""This project's predictions against published measurements: the table of docs/validation.md.
+
+    python benchmarks/validation.py           # print the table
+    python benchmarks/validation.py --write   # and refresh it in docs/validation.md
+
+Each check names the published figure, its source and conditions, the settings of the prediction
+and the error budget it must stay within; tests/test_validation.py asserts every budget and that
+the table in docs/validation.md is the one this script prints. One setting per family, never one
+per row: training runs use efficiency 0.6 (tests/test_distributed.py), serving uses the defaults
+(efficiency 0.5, full memory bandwidth), energy uses the default activity factor 0.4.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from mlsysim_opt import (
+    ComputeCore, DistributedModel, Fabrics, Fleet, GridProfile, Hardware, HardwareNode, MemoryHierarchy, Models,
+    NetworkFabric, Node, Nodes, ServingModel, SustainabilityModel, TransformerWorkload,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "validation.md"
+TRAINING_EFFICIENCY = 0.6   # the one training setting (Korthikanti Table 5 fit, tests/test_distributed.py)
+SERVING_BATCH_CAP = 2048    # max-throughput runs: the largest batch that fits, at most this many requests
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    area: str               # training / serving / energy
+    what: str               # the run
+    quantity: str
+    unit: str
+    published: float
+    source: str
+    conditions: str         # what the publication ran
+    settings: str           # how the prediction is made
+    budget: tuple[float, float]   # allowed relative error (prediction / published - 1)
+    predict: Callable[[], float]
+
+
+# ---------------------------------------------------------------- training
+def megatron_gpt(name: str, hidden: int, heads: int, layers: int, vocab: int = 51200) -> TransformerWorkload:
+    """GPT models of the Megatron papers: 12 L h^2 in the layers plus the embedding."""
+    return TransformerWorkload(name=name, parameters=12 * layers * hidden ** 2 + vocab * hidden, layers=layers,
+                               hidden_size=hidden, heads=heads, vocab_size=vocab)
+
+
+def selene(nodes: int) -> Fleet:
+    return Fleet(name="Selene", node=Nodes.DGX_A100, count=nodes, fabric=Fabrics.InfiniBand_HDR)
+
+
+def korthikanti_step(wl, nodes, pp, batch, micro, virtual, recompute) -> float:
+    r = DistributedModel.solve(wl, selene(nodes), batch_size=batch, tp_size=8, pp_size=pp, microbatch_size=micro,
+                               virtual_stages=virtual, efficiency=TRAINING_EFFICIENCY,
+                               activation_recomputation=recompute, sequence_parallel=recompute == "selective")
+    return r.step_latency_total.m_as("s")
+
+
+def narayanan_step(wl, hidden, layers, tp, pp, gpus, batch) -> float:
+    r = DistributedModel.solve(wl, selene(gpus // 8), batch_size=batch, tp_size=tp, pp_size=pp, microbatch_size=1,
+                               efficiency=TRAINING_EFFICIENCY, activation_recomputation="full",
+                               sequence_parallel=False)
+    return r.step_latency_total.m_as("s")
+
+
+def narayanan_published_step(hidden, layers, gpus, batch, tflops_per_gpu, seq=2048, vocab=51200) -> float:
+    """Table 1 reports TFLOP/s per GPU; its own FLOP count per iteration (their eq. 3,
+    recomputation included) over that rate is the iteration time the run achieved."""
+    flop = 96 * batch * seq * layers * hidden ** 2 * (1 + seq / (6 * hidden) + vocab / (16 * layers * hidden))
+    return flop / (gpus * tflops_per_gpu * 1e12)
+
+
+def llama3_405b_mfu(nodes: int) -> float:
+    fleet = Fleet(name="Llama 3", node=Nodes.DGX_H100, count=nodes, fabric=Fabrics.RoCE_400G)
+    r = DistributedModel.solve(Models.Llama3_405B, fleet, batch_size=2048, seq_len=8192, tp_size=8, pp_size=16,
+                               precision="bf16", efficiency=TRAINING_EFFICIENCY, zero_stage=2, virtual_stages=2)
+    return r.mfu
+
+
+TPU_V4 = HardwareNode(name="TPU v4", category="Cloud",
+                      compute=ComputeCore(peak_flops="275 TFLOP/s", peak_precision="bf16"),
+                      memory=MemoryHierarchy(capacity="32 GiB", bandwidth="1200 GB/s"), tdp="192 W")
+PALM = TransformerWorkload(name="PaLM 540B", parameters=540.35e9, layers=118, hidden_size=18432, heads=48,
+                           kv_heads=1, head_dim=256, vocab_size=256000)
+
+
+def palm_mfu() -> float:
+    # 12-way model parallelism over ICI (a 12-chip group, ~100 GB/s one way per chip), 512-way data
+    # parallelism with weights and optimizer state sharded over it (PaLM's 2D sharding, no pipeline).
+    node = Node(name="TPU v4 x12 (ICI)", accelerator=TPU_V4, accelerators_per_node=12,
+                intra_node_bandwidth="100 GB/s", intra_node_latency="1 us")
+    fleet = Fleet(name="PaLM (2 TPU v4 pods)", node=node, count=512,
+                  fabric=NetworkFabric(name="TPU v4 ICI", bandwidth="100 GB/s", latency="1 us"))
+    r = DistributedModel.solve(PALM, fleet, batch_size=2048, seq_len=2048, tp_size=12, pp_size=1, precision="bf16",
+                               efficiency=TRAINING_EFFICIENCY, zero_stage=3)
+    return r.mfu
+
+
+# ---------------------------------------------------------------- serving
+GPT_J = TransformerWorkload(name="GPT-J 6B", parameters=6.05e9, layers=28, hidden_size=4096, heads=16, kv_heads=16,
+                            head_dim=256, vocab_size=50400)
+
+
+def serving(model, hw, batch, isl, osl, precision, bandwidth_efficiency=1.0):
+    return ServingModel().solve(model, hw, seq_len=isl + osl, prompt_len=isl, output_len=osl, batch_size=batch,
+                                precision=precision, bandwidth_efficiency=bandwidth_efficiency)
+
+
+def static_batch_tokens_per_s(model, hw, batch, isl, osl, precision, bandwidth_efficiency=1.0) -> float:
+    """TensorRT-LLM's out_tps = OSL x batch / total latency (one static batch)."""
+    r = serving(model, hw, batch, isl, osl, precision, bandwidth_efficiency)
+    return batch * osl / r.request_latency.m_as("s")
+
+
+def max_throughput_tokens_per_s(model, hw, isl, osl, precision, bandwidth_efficiency=1.0) -> float:
+    """Offline maximum load: the largest batch whose KV cache fits, run as one batch."""
+    fit = serving(model, hw, 1, isl, osl, precision).max_batch_size
+    return static_batch_tokens_per_s(model, hw, min(fit, SERVING_BATCH_CAP), isl, osl, precision,
+                                     bandwidth_efficiency)
+
+
+def ttft_ms(model, hw, batch, isl, osl, precision) -> float:
+    return serving(model, hw, batch, isl, osl, precision).ttft.m_as("ms")
+
+
+# ---------------------------------------------------------------- energy and carbon
+V100 = HardwareNode(name="NVIDIA V100 SXM2 32GB", category="Cloud",
+                    compute=ComputeCore(peak_flops="125 TFLOP/s", peak_precision="fp16"),
+                    memory=MemoryHierarchy(capacity="32 GiB", bandwidth="900 GB/s"), tdp="300 W")
+DGX1_V100 = Node(name="DGX-1 (8x V100)", accelerator=V100, accelerators_per_node=8, intra_node_bandwidth="150 GB/s",
+                 node_power="3500 W")
+
+
+def site(name: str, grams: float, pue: float) -> GridProfile:
+    return GridProfile(name=name, carbon_intensity=f"{grams} gCO2e/kWh", pue=pue, wue="0 L/kWh")
+
+
+def gpt3(quantity: str) -> float:
+    fleet = Fleet(name="GPT-3 (10,000 V100)", node=DGX1_V100, count=1250, fabric=Fabrics.InfiniBand_HDR)
+    r = SustainabilityModel().solve(fleet, duration_days=14.8, datacenter=site("Microsoft (Patterson et al.)", 429, 1.10))
+    return r.total_energy_kwh / 1e3 if quantity == "energy" else r.carbon_footprint_kg / 1e3
+
+
+def bloom_tonnes() -> float:
+    gpu_hours, gpus = 1_082_990, 384
+    fleet = Fleet(name="BLOOM (384 A100 80GB)", node=Nodes.DGX_A100, count=gpus // 8, fabric=Fabrics.InfiniBand_HDR)
+    r = SustainabilityModel().solve(fleet, duration_days=gpu_hours / gpus / 24, datacenter=site("France", 57, 1.2))
+    return r.carbon_footprint_kg / 1e3
+
+
+def llama31_tonnes(gpu_hours: float) -> float:
+    gpus = 16384  # the energy depends on GPU-hours only; the fleet size just sets the duration
+    fleet = Fleet(name="Meta H100 cluster", node=Nodes.DGX_H100, count=gpus // 8, fabric=Fabrics.RoCE_400G)
+    from mlsysim_opt import Infra
+    r = SustainabilityModel().solve(fleet, duration_days=gpu_hours / gpus / 24, datacenter=Infra.US_Avg)
+    return r.carbon_footprint_kg / 1e3
+
+
+# ---------------------------------------------------------------- the checks
+KORTHIKANTI = "Korthikanti et al. 2022, Table 5 (arXiv 2205.05198)"
+NARAYANAN = "Narayanan et al. 2021, Table 1 (SC'21, arXiv 2104.04473)"
+TRT_V05 = "TensorRT-LLM docs/source/blogs/H100vsA100.md (v0.5.0)"
+TRT_V10 = "TensorRT-LLM docs/source/performance/perf-overview.md (v1.0, trtllm-bench)"
+TRAIN_BUDGET = (-0.25, 0.25)
+MFU_BUDGET = (-0.25, 0.25)
+PREFILL_BUDGET = (-0.35, 0.35)
+THROUGHPUT_BUDGET = (-0.15, 0.60)
+ENERGY_BUDGET = (-0.30, 0.30)
+
+_K5 = {  # model, nodes, PP, global batch, micro-batch, interleaving, full-recompute s, seq+selective s
+    "22B": (megatron_gpt("Megatron 22B", 6144, 64, 48), 1, 1, 4, 4, 1, 1.42, 1.10),
+    "175B": (megatron_gpt("GPT-3 175B", 12288, 96, 96), 8, 8, 64, 1, 3, 18.13, 13.75),
+    "530B": (megatron_gpt("MT-NLG 530B", 20480, 128, 105), 35, 35, 280, 1, 3, 49.05, 37.83),
+    "1T": (megatron_gpt("Megatron 1T", 25600, 160, 128), 64, 64, 512, 1, 1, 94.42, 71.49),
+}
+_N1 = {  # hidden, heads, layers, TP, PP, GPUs, batch, TFLOP/s per GPU
+    "145.6B": (12288, 96, 80, 8, 8, 1536, 2304, 148), "310.1B": (16384, 128, 96, 8, 16, 1920, 2160, 155),
+    "529.6B": (20480, 128, 105, 8, 35, 2520, 2520, 163), "1008B": (25600, 160, 128, 8, 64, 3072, 3072, 163),
+}
+
+
+STATIC_BATCH_RUNS = [  # model, hardware, batch, ISL, OSL, precision, published output tokens/s (TRT_V05)
+    (GPT_J, Hardware.H100, 64, 128, 128, "fp8", 10907),
+    (GPT_J, Hardware.A100, 64, 128, 128, "fp16", 3679),
+]
+MAX_THROUGHPUT_RUNS = [  # model, hardware, label, [(ISL, OSL, published output tokens/s)] (TRT_V10, FP8, TP1)
+    (Models.Llama3_8B, Hardware.H100, "Llama 3.1 8B, 1 H100, FP8",
+     [(128, 2048, 22714), (2048, 128, 3450), (2048, 2048, 9305), (1000, 1000, 15220)]),
+    (Models.Llama3_70B, Hardware.H200, "Llama 3.3 70B, 1 H200, FP8",
+     [(128, 2048, 4336), (2048, 128, 442), (2048, 2048, 2003)]),
+]
+
+
+def checks() -> list[Check]:
+    out: list[Check] = []
+    for key, (wl, nodes, pp, batch, mb, v, full_s, sel_s) in _K5.items():
+        for recompute, seconds in (("selective", sel_s), ("full", full_s)):
+            out.append(Check(
+                f"k5-{key}-{recompute}", "training", f"{wl.name}, {nodes * 8} A100, TP8 PP{pp}", "iteration time", "s",
+                seconds, KORTHIKANTI,
+                f"seq 2048, batch {batch}, micro-batch {mb}, {'sequence parallel + selective' if recompute == 'selective' else 'full'} recompute",
+                f"DistributedModel, efficiency {TRAINING_EFFICIENCY}, interleaving {v}", TRAIN_BUDGET,
+                lambda a=(wl, nodes, pp, batch, mb, v, recompute): korthikanti_step(*a)))
+    for key, (h, heads, layers, tp, pp, gpus, batch, tflops) in _N1.items():
+        wl = megatron_gpt(f"GPT {key}", h, heads, layers)
+        out.append(Check(
+            f"narayanan-{key}", "training", f"GPT {key}, {gpus} A100, TP{tp} PP{pp}", "iteration time", "s",
+            narayanan_published_step(h, layers, gpus, batch, tflops), NARAYANAN,
+            f"{tflops} TFLOP/s per GPU reported (their FLOP count incl. recompute), batch {batch}, seq 2048",
+            f"DistributedModel, efficiency {TRAINING_EFFICIENCY}, full recompute, micro-batch 1, 1F1B", TRAIN_BUDGET,
+            lambda a=(wl, h, layers, tp, pp, gpus, batch): narayanan_step(*a)))
+    out += [
+        Check("llama3-405b-8k", "training", "Llama 3 405B, 8,192 H100, TP8 PP16 DP64", "MFU (BF16)", "-", 0.43,
+              "Dubey et al. 2024, Table 4 (arXiv 2407.21783)", "seq 8192, 16M tokens per batch",
+              f"efficiency {TRAINING_EFFICIENCY}, ZeRO-2, interleaved 1F1B (v=2), RoCE 400G", MFU_BUDGET,
+              lambda: llama3_405b_mfu(1024)),
+        Check("llama3-405b-16k", "training", "Llama 3 405B, 16,384 H100, TP8 PP16 DP128", "MFU (BF16)", "-", 0.41,
+              "Dubey et al. 2024, Table 4 (arXiv 2407.21783)", "seq 8192, 16M tokens per batch",
+              f"efficiency {TRAINING_EFFICIENCY}, ZeRO-2, interleaved 1F1B (v=2), RoCE 400G", MFU_BUDGET,
+              lambda: llama3_405b_mfu(2048)),
+        Check("palm-540b", "training", "PaLM 540B, 6,144 TPU v4", "MFU", "-", 0.462,
+              "Chowdhery et al. 2022, Table 3 (arXiv 2204.02311)", "seq 2048, batch 2048 sequences, no pipeline",
+              f"efficiency {TRAINING_EFFICIENCY}, TP12 over ICI at 100 GB/s, DP512, ZeRO-3 (approximates 2D sharding)",
+              MFU_BUDGET, palm_mfu),
+        Check("gptj-h100-ttft", "serving", "GPT-J 6B, 1 H100, FP8, batch 64", "first-token latency", "ms", 102,
+              TRT_V05, "ISL 128, TP1", "ServingModel defaults", PREFILL_BUDGET,
+              lambda: ttft_ms(GPT_J, Hardware.H100, 64, 128, 128, "fp8")),
+        Check("gptj-a100-ttft", "serving", "GPT-J 6B, 1 A100, FP16, batch 64", "first-token latency", "ms", 481,
+              TRT_V05, "ISL 128, TP1", "ServingModel defaults", PREFILL_BUDGET,
+              lambda: ttft_ms(GPT_J, Hardware.A100, 64, 128, 128, "fp16")),
+    ]
+    for model, hw, batch, isl, osl, precision, published in STATIC_BATCH_RUNS:
+        out.append(Check(
+            f"gptj-{hw.name.split()[1].lower()}-tput", "serving",
+            f"{model.name}, 1 {hw.name.split()[1]}, {precision.upper()}, batch {batch}", "output tokens/s", "tok/s",
+            published, TRT_V05, f"ISL/OSL {isl}/{osl}, TP1, static batch",
+            "ServingModel defaults (efficiency 0.5, full bandwidth)", THROUGHPUT_BUDGET,
+            lambda a=(model, hw, batch, isl, osl, precision): static_batch_tokens_per_s(*a)))
+    for model, hw, label, rows in MAX_THROUGHPUT_RUNS:
+        for isl, osl, published in rows:
+            out.append(Check(
+                f"trt-{model.name}-{isl}-{osl}", "serving", label, f"max output tokens/s, {isl}/{osl}", "tok/s",
+                published, TRT_V10, f"ISL/OSL {isl}/{osl}, TP1, in-flight batching at maximum load",
+                f"largest batch that fits (<= {SERVING_BATCH_CAP}), ServingModel defaults", THROUGHPUT_BUDGET,
+                lambda a=(model, hw, isl, osl): max_throughput_tokens_per_s(*a, "fp8")))
+    out += [
+        Check("gpt3-energy", "energy", "GPT-3 175B, 10,000 V100, 14.8 days", "facility energy", "MWh", 1287,
+              "Patterson et al. 2021, Table 4 (arXiv 2104.10350)", "PUE 1.10, 429 gCO2e/kWh, 330 W per GPU measured",
+              "1,250 DGX-1 at 3.5 kW, activity 0.4 (default), their PUE and grid", ENERGY_BUDGET, lambda: gpt3("energy")),
+        Check("gpt3-co2", "energy", "GPT-3 175B, 10,000 V100, 14.8 days", "operational CO2e", "t", 552,
+              "Patterson et al. 2021, Table 4 (arXiv 2104.10350)", "PUE 1.10, 429 gCO2e/kWh",
+              "as above", ENERGY_BUDGET, lambda: gpt3("co2")),
+        Check("bloom-co2", "energy", "BLOOM 176B, 384 A100, 1.08 M GPU-hours", "operational CO2e", "t", 24.7 + 14.6,
+              "Luccioni et al. 2023 (JMLR 24(253))", "dynamic 24.7 t + idle 14.6 t (embodied 11.2 t excluded), 57 gCO2e/kWh",
+              "48 DGX A100 at 6.5 kW, activity 0.4, 57 g, PUE 1.2 (assumed)", ENERGY_BUDGET, bloom_tonnes),
+    ]
+    for size, hours, tonnes in (("8B", 1.46e6, 420), ("70B", 7.0e6, 2040), ("405B", 30.84e6, 8930)):
+        out.append(Check(
+            f"llama31-{size}-co2", "energy", f"Llama 3.1 {size}, {hours / 1e6:g} M H100-hours", "location-based CO2e",
+            "t", tonnes, "Llama 3.1 model card (meta-llama/llama-models, MODEL_CARD.md)",
+            "700 W per GPU adjusted for PUE; grid not stated",
+            "DGX H100 at 10.2 kW per 8 GPUs, activity 0.4, US average grid (369 g, PUE 1.15)", ENERGY_BUDGET,
+            lambda h=hours: llama31_tonnes(h)))
+    return out
+
+
+# Runs outside the model's scope, reported (docs/validation.md) but held to no budget: batch-1
+# latency of a small model is set by per-step framework costs (host scheduling, sampling, launches
+# beyond the 10 us per layer modelled), not by the roofline.
+KNOWN_MISSES = [
+    ("GPT-J 6B, 1 H100, FP8, batch 1", "first-token latency (ISL 128)", "ms", 7.1, TRT_V05,
+     lambda: ttft_ms(GPT_J, Hardware.H100, 1, 128, 128, "fp8")),
+    ("GPT-J 6B, 1 A100, FP16, batch 1", "first-token latency (ISL 128)", "ms", 12.5, TRT_V05,
+     lambda: ttft_ms(GPT_J, Hardware.A100, 1, 128, 128, "fp16")),
+    ("GPT-J 6B, 1 H100, FP8, batch 1", "decode tokens/s", "tok/s", 185, TRT_V05,
+     lambda: 1e3 / serving(GPT_J, Hardware.H100, 1, 128, 128, "fp8").itl.m_as("ms")),
+    ("GPT-J 6B, 1 A100, FP16, batch 1", "decode tokens/s", "tok/s", 111, TRT_V05,
+     lambda: 1e3 / serving(GPT_J, Hardware.A100, 1, 128, 128, "fp16").itl.m_as("ms")),
+]
+CALIBRATED_BANDWIDTH = 0.7   # achieved fraction of HBM bandwidth in decode, for the sensitivity note
+
+
+def calibrated_throughput_errors() -> dict[str, float]:
+    """Serving-throughput errors with bandwidth_efficiency = CALIBRATED_BANDWIDTH instead of 1.0."""
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for model, hw, batch, isl, osl, precision, published in STATIC_BATCH_RUNS:
+            value = static_batch_tokens_per_s(model, hw, batch, isl, osl, precision, CALIBRATED_BANDWIDTH)
+            out[f"{model.name} {hw.name.split()[1]} batch {batch}"] = value / published - 1
+        for model, hw, _, rows in MAX_THROUGHPUT_RUNS:
+            for isl, osl, published in rows:
+                value = max_throughput_tokens_per_s(model, hw, isl, osl, "fp8", CALIBRATED_BANDWIDTH)
+                out[f"{model.name} {isl}/{osl}"] = value / published - 1
+    return out
+
+
+def known_misses() -> list[dict]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [{"what": w, "quantity": q, "unit": u, "published": p, "source": s, "predicted": float(f())}
+                for w, q, u, p, s, f in KNOWN_MISSES]
+
+
+def evaluate() -> list[dict]:
+    rows = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for c in checks():
+            predicted = float(c.predict())
+            error = predicted / c.published - 1
+            rows.append({"check": c, "predicted": predicted, "error": error,
+                         "within": c.budget[0] <= error <= c.budget[1]})
+    return rows
+
+
+def _num(x: float) -> str:
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3g}"
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| # | run | quantity | published | predicted | error | budget | conditions (published) | "
+             "prediction settings | source |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows, 1):
+        c = r["check"]
+        unit = "" if c.unit == "-" else f" {c.unit}"
+        lines.append(f"| {i} | {c.what} | {c.quantity} | {_num(c.published)}{unit} | {_num(r['predicted'])}{unit} | "
+                     f"{r['error']:+.0%} | {c.budget[0]:+.0%} / {c.budget[1]:+.0%} | {c.conditions} | {c.settings} | "
+                     f"{c.source} |")
+    return "\n".join(lines)
+
+
+def misses_table(misses: list[dict]) -> str:
+    lines = ["| run | quantity | published | predicted | error | source |", "|---|---|---|---|---|---|"]
+    for m in misses:
+        lines.append(f"| {m['what']} | {m['quantity']} | {_num(m['published'])} {m['unit']} | "
+                     f"{_num(m['predicted'])} {m['unit']} | {m['predicted'] / m['published'] - 1:+.0%} | {m['source']} |")
+    return "\n".join(lines)
+
+
+def calibrated_note(errors: dict[str, float]) -> str:
+    return (f"With `bandwidth_efficiency={CALIBRATED_BANDWIDTH}` (instead of 1.0) the serving-throughput errors "
+            "become: " + ", ".join(f"{k} {v:+.0%}" for k, v in errors.items()) + ".")
+
+
+def blocks() -> dict[str, str]:
+    """The generated parts of docs/validation.md, by marker name."""
+    return {"validation-table": markdown_table(evaluate()), "validation-misses": misses_table(known_misses()),
+            "validation-calibrated": calibrated_note(calibrated_throughput_errors())}
+
+
+def doc_block(text: str, name: str) -> str | None:
+    m = re.search(f"<!-- {name}:start -->\n(.*?)\n<!-- {name}:end -->", text, re.S)
+    return None if m is None else m.group(1)
+
+
+def write_doc() -> None:
+    text = DOC.read_text()
+    for name, body in blocks().items():
+        pattern = re.compile(f"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
+        text = pattern.sub(lambda _: f"<!-- {name}:start -->\n{body}\n<!-- {name}:end -->", text)
+    DOC.write_text(text)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="refresh the table in docs/validation.md")
+    args = ap.parse_args(argv)
+    rows = evaluate()
+    table = markdown_table(rows)
+    print(table)
+    outside = [r["check"].id for r in rows if not r["within"]]
+    print(f"\n{len(rows)} checks, {len(rows) - len(outside)} within their budget"
+          + (f"; outside: {', '.join(outside)}" if outside else ""))
+    print("\nKnown misses (no budget):")
+    for m in known_misses():
+        print(f"  {m['what']}: {m['quantity']} published {m['published']:g} {m['unit']}, predicted "
+              f"{m['predicted']:.3g} ({m['predicted'] / m['published'] - 1:+.0%}); {m['source']}")
+    errors = calibrated_throughput_errors()
+    print(f"\nServing throughput with bandwidth_efficiency={CALIBRATED_BANDWIDTH}: "
+          + ", ".join(f"{k} {v:+.0%}" for k, v in errors.items()))
+    if args.write:
+        write_doc()
+    return 1 if outside else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -221,12 +221,7 @@ def performance_configs(model, *, prompt_len: int, output_len: int, hardware: It
             tp_grid = np.array([splits[i][0] for i in split_idx], dtype=float)
             pp_grid = np.array([splits[i][1] for i in split_idx], dtype=float)
             b_grid = batches[b_idx]
-            values = dict(case.values, tp_size=tp_grid, pp_size=pp_grid, batch_size=b_grid,
-                          hidden_size=float(wl.hidden_size),
-                          intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
-                          intra_node_latency=node.intra_node_latency.m_as("s"),
-                          activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
-                          memory_capacity=hw.memory.capacity.m_as("B"))
+            values = dict(_replica_values(case, wl, hw, node), tp_size=tp_grid, pp_size=pp_grid, batch_size=b_grid)
             out = f.vector(**values)
             for i in np.flatnonzero(out["tp_memory_utilization"] <= 1.0):
                 configs.append(ServingConfig(
@@ -238,6 +233,30 @@ def performance_configs(model, *, prompt_len: int, output_len: int, hardware: It
                     memory_utilization=float(out["tp_memory_utilization"][i]),
                     annual_cost_usd=0.0, power_kw=0.0, annual_carbon_t=0.0))
     return configs
+
+
+def _replica_values(case, wl, hw: HardwareNode, node) -> dict:
+    """The serving_tp sheet's inputs for one (model, hardware, precision) case; tp_size, pp_size and
+    batch_size are filled in by the caller (numbers or arrays)."""
+    return dict(case.values, hidden_size=float(wl.hidden_size),
+                intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
+                intra_node_latency=node.intra_node_latency.m_as("s"),
+                activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
+                memory_capacity=hw.memory.capacity.m_as("B"))
+
+
+def evaluate_replica(model, hardware, *, precision: str, tp: int, pp: int, batch_size: int, prompt_len: int,
+                     output_len: int, efficiency: float = 0.5) -> dict:
+    """One replica configuration through the serving_tp sheet (scalar): cb_ttft, cb_itl (s),
+    cb_capacity (requests/s, before headroom), tp_memory_utilization, tp_request_latency."""
+    from mlsysim_opt.solvers.serving import language_model, serving_case
+    wl, hw = language_model(model), _in.hardware(hardware)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PrecisionFallbackWarning)
+        case = serving_case(wl, hw, prompt_len + output_len, batch_size, precision, efficiency, None, prompt_len,
+                            output_len)
+    values = _replica_values(case, wl, hw, default_node_for(hw))
+    return _tp_function()(**dict(values, tp_size=tp, pp_size=pp, batch_size=batch_size))
 
 
 def _hardware_list(hardware) -> list[HardwareNode]:

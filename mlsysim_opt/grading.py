@@ -33,8 +33,7 @@ from .catalog import Hardware, Models, default_node_for
 from .errors import InputError, MlsysimError
 from .formulations.capstone import CapstoneProblem, CapstoneResult, resolve_region, solve_capstone
 from .formulations.pareto import ParetoFront, pareto_front, plot_front
-from .formulations.sla_synthesis import _tp_function, accelerator_year
-from .types import PRECISION_BYTES
+from .formulations.sla_synthesis import accelerator_year, evaluate_replica
 
 FEASIBILITY_POINTS, COST_POINTS, PARETO_POINTS = 50.0, 30.0, 20.0
 COST_GAP_AT_ZERO, PARETO_GAP_AT_ZERO = 0.5, 0.25
@@ -273,7 +272,6 @@ def _explain(exc: Exception) -> str:
 
 def _evaluate(p: CapstoneProblem, region: str, choice: RegionChoice):
     """Forward evaluation of one region's design: serving metrics, annual cost and carbon."""
-    from .solvers.serving import serving_case
     hw = Hardware[choice.hardware]
     wl = Models[p.model]
     for field in ("tp", "pp", "batch_size"):
@@ -285,13 +283,9 @@ def _evaluate(p: CapstoneProblem, region: str, choice: RegionChoice):
                          f"must fit in one node of {node.accelerators_per_node} {hw.name}")
     if wl.heads % choice.tp or wl.n_kv_heads % choice.tp:
         raise InputError(f"regions.{region}.tp", choice.tp, f"must divide the model's {wl.n_kv_heads} KV heads")
-    case = serving_case(wl, hw, p.prompt_len + p.output_len, choice.batch_size, choice.precision, p.efficiency,
-                        None, p.prompt_len, p.output_len)
-    out = _tp_function()(**dict(case.values, tp_size=choice.tp, pp_size=choice.pp, hidden_size=float(wl.hidden_size),
-                                intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
-                                intra_node_latency=node.intra_node_latency.m_as("s"),
-                                activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
-                                memory_capacity=hw.memory.capacity.m_as("B")))
+    out = evaluate_replica(wl, hw, precision=choice.precision, tp=choice.tp, pp=choice.pp,
+                           batch_size=choice.batch_size, prompt_len=p.prompt_len, output_len=p.output_len,
+                           efficiency=p.efficiency)
     cost, _, carbon = accelerator_year(hw, datacenter=resolve_region(region), utilization=p.utilization,
                                        infrastructure_multiplier=p.infrastructure_multiplier)
     accelerators = choice.tp * choice.pp * choice.replicas

@@ -6,14 +6,11 @@ import math
 import pytest
 
 from mlsysim_opt import Hardware, InputError, Models
-from mlsysim_opt.catalog import default_node_for
 from mlsysim_opt.formulations.capstone import (CapstoneProblem, precision_effect, region_candidates,
                                                resolve_region, solve_capstone)
 from mlsysim_opt.formulations.pareto import pareto_front, plot_front
-from mlsysim_opt.formulations.sla_synthesis import _tp_function, accelerator_year
+from mlsysim_opt.formulations.sla_synthesis import accelerator_year, evaluate_replica
 from mlsysim_opt.highs import SolveStatus
-from mlsysim_opt.solvers.serving import serving_case
-from mlsysim_opt.types import PRECISION_BYTES
 
 REDUCED = dict(model="Llama3_8B", qps=60.0, hardware=["H100", "L4"], precisions=["fp16"], tp_sizes=[1],
                pp_sizes=[1], batch_sizes=[8, 32], regions=["Iowa", "France"], min_share=0.25, redundancy=1,
@@ -29,15 +26,9 @@ def _forward(problem, design):
     """Re-evaluate one region's design through the serving and economics models."""
     c = design.config
     hw = Hardware[c.hardware]
-    wl = Models[problem.model]
-    case = serving_case(wl, hw, problem.prompt_len + problem.output_len, c.batch_size, c.precision,
-                        problem.efficiency, None, problem.prompt_len, problem.output_len)
-    node = default_node_for(hw)
-    out = _tp_function()(**dict(case.values, tp_size=c.tp, pp_size=c.pp, hidden_size=float(wl.hidden_size),
-                                intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
-                                intra_node_latency=node.intra_node_latency.m_as("s"),
-                                activation_bytes_per_value=PRECISION_BYTES[c.compute_precision],
-                                memory_capacity=hw.memory.capacity.m_as("B")))
+    out = evaluate_replica(Models[problem.model], hw, precision=c.precision, tp=c.tp, pp=c.pp,
+                           batch_size=c.batch_size, prompt_len=problem.prompt_len, output_len=problem.output_len,
+                           efficiency=problem.efficiency)
     cost, _, carbon = accelerator_year(hw, datacenter=resolve_region(design.region),
                                        utilization=problem.utilization)
     return out, cost * c.accelerators * design.replicas, carbon * c.accelerators * design.replicas

@@ -6,11 +6,8 @@ import random
 import pytest
 
 from mlsysim_opt import Hardware, InputError, Models
-from mlsysim_opt.catalog import default_node_for
-from mlsysim_opt.formulations.sla_synthesis import (_tp_function, serving_configs, synthesize)
+from mlsysim_opt.formulations.sla_synthesis import evaluate_replica, serving_configs, synthesize
 from mlsysim_opt.highs import SolveStatus
-from mlsysim_opt.solvers.serving import serving_case
-from mlsysim_opt.types import PRECISION_BYTES
 
 SMALL = dict(hardware=[Hardware.H100, Hardware.A100, Hardware.L4], precisions=["fp16", "int8"],
              tp_sizes=[1, 2, 4], batch_sizes=[1, 8, 32, 128])
@@ -52,14 +49,8 @@ def test_milp_optimum_equals_enumeration(seed):
 def test_the_chosen_design_re_evaluated_by_the_forward_model_meets_the_sla():
     r = synthesize(Models.Llama3_70B, qps=1000, ttft="100 ms", itl="50 ms", prompt_len=512, output_len=256)
     c = r.best.config
-    hw = Hardware[c.hardware]
-    case = serving_case(Models.Llama3_70B, hw, 768, c.batch_size, c.precision, 0.5, None, 512, 256)
-    node = default_node_for(hw)
-    out = _tp_function()(**dict(case.values, tp_size=c.tp, pp_size=c.pp, hidden_size=8192.0,
-                                intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
-                                intra_node_latency=node.intra_node_latency.m_as("s"),
-                                activation_bytes_per_value=PRECISION_BYTES[c.compute_precision],
-                                memory_capacity=hw.memory.capacity.m_as("B")))
+    out = evaluate_replica(Models.Llama3_70B, Hardware[c.hardware], precision=c.precision, tp=c.tp, pp=c.pp,
+                           batch_size=c.batch_size, prompt_len=512, output_len=256)
     assert out["cb_ttft"] * 1e3 <= 100 and out["cb_itl"] * 1e3 <= 50
     assert out["tp_memory_utilization"] <= 1.0
     assert r.best.replicas * out["cb_capacity"] * 0.8 >= 1000 - 1e-6

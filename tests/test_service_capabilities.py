@@ -96,3 +96,20 @@ def test_openapi_lists_every_capability(api):
     paths = set(api.get("/openapi.json").json()["paths"])
     assert {"/serving", "/distributed", "/economics", "/sustainability", "/sensitivity", "/synthesize", "/parallelism",
             "/capstone", "/pareto", "/grade", "/dse", "/solve", "/sweep", "/fleet/size"} <= paths
+
+
+def test_pareto_plot_endpoint(api):
+    r = api.post("/plots/pareto", json={"problem": SMALL, "points": 4, "format": "svg"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg")
+    assert b"<svg" in r.content[:500]
+    bad = api.post("/plots/pareto", json={"problem": {**SMALL, "qps": -1}, "points": 4})
+    assert 400 <= bad.status_code < 500 and "qps" in bad.text
+
+
+@pytest.mark.parametrize("path", ["/capstone", "/pareto", "/grade"])
+def test_invalid_problem_fields_are_4xx(api, path):
+    body = {"problem": {**SMALL, "min_share": 3}}
+    if path == "/grade":
+        body["submission"] = {"student": "x", "regions": {}}
+    r = api.post(path, json=body)
+    assert 400 <= r.status_code < 500 and "min_share" in r.text, r.text

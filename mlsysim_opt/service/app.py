@@ -405,6 +405,24 @@ def _add_plot_routes(app: FastAPI, service: Service) -> None:
     def roofline_post(req: RooflinePlotRequest):
         return roofline(req)
 
+    @app.post("/plots/pareto", tags=["plots"], responses={200: media, **ERRORS},
+              summary="The capstone's exact Pareto front with its knee and optimum marked")
+    def pareto_post(req: _capabilities.ParetoPlotRequest):
+        import tempfile
+        from pathlib import Path
+        from ..formulations.capstone import solve_capstone
+        from ..formulations.pareto import pareto_front, plot_front
+        try:
+            problem = _capabilities.problem_from(req.problem)
+            front = pareto_front(problem, points=req.points, axes=req.axes)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / f"front.{req.format}"
+                plot_front(front, str(path), chosen=solve_capstone(problem))
+                image = path.read_bytes()
+        except Exception as exc:
+            raise from_library_error(exc) from None
+        return Response(image, media_type=_plots.FORMATS[req.format])
+
     @app.post("/plots/sweep", tags=["plots"], responses={200: media, **ERRORS},
               summary="Heat map of a sweep (e.g. hardware x batch -> throughput)")
     def sweep_post(req: SweepPlotRequest):

@@ -20,6 +20,18 @@ def _fleet(name: str):
     return Clusters[name]
 
 
+def problem_from(fields: dict):
+    """A CapstoneProblem from request fields; invalid fields become the library's InputError."""
+    from pydantic import ValidationError
+
+    from ..formulations.capstone import CapstoneProblem
+    from ..types import _as_input_error
+    try:
+        return CapstoneProblem(**fields)
+    except ValidationError as exc:
+        raise _as_input_error("problem", exc) from None
+
+
 def _site(name: Optional[str]):
     if name is None:
         return None
@@ -164,8 +176,8 @@ class CapstoneRequest(RequestModel):
 
 @job_kind("capstone", CapstoneRequest, "The two-region capstone MILP, solved to proven optimality")
 def run_capstone(p, progress=None):
-    from ..formulations.capstone import CapstoneProblem, solve_capstone
-    return solve_capstone(CapstoneProblem(**p.problem))
+    from ..formulations.capstone import solve_capstone
+    return solve_capstone(problem_from(p.problem))
 
 
 class ParetoRequest(CapstoneRequest):
@@ -175,10 +187,13 @@ class ParetoRequest(CapstoneRequest):
 
 @job_kind("pareto", ParetoRequest, "Exact Pareto front of the capstone (cost vs carbon or TTFT)")
 def run_pareto(p, progress=None):
-    from ..formulations.capstone import CapstoneProblem
     from ..formulations.pareto import pareto_front
-    front = pareto_front(CapstoneProblem(**p.problem), points=p.points, axes=p.axes)
+    front = pareto_front(problem_from(p.problem), points=p.points, axes=p.axes)
     return front.model_dump(mode="json", exclude={"points": {"__all__": {"design"}}})
+
+
+class ParetoPlotRequest(ParetoRequest):
+    format: Literal["png", "svg"] = "png"
 
 
 class GradeRequest(CapstoneRequest):
@@ -187,9 +202,8 @@ class GradeRequest(CapstoneRequest):
 
 @job_kind("grade", GradeRequest, "Grade a capstone submission: checks, gaps to the optimum, score, feedback")
 def run_grade(p, progress=None):
-    from ..formulations.capstone import CapstoneProblem
     from ..grading import Grader
-    return Grader(CapstoneProblem(**p.problem)).grade(p.submission)
+    return Grader(problem_from(p.problem)).grade(p.submission)
 
 
 class DSEGridRequest(RequestModel):

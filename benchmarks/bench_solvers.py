@@ -103,7 +103,7 @@ def main() -> None:
     add("capstone MILP (build + prune + solve, proven optimal)", t_cap, 1.0,
         f"HiGHS {cap.solve.solve_time_s * 1e3:.0f} ms, ${cap.annual_cost_usd:,.0f}/yr")
     t_front, front = timed(lambda: pareto_front(problem, candidates=cands, points=20), max(1, args.repeats // 2))
-    add("Pareto front TCO vs carbon, 20 epsilons (2 MILPs each)", t_front, 10.0, f"{len(front.points)} points")
+    add("Pareto front TCO vs carbon, 20 epsilons (one augmented MILP each)", t_front, 10.0, f"{len(front.points)} points")
 
     if not args.no_reference:
         from _refenv import ensure_reference_env

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _timing import timed  # noqa: E402
 
 HARDWARE = ["H100", "A100", "B200", "MI300X", "H200"]
 PRECISIONS = ["fp16", "int8"]
@@ -46,16 +45,6 @@ t = time.perf_counter()
 res = DSE(space=space, objective="maximize: throughput", constraints=["latency < 50"]).search(evaluate)
 print(json.dumps({"seconds": time.perf_counter() - t, "points": POINTS, "best": res["best_params"]}))
 """
-
-
-def median_time(fn, repeats):
-    fn()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -95,7 +84,7 @@ def main() -> None:
                                  efficiencies=EFFICIENCIES, objective="maximize: throughput",
                                  constraints=["latency < 50"])
 
-    t_nb, t_deck, t_grid = (median_time(f, args.repeats) for f in (notebook, deck, grid))
+    t_nb, t_deck, t_grid = (timed(f, args.repeats)[0] for f in (notebook, deck, grid))
     n_grid = len(HARDWARE) * len(PRECISIONS) * len(EFFICIENCIES) * len(batches)
     best = grid().best_params
     rows = [("DSE notebook, 48 points (Pipeline: Distributed + Economics)", t_nb, None),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _timing import timed  # noqa: E402
 
 REFERENCE_EXERCISE4 = r"""
 import json, statistics, time, warnings
@@ -38,16 +38,6 @@ for _ in range(REPEATS):
     times.append(time.perf_counter() - t)
 print(json.dumps({"median_s": statistics.median(times), "best": str(r.best_config)}))
 """
-
-
-def timed(fn, repeats: int) -> tuple[float, object]:
-    fn()  # warm: compiled sheets and registry are built once per process
-    samples, out = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples), out
 
 
 def main() -> None:

@@ -20,27 +20,12 @@ import numpy as np
 import pyomo.environ as pyo
 
 from mlsysim_opt.highs import solve
-from mlsysim_opt.milp import add_soft, explain_infeasibility, integer_value
+from mlsysim_opt.milp import add_soft, explain_infeasibility, integer_value, undominated
 from mlsysim_opt.solvers.distributed import build_result
 from mlsysim_opt.solvers.parallelism import OBJECTIVES, ParallelismOptimizer, ParallelismResult, _config
 from mlsysim_opt.units import quantity_factory
 
 _S, _GB, _TOK = quantity_factory("s"), quantity_factory("GB"), quantity_factory("token/s")
-
-
-def _undominated(step: np.ndarray, memory: np.ndarray, tp: np.ndarray, pp: np.ndarray) -> np.ndarray:
-    """Indices not beaten on all of (step, memory, tp, pp); ties keep the first."""
-    keys = np.stack([step, memory, tp, pp], axis=1)
-    n = len(keys)
-    idx = np.arange(n)
-    dominated = np.zeros(n, dtype=bool)
-    for start in range(0, n, 512):
-        rows = keys[start:start + 512]
-        no_worse = (keys[None] <= rows[:, None]).all(-1)
-        better = (keys[None] < rows[:, None]).any(-1)
-        tie = no_worse & ~better & (idx[None] < idx[start:start + 512, None])
-        dominated[start:start + 512] = (no_worse & better).any(1) | tie.any(1)
-    return np.flatnonzero(~dominated)
 
 
 def solve_parallelism(model, fleet, batch_size: int, *, objective: str = "step_time", time_limit: float = 30.0,
@@ -55,7 +40,7 @@ def solve_parallelism(model, fleet, batch_size: int, *, objective: str = "step_t
     total = len(out["tp"])
     capacity = s.capacity
     memory = out["training_memory_per_gpu"]
-    keep = _undominated(out["step_time"], memory, out["tp"], out["pp"])
+    keep = undominated(np.stack([out["step_time"], memory, out["tp"], out["pp"]], axis=1))
     m = pyo.ConcreteModel("parallelism")
     C = range(len(keep))
     m.x = pyo.Var(C, domain=pyo.Binary)

@@ -31,8 +31,9 @@ from mlsysim_opt import inputs as _in
 from mlsysim_opt.catalog import Hardware, default_node_for
 from mlsysim_opt.errors import InputError
 from mlsysim_opt.formulations.fleet_sizing import Candidate, FleetSizingResult, size_fleet
-from mlsysim_opt.highs import SolveResult, SolveStatus, solve
-from mlsysim_opt.milp import REQUIREMENT, InfeasibilityExplanation, add_soft, explain_infeasibility, integer_value
+from mlsysim_opt.highs import SolveResult, solve
+from mlsysim_opt.milp import (REQUIREMENT, InfeasibilityExplanation, add_soft, explain_infeasibility,
+                              integer_value, undominated)
 from mlsysim_opt.precision import PrecisionFallbackWarning, normalize_precision
 from mlsysim_opt.types import PRECISION_BYTES, HardwareNode
 from mlsysim_opt.units import as_quantity
@@ -287,23 +288,14 @@ def _dominated(configs: list[ServingConfig], *objectives: Objective,
                latencies=tuple(LATENCIES)) -> list[ServingConfig]:
     """Keep configurations not beaten on capacity, on the given latencies (only those a limit
     applies to matter) and on per-capacity and per-replica value of every given objective (ties:
-    the first is kept). Vectorized pairwise comparison, in row blocks."""
+    the first is kept)."""
     if not configs:
         return []
     keys = np.array([(*(getattr(c, LATENCIES[k]) for k in latencies), -c.capacity_qps,
                       *(v for o in objectives for v in (_objective_value(c, o) / c.capacity_qps,
                                                         _objective_value(c, o))))
                      for c in configs])
-    n = len(configs)
-    index = np.arange(n)
-    dominated = np.zeros(n, dtype=bool)
-    for start in range(0, n, 512):
-        rows = keys[start:start + 512]
-        no_worse = (keys[None, :, :] <= rows[:, None, :]).all(-1)        # [i, j]: j no worse than i
-        better = (keys[None, :, :] < rows[:, None, :]).any(-1)
-        earlier_tie = no_worse & ~better & (index[None, :] < index[start:start + 512, None])
-        dominated[start:start + 512] = (no_worse & better).any(1) | earlier_tie.any(1)
-    return [c for c, d in zip(configs, dominated) if not d]
+    return [configs[i] for i in undominated(keys)]
 
 
 def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 256, ttft=None, itl=None,

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict
 
-from .highs import SolveStatus, solve
+from .highs import solve
 
 
 @dataclass
@@ -176,6 +176,24 @@ def _joint(model, soft: list[SoftConstraint], time_limit: float) -> list[Relaxat
         out.append(Relaxation(constraint=s.name, label=s.label, limit=s.limit, required=required, unit=s.unit,
                               message=f"{s.label} must {verb} to {_fmt(required, s.unit)} (now {_fmt(s.limit, s.unit)})"))
     return out
+
+
+def undominated(keys):
+    """Indices of the rows of ``keys`` (lower is better in every column) that no other row beats
+    or ties on everything; of identical rows the first is kept. A dominated option can always be
+    swapped for its dominator, so the MILPs drop them before solving. Pairwise, in row blocks."""
+    import numpy as np
+    keys = np.asarray(keys, dtype=float)
+    n = len(keys)
+    index = np.arange(n)
+    dominated = np.zeros(n, dtype=bool)
+    for start in range(0, n, 512):
+        rows = keys[start:start + 512]
+        no_worse = (keys[None, :, :] <= rows[:, None, :]).all(-1)        # [i, j]: j no worse than i
+        better = (keys[None, :, :] < rows[:, None, :]).any(-1)
+        earlier_tie = no_worse & ~better & (index[None, :] < index[start:start + 512, None])
+        dominated[start:start + 512] = (no_worse & better).any(1) | earlier_tie.any(1)
+    return np.flatnonzero(~dominated)
 
 
 def integer_value(var: pyo.Var) -> int:

@@ -10,7 +10,7 @@ Quick start::
 from .units import (Q_, ureg, FLOP, KFLOPs, MFLOPs, GFLOPs, TFLOPs, PFLOPs, EFLOPs, OPS, TOPS, byte, bit,
                     KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, second, ms, us, ns, minute, hour, day,
                     watt, W, kW, MW, mW, joule, J, kWh, MWh, Gbps, USD, token)
-from .errors import (InputError, MlsysimError, ModelDefinitionError, SolverError, UnitError,
+from .errors import (InputError, InputErrors, MlsysimError, ModelDefinitionError, SolverError, UnitError,
                      UnknownNameError, UnsupportedExpressionError)
 from .types import (CNNWorkload, ComputeCore, Datacenter, Fleet, GridProfile, HardwareNode, MemoryHierarchy,
                     NetworkFabric, Node, TransformerWorkload, Workload)
@@ -72,7 +72,7 @@ __all__ = [
     "Datacenters", "Sources", "audit_provenance", "load_registry", "register",
     "HardwareNode", "ComputeCore", "MemoryHierarchy", "Workload", "TransformerWorkload", "CNNWorkload",
     "Node", "NetworkFabric", "Fleet", "GridProfile", "Datacenter",
-    "MlsysimError", "InputError", "UnitError", "UnknownNameError", "ModelDefinitionError",
+    "MlsysimError", "InputError", "InputErrors", "UnitError", "UnknownNameError", "ModelDefinitionError",
     "UnsupportedExpressionError", "SolverError", "PrecisionFallbackWarning",
     "FLOP", "KFLOPs", "MFLOPs", "GFLOPs", "TFLOPs", "PFLOPs", "EFLOPs", "OPS", "TOPS", "byte", "bit",
     "KB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "second", "ms", "us", "ns", "minute", "hour",

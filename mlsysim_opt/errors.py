@@ -26,6 +26,22 @@ class InputError(MlsysimError, ValueError):
         return (_rebuild, (type(self), self.args, self.__dict__))
 
 
+class InputErrors(InputError):
+    """Several broken rules found at once (e.g. every bad field of a record). ``errors`` holds one
+    error per rule; ``field``, ``value``, ``rule`` and ``fix`` are the first one's, so code that reads
+    a single error's attributes keeps working."""
+
+    def __init__(self, errors: list[InputError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        self.field, self.value, self.rule, self.fix = first.field, first.value, first.rule, first.fix
+        if len(self.errors) == 1:
+            msg = str(first)
+        else:
+            msg = f"{len(self.errors)} problems:\n" + "\n".join(f"  - {e}" for e in self.errors)
+        Exception.__init__(self, msg)
+
+
 def _rebuild(cls, args, state):
     err = cls.__new__(cls)
     Exception.__init__(err, *args)

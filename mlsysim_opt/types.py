@@ -50,19 +50,27 @@ class _Strict(BaseModel):
 
 
 def _as_input_error(owner: str, exc: ValidationError) -> Exception:
-    from .errors import MlsysimError
-    first = exc.errors()[0]
-    path = ".".join(str(p) for p in first.get("loc", ()))
-    original = (first.get("ctx") or {}).get("error")
+    """Every broken rule in ``exc`` as this package's errors: the one error, or InputErrors with all."""
+    from .errors import InputErrors
+    found = [err for entry in exc.errors() for err in _entry_errors(owner, entry)]
+    return found[0] if len(found) == 1 else InputErrors(found)
+
+
+def _entry_errors(owner: str, entry: dict) -> list[Exception]:
+    from .errors import MISSING, InputErrors, MlsysimError
+    path = ".".join(str(p) for p in entry.get("loc", ()))
+    original = (entry.get("ctx") or {}).get("error")
     if isinstance(original, MlsysimError):
-        if path and isinstance(original, InputError) and not original.field.startswith(path):
-            original.args = (f"{owner}.{path}: {original.args[0]}",)
-        return original
+        # a sub-record's errors name fields relative to it: say where the sub-record sits
+        inner = original.errors if isinstance(original, InputErrors) else [original]
+        for err in inner:
+            if path and isinstance(err, InputError) and not err.field.startswith(path):
+                err.args = (f"{owner}.{path}: {err.args[0]}",)
+        return inner
     where = f"{owner}.{path}" if path else owner
-    if first.get("type") == "missing":
-        from .errors import MISSING
-        return InputError(where, MISSING, "is required", f"pass {path}=... when building {owner}")
-    return InputError(where, first.get("input"), first.get("msg", "is invalid"))
+    if entry.get("type") == "missing":
+        return [InputError(where, MISSING, "is required", f"pass {path}=... when building {owner}")]
+    return [InputError(where, entry.get("input"), entry.get("msg", "is invalid"))]
 
 
 PRECISION_BYTES: dict[str, float] = {

@@ -151,6 +151,19 @@ def test_custom_record_bad_input(api):
     assert time.monotonic() - started < 5
 
 
+def test_inline_record_reports_every_bad_field(api):
+    chip = {**TOY_CHIP, "name": "Many", "release_year": 1800, "tdp": "5 GB",
+            "memory": {"capacity": "-1 GB", "bandwidth": "3 TFLOP/s"}}
+    r = api.post("/solve", json={"model": "Llama3_8B", "hardware": chip, "batch_size": 4})
+    body = assert_error(r, 422, error="invalid_input")
+    assert problem_fields(r) == ["hardware.release_year", "hardware.memory.capacity", "hardware.memory.bandwidth",
+                                 "hardware.tdp"]
+    assert [p["value"] for p in body["problems"]] == [1800, "-1000000000.0 B", "3.0 TFLOP/s", "5 GB"]
+    r = api.post("/registry/hardware", json=chip)
+    assert_error(r, 422, error="invalid_input")
+    assert problem_fields(r) == ["release_year", "memory.capacity", "memory.bandwidth", "tdp"]
+
+
 # ------------------------------------------------------------------------------------------------
 # solve
 

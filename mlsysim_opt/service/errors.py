@@ -17,7 +17,7 @@ from typing import Any, Iterable, Optional
 
 from pydantic import BaseModel, Field
 
-from ..errors import MISSING, InputError, MlsysimError, UnknownNameError
+from ..errors import MISSING, InputError, InputErrors, MlsysimError, UnknownNameError
 
 
 class Problem(BaseModel):
@@ -59,14 +59,13 @@ class ApiError(Exception):
         return out
 
 
-class RequestProblems(InputError):
-    """Several broken rules found at once (e.g. every bad field of an inline record)."""
+class RequestProblems(InputErrors):
+    """Broken rules already written as problems, each ``field`` a full path in the request; they are
+    answered as given."""
 
     def __init__(self, problems: list[dict]):
         self.problems = problems
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        super().__init__(first["field"], first.get("value", MISSING), first["rule"] + more, first.get("fix"))
+        super().__init__([InputError(p["field"], p.get("value", MISSING), p["rule"], p.get("fix")) for p in problems])
 
 
 def jsonable(value: Any) -> Any:
@@ -110,8 +109,9 @@ def from_library_error(exc: Exception, prefix: str = "") -> ApiError:
     """The HTTP form of a library error: unknown registry names 404, every other bad input 422."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, RequestProblems):
-        problems = exc.problems
+    if isinstance(exc, InputErrors):
+        problems = exc.problems if isinstance(exc, RequestProblems) else \
+            [problem_from_input_error(e, prefix) for e in exc.errors]
         return ApiError(422, "invalid_input", f"{len(problems)} problem(s) in the request: " +
                         "; ".join(f"{p['field']} {p['rule']}" for p in problems[:5]), problems)
     if isinstance(exc, UnknownNameError):
@@ -153,6 +153,9 @@ def validation_problems(errors: list[dict], drop_first: tuple[str, ...] = ("body
             problems.extend(original.problems)
             continue
         path = _path(loc)
+        if isinstance(original, InputErrors):
+            problems.extend(problem_from_input_error(e, path) for e in original.errors)
+            continue
         if isinstance(original, InputError):
             problems.append(problem_from_input_error(original, path))
             continue

@@ -10,7 +10,7 @@ import pint
 from pydantic import BaseModel
 
 from .. import catalog
-from ..errors import InputError, MlsysimError, UnknownNameError
+from ..errors import InputError, InputErrors, MlsysimError, UnknownNameError
 from ..types import CNNWorkload, HardwareNode, Record, TransformerWorkload, Workload
 from .errors import ApiError, RequestProblems, jsonable, suggestions_for
 from .schemas import screen
@@ -116,7 +116,8 @@ def build_record(kind: str, body: Any, path: str) -> Record:
         raise RequestProblems([{"field": path, "rule": f"must be a known {exc.kind}", "value": exc.name,
                                 "fix": str(exc)}]) from None
     except InputError as exc:
-        raise RequestProblems([_record_problem(exc, cls.__name__, data.get("name"), path)]) from None
+        errors = exc.errors if isinstance(exc, InputErrors) else [exc]
+        raise RequestProblems([_record_problem(e, cls.__name__, data.get("name"), path) for e in errors]) from None
     problems = _sign_problems(record, path)
     if problems:
         raise RequestProblems(problems)
@@ -145,16 +146,17 @@ def _sign_problems(value: Any, path: str, at: str = "") -> list[dict]:
 
 
 _OWNER_PREFIX = re.compile(r"^(\w+)\.([\w.\[\]]+): ")
+_CLASS_HEAD = re.compile(r"^[A-Z]\w*\.")  # fields are snake_case: a CamelCase head is a sub-record's class
 
 
 def _record_problem(exc: InputError, owner: str, name: Any, path: str) -> dict:
-    """The record classes stop at the first broken rule and name it relative to the part of the
-    record that raised it ("HardwareNode.compute: peak_flops ...", "HardwareNode.bogus",
-    "Llama.layers"); this rebuilds the full path under ``path``."""
+    """The record classes name a broken rule relative to the part of the record that raised it
+    ("HardwareNode.compute: peak_flops ...", "HardwareNode.bogus", "Llama.layers"); this rebuilds
+    the full path under ``path`` ("hardware.compute.peak_flops")."""
     field = exc.field
     where = _OWNER_PREFIX.match(str(exc))
     if where and where.group(1) == owner and not field.startswith(where.group(2)):
-        field = f"{where.group(2)}.{field}"
+        field = f"{where.group(2)}.{_CLASS_HEAD.sub('', field)}"
     for head in (owner, name):
         if isinstance(head, str) and field.startswith(head + "."):
             field = field[len(head) + 1:]

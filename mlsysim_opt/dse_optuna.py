@@ -39,6 +39,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import expressions as ex
+from .databases import installed_postgres_driver, masked
 from .errors import InputError, SolverError
 from .units import ureg
 
@@ -268,32 +269,12 @@ def storage_url(storage) -> Optional[str]:
     if storage.startswith("postgres://"):        # the short form SQLAlchemy no longer accepts
         storage = "postgresql://" + storage[len("postgres://"):]
     if storage.startswith("postgresql://"):      # no driver named: the one that is installed
-        storage = f"postgresql+{_postgres_driver()}://" + storage[len("postgresql://"):]
+        storage = f"postgresql+{installed_postgres_driver() or 'psycopg'}://" + storage[len("postgresql://"):]
     scheme = storage.split("://", 1)[0].split("+", 1)[0].lower()
     if scheme not in RDB_SCHEMES:
         raise InputError("storage", storage, f"has the scheme {scheme!r}, which is not a database Optuna can use",
                          "give a file path (SQLite), sqlite:///path, postgresql://... or mysql://...")
     return storage
-
-
-def _postgres_driver() -> str:
-    """SQLAlchemy's default PostgreSQL driver is psycopg (3); psycopg2 is used when only it is installed."""
-    import importlib.util
-    for module, dialect in (("psycopg", "psycopg"), ("psycopg2", "psycopg2")):
-        if importlib.util.find_spec(module) is not None:
-            return dialect
-    return "psycopg"
-
-
-def masked(url: Optional[str]) -> Optional[str]:
-    """The URL with any password hidden, for results and messages."""
-    if url is None:
-        return None
-    try:
-        from sqlalchemy.engine import make_url
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
 def open_storage(storage):

@@ -114,12 +114,12 @@ def cmd_jobs(args, console) -> int:
             if args.json:
                 print(json.dumps([j.info() for j in found], indent=2))
             else:
-                _table(f"jobs in {store.path}", ["id", "kind", "status", "progress", "attempts", "note"],
+                _table(f"jobs in {store.location}", ["id", "kind", "status", "progress", "attempts", "note"],
                        [[j.id, j.kind, j.status, f"{j.progress:.0%}", j.attempts, j.note or ""] for j in found], console)
             return EXIT_OK
         job = store.get(args.id or "")
         if job is None:
-            console.print(f"[bold red]error:[/] no job {args.id!r} in {store.path}")
+            console.print(f"[bold red]error:[/] no job {args.id!r} in {store.location}")
             return EXIT_BAD_INPUT
         if args.action == "result":
             text = store.result(job.id)
@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("serve", cmd_serve, "run the HTTP service (JSON API, jobs in worker processes, plots)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--db", default=None, help="SQLite file for jobs (default: the user data directory)")
+    p.add_argument("--db", default=None, help="job store: a SQLite file (default: in the user data directory) "
+                                              "or a postgresql:// URL several servers may share")
     p.add_argument("--workers", type=int, default=0, help="worker processes (default: cores - 1, 1 to 4)")
     p.add_argument("--job-timeout", type=float, default=300.0, help="seconds one job may run")
     p.add_argument("--max-grid", type=int, default=100_000, help="most points in one sweep")
@@ -198,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("jobs", cmd_jobs, "inspect the job store of a server (works while it runs or after it stopped)")
     p.add_argument("action", choices=["list", "show", "result"])
     p.add_argument("id", nargs="?", help="job id (show, result)")
-    p.add_argument("--db", default=None, help="the server's --db (default: the user data directory)")
+    p.add_argument("--db", default=None,
+                   help="the server's --db, a file or postgresql:// URL (default: the user data directory)")
     p.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled"])
     p.add_argument("--limit", type=int, default=20)
 

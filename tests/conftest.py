@@ -19,3 +19,17 @@ def _quiet_fallbacks():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionFallbackWarning)
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One real PostgreSQL server for the whole run (tests that share it use their own databases)."""
+    from postgres_server import PostgresServer, why_not
+    reason = why_not()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()

@@ -5,14 +5,10 @@ one study, and bad inputs fail with the field named."""
 import itertools
 import math
 import multiprocessing
-import os
 import pathlib
 import random
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
@@ -284,61 +280,15 @@ def test_two_worker_processes_share_one_sqlite_study(tmp_path):
     assert r.trials_in_study == 2 * n + 1 and r.best_objective <= overall
 
 
-def _postgres_binaries():
-    found = shutil.which("initdb"), shutil.which("pg_ctl")
-    if all(found):
-        return found
-    for bin_dir in sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (bin_dir / "initdb").exists() and (bin_dir / "pg_ctl").exists():
-            return str(bin_dir / "initdb"), str(bin_dir / "pg_ctl")
-    return None
-
-
-def test_postgresql_study_on_a_local_server():
-    binaries = _postgres_binaries()
-    if binaries is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    import importlib.util
-    if not any(importlib.util.find_spec(m) for m in ("psycopg2", "psycopg")):
-        pytest.skip("no PostgreSQL driver is installed (pip install psycopg2-binary)")
-    initdb, pg_ctl = binaries
-    as_user = []
-    if os.geteuid() == 0:                       # the server refuses to run as root
-        if shutil.which("runuser") is None:
-            pytest.skip("running as root without runuser to start PostgreSQL as another user")
-        try:
-            import pwd
-            pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root and there is no 'postgres' user to start the server as")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as s:                  # a free local port
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    work = tempfile.mkdtemp(prefix="dse-pg-")
-    if as_user:
-        shutil.chown(work, user="postgres")
-    data = os.path.join(work, "data")
-    started = False
-    try:
-        subprocess.run(as_user + [initdb, "-D", data, "-A", "trust", "-U", "dse"], check=True,
-                       capture_output=True, timeout=120)
-        subprocess.run(as_user + [pg_ctl, "-D", data, "-l", os.path.join(work, "log"), "-w", "-t", "60",
-                                  "-o", f"-c listen_addresses=127.0.0.1 -p {port} -k {work}", "start"],
-                       check=True, capture_output=True, timeout=120)
-        started = True
-        url = f"postgresql://dse@127.0.0.1:{port}/postgres"
-        first = optimize(shared_bowl, SHARED_SPACE, "minimize: v", n_trials=8, seed=0, storage=url)
-        second = optimize(shared_bowl, SHARED_SPACE, "minimize: v", n_trials=8, seed=1, storage=url)
-        assert first.storage.startswith("postgresql+") and first.storage.endswith(f"@127.0.0.1:{port}/postgres")
-        assert second.trials_in_study == 16
-        assert second.best_objective <= first.best_objective
-        import optuna
-        assert len(optuna.load_study(study_name=first.study_name, storage=first.storage).trials) == 16
-    finally:
-        if started:
-            subprocess.run(as_user + [pg_ctl, "-D", data, "-m", "fast", "-w", "stop"], capture_output=True, timeout=60)
-        shutil.rmtree(work, ignore_errors=True)
+def test_postgresql_study_on_a_local_server(postgres):
+    url = postgres.create_database("dse_study")
+    first = optimize(shared_bowl, SHARED_SPACE, "minimize: v", n_trials=8, seed=0, storage=url)
+    second = optimize(shared_bowl, SHARED_SPACE, "minimize: v", n_trials=8, seed=1, storage=url)
+    assert first.storage.startswith("postgresql+") and first.storage.endswith(f"@127.0.0.1:{postgres.port}/dse_study")
+    assert second.trials_in_study == 16
+    assert second.best_objective <= first.best_objective
+    import optuna
+    assert len(optuna.load_study(study_name=first.study_name, storage=first.storage).trials) == 16
 
 
 # ------------------------------------------------------------------------------------------------

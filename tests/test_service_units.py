@@ -12,7 +12,7 @@ from mlsysim_opt.service import jobs, plots, records
 from mlsysim_opt.service.config import TEST_JOBS_ENV, ServiceConfig, default_db_path
 from mlsysim_opt.service.errors import ApiError, error_payload, from_library_error
 from mlsysim_opt.service.schemas import QuantityJSON, json_form, screen
-from mlsysim_opt.service.store import SQLiteJobStore, open_store
+from mlsysim_opt.service.store import SQLiteJobStore
 from mlsysim_opt.units import ureg
 
 # ------------------------------------------------------------------------------------------------
@@ -40,70 +40,6 @@ def test_non_finite_numbers_and_deep_nesting_are_refused():
         current["x"] = {}
         current = current["x"]
     assert "nested" in screen(deep)[0]["rule"]
-
-
-# ------------------------------------------------------------------------------------------------
-# the job store
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = SQLiteJobStore(tmp_path / "jobs.sqlite3")
-    yield s
-    s.close()
-
-
-def test_store_life_cycle_and_cache(store):
-    job, cached = store.submit("sleep", "k1", '{"seconds":1}', 10)
-    assert not cached and job.status == "queued" and store.queue_length() == 1
-    same, cached = store.submit("sleep", "k1", '{"seconds":1}', 10)
-    assert cached and same.id == job.id
-    running = store.claim(worker_pid=123)
-    assert running.id == job.id and running.status == "running" and running.attempts == 1 and running.worker_pid == 123
-    assert store.claim(worker_pid=124) is None
-    store.progress(job.id, 0.5)
-    assert store.get(job.id).progress == 0.5
-    assert store.finish(job.id, "succeeded", result='{"ok":true}')
-    assert not store.finish(job.id, "failed", error={"message": "late"})   # a job ends once
-    assert store.result(job.id) == '{"ok":true}' and store.get(job.id).progress == 1.0
-    assert store.submit("sleep", "k1", "{}", 10)[1] is True                  # succeeded jobs answer again
-    assert store.counts()["succeeded"] == 1 and [j.id for j in store.list("succeeded")] == [job.id]
-
-
-def test_store_cancel_requeue_and_recover(store):
-    a = store.submit("sleep", "a", "{}", 10)[0]
-    assert store.cancel(a.id) == "queued" and store.get(a.id).status == "cancelled"
-    assert store.cancel(a.id) == "cancelled" and store.cancel("nope") is None
-    assert store.submit("sleep", "a", "{}", 10)[1] is False                   # cancelled jobs are not a cache
-    b = store.claim(1)
-    assert store.requeue(b.id, "worker died")
-    assert store.get(b.id).status == "queued" and store.get(b.id).attempts == 1
-    c = store.claim(2)
-    assert c.id == b.id and c.attempts == 2
-    recovered = store.recover(max_attempts=2)                                # left running by a dead server
-    assert recovered == [b.id] and store.get(b.id).status == "failed"
-    assert "interrupted" in store.get(b.id).note
-    d = store.submit("sleep", "d", "{}", 10)[0]
-    store.claim(3)
-    store.recover(max_attempts=2)
-    assert store.get(d.id).status == "queued" and "re-queued" in store.get(d.id).note
-    store.claim(4)
-    assert store.requeue(d.id, "stopping", refund_attempt=True) and store.get(d.id).attempts == 1
-
-
-def test_store_keeps_added_records(tmp_path):
-    s = SQLiteJobStore(tmp_path / "r.sqlite3")
-    s.save_record("hardware", "Chip", {"name": "Chip"})
-    s.close()
-    again = SQLiteJobStore(tmp_path / "r.sqlite3")
-    assert again.records() == [("hardware", "Chip", {"name": "Chip"})]
-    again.close()
-
-
-def test_postgres_urls_explain_what_is_missing():
-    with pytest.raises(InputError) as info:
-        open_store("postgresql://db/jobs")
-    assert info.value.field == "db" and "psycopg" in str(info.value)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -269,11 +205,3 @@ def test_cli_jobs_reads_a_store(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {"slept_s": 0}
     assert main(["jobs", "show", "nope", "--db", str(db)]) == EXIT_BAD_INPUT
     assert main(["jobs", "list", "--db", str(tmp_path / "missing.sqlite3")]) == EXIT_BAD_INPUT
-
-
-def test_a_full_queue_refuses_new_jobs_but_still_answers_from_the_cache(store):
-    from mlsysim_opt.service.store import QueueFull
-    first = store.submit("sleep", "a", "{}", 10, max_queue=1)[0]
-    with pytest.raises(QueueFull):
-        store.submit("sleep", "b", "{}", 10, max_queue=1)
-    assert store.submit("sleep", "a", "{}", 10, max_queue=1) == (store.get(first.id), True)

@@ -36,7 +36,7 @@ from .config import ServiceConfig
 from .errors import ApiError, ErrorBody, from_library_error, validation_problems
 from .schemas import (RECORD_REFS, AuditJSON, Health, JobInfo, JobKindInfo, JobRequest, RegistryEntry,
                       RegistryListing, RequestModel, record_schema)
-from .store import TERMINAL, JobStore, QueueFull, open_store
+from .store import TERMINAL, JobStore, QueueFull, StoreUnavailable, open_store
 from .workers import WorkerPool
 
 log = logging.getLogger("mlsysim_opt.service")
@@ -90,8 +90,15 @@ class Service:
         self.store = open_store(self.config.db)
         self.problems = _records.load_custom(self.store)
         self.pool = WorkerPool(self.store, self.config.workers, test_jobs=self.config.enable_test_jobs,
-                               max_attempts=self.config.max_attempts)
+                               max_attempts=self.config.max_attempts, on_heartbeat=self._load_shared_records)
         self.pool.start()
+
+    def _load_shared_records(self) -> None:
+        """Records other servers sharing the store have added since this one started."""
+        problems = _records.load_custom(self.store)
+        if problems:
+            log.warning("records added through another server could not be loaded: %s", "; ".join(problems))
+            self.problems += problems
 
     def stop(self) -> None:
         if self.pool is not None:
@@ -466,6 +473,12 @@ def _install_errors(app: FastAPI) -> None:
     async def library_error(request: Request, exc: MlsysimError):
         api = from_library_error(exc)
         return JSONResponse(api.body(), status_code=api.status)
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_unavailable(request: Request, exc: StoreUnavailable):
+        log.error("job store unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return JSONResponse({"error": "unavailable", "problems": [], "message": f"{exc}; retry shortly"},
+                            status_code=503, headers={"Retry-After": "2"})
 
     @app.exception_handler(RecursionError)
     async def too_deep(request: Request, exc: RecursionError):

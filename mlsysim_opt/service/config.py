@@ -40,7 +40,7 @@ class ServiceConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     db: str | None = None
-    """SQLite file path (or ``postgresql://...`` once that adapter exists); default: default_db_path()."""
+    """SQLite file path or ``postgresql://user:password@host:port/database``; default: default_db_path()."""
     workers: int = 0
     """Worker processes for jobs; 0 means default_workers()."""
     job_timeout: float = 300.0

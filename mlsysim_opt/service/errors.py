@@ -33,7 +33,8 @@ class ErrorBody(BaseModel):
     """Body of every 4xx/5xx response."""
 
     error: str = Field(description="stable code: invalid_input, unknown_name, not_found, grid_too_large, "
-                                   "payload_too_large, conflict, overloaded, timeout, job_failed, internal_error")
+                                   "payload_too_large, conflict, overloaded, unavailable, timeout, job_failed, "
+                                   "internal_error")
     message: str
     problems: list[Problem] = Field(default_factory=list)
     suggestions: list[str] = Field(default_factory=list, description="close matches of an unknown name")

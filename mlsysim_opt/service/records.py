@@ -246,12 +246,24 @@ def add_custom(kind: str, body: dict, limit: int, store=None, persist: bool = Tr
 
 
 def load_custom(store) -> list[str]:
-    """Re-register the records clients added before a restart; returns problems (e.g. a name the
-    built-in registry now uses) instead of failing the start-up."""
+    """Register the records in the store that this server does not have yet: at start-up, those
+    clients added before a restart; afterwards, those added through other servers sharing the store.
+    Returns problems (e.g. a name the built-in registry now uses) instead of failing; a record with
+    a problem is not tried again."""
+    with _lock:
+        known = {(kind, key) for kind, added in _custom.items() for key in added} | _unloadable
     problems = []
     for kind, key, body in store.records():
+        if (kind, key) in known:
+            continue
         try:
             add_custom(kind, body, limit=10**9, persist=False)
         except (ApiError, MlsysimError) as exc:
+            with _lock:
+                _unloadable.add((kind, key))
             problems.append(f"{kind}/{key}: {getattr(exc, 'message', exc)}")
     return problems
+
+
+_unloadable: set[tuple[str, str]] = set()
+"""Stored records that could not be registered here (reported once by load_custom)."""

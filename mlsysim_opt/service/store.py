@@ -1,8 +1,8 @@
-"""Where jobs live: an embedded SQLite file by default, behind a small interface another database
-could implement.
+"""Where jobs live: an embedded SQLite file by default, or a PostgreSQL database by URL, behind one
+small interface.
 
-Every status change is one conditional UPDATE (``... WHERE status = 'running'``), so a job that is
-cancelled while its worker finishes ends in exactly one state, whichever came first.
+Every status change is one conditional UPDATE (``... WHERE status = 'running' AND owner = me``), so
+a job that is cancelled while its worker finishes ends in exactly one state, whichever came first.
 
 Life cycle::
 
@@ -10,27 +10,46 @@ Life cycle::
        |                 |--requeue (worker died, attempts left; server restart)--> queued
        '--cancel--> cancelled <--cancel--'
 
-Only the server process writes; worker processes never open the database.
+Several servers may share one database (PostgreSQL, or one SQLite file on one machine). Each
+server registers itself in ``servers`` and renews a heartbeat; a claimed job records its ``owner``.
+A running job is only ever recovered (re-queued, or failed once its attempts are used up) when its
+owner is gone: it never registered, its heartbeat is older than :data:`LEASE_S`, or it ran on this
+host and its process no longer exists (so a crashed server's jobs come back at once on restart).
+
+Only server processes write; worker processes never open the database.
 """
 from __future__ import annotations
 
 import abc
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 LIVE = ("queued", "running")
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+HEARTBEAT_S = 5.0
+"""How often a server renews its heartbeat (and looks for jobs orphaned by other servers)."""
+LEASE_S = 30.0
+"""A server silent for this long is presumed dead and its running jobs are recovered. Servers that
+share a database need clocks that agree to well within this (NTP does)."""
 
 
 class QueueFull(Exception):
     """A new job was refused: ``max_queue`` jobs are already waiting."""
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached (a PostgreSQL server restarting, a network failure); the
+    operation did not happen and may be retried."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,11 @@ class Job:
 class JobStore(abc.ABC):
     """What the service needs from a database. Implementations must make each method atomic."""
 
+    location: str
+    """Where the store is, for messages (a path, or a URL without its password)."""
+    server_id: str
+    """This store's identity as a job owner."""
+
     @abc.abstractmethod
     def submit(self, kind: str, cache_key: str, params: str, timeout_s: float,
                max_queue: int | None = None) -> tuple[Job, bool]:
@@ -89,7 +113,7 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def claim(self, worker_pid: int) -> Optional[Job]:
-        """Oldest queued job, now running on ``worker_pid`` (attempts + 1)."""
+        """Oldest queued job, now running on ``worker_pid`` and owned by this store (attempts + 1)."""
 
     @abc.abstractmethod
     def progress(self, job_id: str, fraction: float) -> None: ...
@@ -97,20 +121,32 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def finish(self, job_id: str, status: str, result: str | None = None, error: dict | None = None,
                note: str | None = None) -> bool:
-        """Running -> succeeded/failed; False if the job was no longer running (e.g. cancelled)."""
+        """Running (here) -> succeeded/failed; False if it no longer was (e.g. cancelled)."""
 
     @abc.abstractmethod
     def requeue(self, job_id: str, note: str, refund_attempt: bool = False) -> bool:
-        """Running -> queued (its worker died, or the server is stopping)."""
+        """Running (here) -> queued (its worker died, or the server is stopping)."""
 
     @abc.abstractmethod
     def cancel(self, job_id: str) -> Optional[str]:
         """Queued/running -> cancelled; returns the status it had (None if unknown id)."""
 
     @abc.abstractmethod
+    def register(self) -> None:
+        """Announce this store as a live server (before claiming, when others share the database)."""
+
+    @abc.abstractmethod
+    def heartbeat(self) -> None:
+        """Renew this server's lease."""
+
+    @abc.abstractmethod
+    def unregister(self) -> None:
+        """Leave cleanly (after re-queueing the jobs still running here)."""
+
+    @abc.abstractmethod
     def recover(self, max_attempts: int) -> list[str]:
-        """At start-up: jobs a previous server left running are re-queued while attempts remain,
-        else failed; returns their ids."""
+        """Jobs left running by servers that are gone are re-queued while attempts remain, else
+        failed; returns their ids. Never touches this server's own jobs."""
 
     @abc.abstractmethod
     def save_record(self, kind: str, key: str, body: dict) -> None: ...
@@ -126,168 +162,217 @@ _COLUMNS = ("id, kind, cache_key, params, status, progress, attempts, timeout_s,
             "finished_at, worker_pid, note, error")
 
 
-class SQLiteJobStore(JobStore):
-    """One connection shared by the server's threads under a lock; WAL journal so readers (e.g.
-    ``mlsysim-opt jobs``) never block the server, synchronous=NORMAL so a commit survives a crash of
-    the process (an OS crash may lose the last commits)."""
+class SQLJobStore(JobStore):
+    """The store written once in the SQL that SQLite and PostgreSQL share (``?`` placeholders, upserts
+    with ``ON CONFLICT``); a dialect supplies the connection, its transactions and the DDL.
 
-    def __init__(self, path: str | Path):
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript("""
-                CREATE TABLE IF NOT EXISTS jobs (
-                    id TEXT PRIMARY KEY, kind TEXT NOT NULL, cache_key TEXT NOT NULL, params TEXT NOT NULL,
-                    status TEXT NOT NULL, progress REAL NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
-                    timeout_s REAL NOT NULL, created_at REAL NOT NULL, started_at REAL, finished_at REAL,
-                    worker_pid INTEGER, note TEXT, error TEXT, result TEXT);
-                CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (cache_key, status);
-                CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
-                CREATE TABLE IF NOT EXISTS records (
-                    kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,
-                    PRIMARY KEY (kind, key));
-                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-            """)
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+    One connection per store, shared by the server's threads under a lock."""
+
+    LOCK_QUEUED = ""
+    """What a dialect appends to the SELECT that picks a queued job, so that two servers never claim
+    the same one."""
+
+    def __init__(self, location: str):
+        self.location = location
+        self.server_id = uuid.uuid4().hex
+        self._lock = threading.RLock()
+        with self._lock, self._tx() as run:
+            self._create_schema(run)
+
+    # -- what a dialect provides -----------------------------------------------------------------
+    @abc.abstractmethod
+    def _tx(self, write: bool = True) -> Iterator["_Run"]:
+        """A context manager: one transaction, committed on success, rolled back on error; yields a
+        function ``run(sql, args) -> cursor``. ``write=False`` promises that it only reads."""
+
+    @abc.abstractmethod
+    def _create_schema(self, run: "_Run") -> None: ...
+
+    def _serialize_key(self, run: "_Run", key: str) -> None:
+        """Hold, until the transaction ends, a lock that other servers submitting ``key`` wait for."""
 
     # -- helpers ---------------------------------------------------------------------------------
-    def _one(self, sql: str, args: tuple = ()) -> Optional[Job]:
-        row = self._db.execute(sql, args).fetchone()
+    @staticmethod
+    def _one(run, sql: str, args: tuple = ()) -> Optional[Job]:
+        row = run(sql, args).fetchone()
         return _job(row) if row else None
 
     # -- reads -----------------------------------------------------------------------------------
     def get(self, job_id: str) -> Optional[Job]:
-        with self._lock:
-            return self._one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
+        with self._lock, self._tx(write=False) as run:
+            return self._one(run, f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,))
 
     def result(self, job_id: str) -> Optional[str]:
-        with self._lock:
-            row = self._db.execute("SELECT result FROM jobs WHERE id = ? AND status = 'succeeded'",
-                                   (job_id,)).fetchone()
+        with self._lock, self._tx(write=False) as run:
+            row = run("SELECT result FROM jobs WHERE id = ? AND status = 'succeeded'", (job_id,)).fetchone()
         return row[0] if row else None
 
     def list(self, status: str | None = None, limit: int = 100) -> list[Job]:
-        with self._lock:
+        with self._lock, self._tx(write=False) as run:
             if status:
-                rows = self._db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE status = ? ORDER BY created_at DESC "
-                                        "LIMIT ?", (status, limit)).fetchall()
+                rows = run(f"SELECT {_COLUMNS} FROM jobs WHERE status = ? ORDER BY created_at DESC LIMIT ?",
+                           (status, limit)).fetchall()
             else:
-                rows = self._db.execute(f"SELECT {_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?",
-                                        (limit,)).fetchall()
+                rows = run(f"SELECT {_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
         return [_job(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
+        with self._lock, self._tx(write=False) as run:
+            rows = run("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall()
         out = {s: 0 for s in (*LIVE, *TERMINAL)}
-        out.update({s: n for s, n in rows})
+        out.update({s: int(n) for s, n in rows})
         return out
 
     def queue_length(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0]
+        with self._lock, self._tx(write=False) as run:
+            return int(run("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
 
     # -- writes ----------------------------------------------------------------------------------
     def submit(self, kind: str, cache_key: str, params: str, timeout_s: float,
                max_queue: int | None = None) -> tuple[Job, bool]:
-        with self._lock:
-            found = self._one(f"SELECT {_COLUMNS} FROM jobs WHERE cache_key = ? AND status IN "
-                              "('queued', 'running', 'succeeded') ORDER BY created_at DESC LIMIT 1", (cache_key,))
+        with self._lock, self._tx() as run:
+            self._serialize_key(run, cache_key)
+            found = self._one(run, f"SELECT {_COLUMNS} FROM jobs WHERE cache_key = ? AND status IN "
+                                   "('queued', 'running', 'succeeded') ORDER BY created_at DESC LIMIT 1", (cache_key,))
             if found is not None:
                 return found, True
-            if max_queue is not None and self._db.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0] >= max_queue:
+            if max_queue is not None and run("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0] \
+                    >= max_queue:
                 raise QueueFull(max_queue)
             job_id = uuid.uuid4().hex
-            self._db.execute("INSERT INTO jobs (id, kind, cache_key, params, status, timeout_s, created_at) "
-                             "VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-                             (job_id, kind, cache_key, params, float(timeout_s), time.time()))
-            return self._one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)), False
+            run("INSERT INTO jobs (id, kind, cache_key, params, status, timeout_s, created_at) "
+                "VALUES (?, ?, ?, ?, 'queued', ?, ?)", (job_id, kind, cache_key, params, float(timeout_s), time.time()))
+            return self._one(run, f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)), False
 
     def claim(self, worker_pid: int) -> Optional[Job]:
-        with self._lock:
-            row = self._db.execute("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at LIMIT 1").fetchone()
+        with self._lock, self._tx() as run:
+            row = run("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at LIMIT 1" + self.LOCK_QUEUED
+                      ).fetchone()
             if row is None:
                 return None
-            self._db.execute("UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, "
-                             "worker_pid = ?, progress = 0 WHERE id = ? AND status = 'queued'",
-                             (time.time(), worker_pid, row[0]))
-            return self._one(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (row[0],))
+            taken = run("UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = ?, worker_pid = ?, "
+                        "owner = ?, progress = 0 WHERE id = ? AND status = 'queued'",
+                        (time.time(), worker_pid, self.server_id, row[0])).rowcount
+            return self._one(run, f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (row[0],)) if taken == 1 else None
 
     def progress(self, job_id: str, fraction: float) -> None:
-        with self._lock:
-            self._db.execute("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'",
-                             (min(1.0, max(0.0, float(fraction))), job_id))
+        with self._lock, self._tx() as run:
+            run("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running' AND owner = ?",
+                (min(1.0, max(0.0, float(fraction))), job_id, self.server_id))
 
     def finish(self, job_id: str, status: str, result: str | None = None, error: dict | None = None,
                note: str | None = None) -> bool:
         assert status in ("succeeded", "failed")
-        with self._lock:
-            cur = self._db.execute(
+        with self._lock, self._tx() as run:
+            return run(
                 "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, worker_pid = NULL, "
-                "progress = CASE WHEN ? = 'succeeded' THEN 1.0 ELSE progress END, note = COALESCE(?, note) "
-                "WHERE id = ? AND status = 'running'",
-                (status, result, json.dumps(error) if error else None, time.time(), status, note, job_id))
-            return cur.rowcount == 1
+                "progress = CASE WHEN ? = 'succeeded' THEN 1.0 ELSE progress END, "
+                "note = COALESCE(?, note) WHERE id = ? AND status = 'running' AND owner = ?",
+                (status, result, json.dumps(error) if error else None, time.time(), status, note, job_id,
+                 self.server_id)).rowcount == 1
 
     def requeue(self, job_id: str, note: str, refund_attempt: bool = False) -> bool:
-        with self._lock:
-            cur = self._db.execute(
-                "UPDATE jobs SET status = 'queued', worker_pid = NULL, started_at = NULL, progress = 0, note = ?, "
-                "attempts = attempts - ? WHERE id = ? AND status = 'running'",
-                (note, 1 if refund_attempt else 0, job_id))
-            return cur.rowcount == 1
+        with self._lock, self._tx() as run:
+            return run(
+                "UPDATE jobs SET status = 'queued', worker_pid = NULL, owner = NULL, started_at = NULL, progress = 0, "
+                "note = ?, attempts = attempts - ? WHERE id = ? AND status = 'running' AND owner = ?",
+                (note, 1 if refund_attempt else 0, job_id, self.server_id)).rowcount == 1
 
     def cancel(self, job_id: str) -> Optional[str]:
-        with self._lock:
-            row = self._db.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        with self._lock, self._tx() as run:
+            row = run("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 return None
             if row[0] in LIVE:
-                self._db.execute(
-                    "UPDATE jobs SET status = 'cancelled', finished_at = ?, worker_pid = NULL, error = ? "
+                run("UPDATE jobs SET status = 'cancelled', finished_at = ?, worker_pid = NULL, error = ? "
                     "WHERE id = ? AND status IN ('queued', 'running')",
                     (time.time(), json.dumps({"type": "Cancelled", "status": 409, "error": "cancelled",
                                               "message": f"cancelled by a client while {row[0]}", "problems": []}),
                      job_id))
             return row[0]
 
+    # -- servers ---------------------------------------------------------------------------------
+    def register(self) -> None:
+        now = time.time()
+        with self._lock, self._tx() as run:
+            run("INSERT INTO servers (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                (self.server_id, socket.gethostname(), os.getpid(), now, now))
+        _REGISTERED_HERE.add(self.server_id)
+
+    def heartbeat(self) -> None:
+        self.register()   # an upsert: a server the others took for dead (too slow) is registered again
+
+    def unregister(self) -> None:
+        with self._lock, self._tx() as run:
+            run("DELETE FROM servers WHERE id = ?", (self.server_id,))
+        _REGISTERED_HERE.discard(self.server_id)
+
     def recover(self, max_attempts: int) -> list[str]:
-        with self._lock:
-            rows = self._db.execute("SELECT id, attempts FROM jobs WHERE status = 'running'").fetchall()
-            for job_id, attempts in rows:
+        recovered = []
+        with self._lock, self._tx() as run:
+            servers = {sid: (host, pid, beat) for sid, host, pid, beat in
+                       run("SELECT id, host, pid, heartbeat_at FROM servers WHERE id <> ?", (self.server_id,))}
+            gone = {sid for sid, server in servers.items() if not _alive(sid, *server)}
+            rows = run("SELECT id, attempts, owner FROM jobs WHERE status = 'running' AND "
+                       "(owner IS NULL OR owner <> ?)", (self.server_id,)).fetchall()
+            for job_id, attempts, owner in rows:
+                if owner in servers and owner not in gone:
+                    continue
+                unchanged = "WHERE id = ? AND status = 'running' AND COALESCE(owner, '') = ?"
                 if attempts < max_attempts:
-                    self._db.execute(
-                        "UPDATE jobs SET status = 'queued', worker_pid = NULL, started_at = NULL, progress = 0, "
-                        "note = ? WHERE id = ?",
-                        (f"interrupted: the server stopped while it ran (attempt {attempts} of {max_attempts}); "
-                         "re-queued", job_id))
+                    note = (f"interrupted: its server stopped while it ran (attempt {attempts} of {max_attempts}); "
+                            "re-queued")
+                    done = run("UPDATE jobs SET status = 'queued', worker_pid = NULL, owner = NULL, started_at = NULL, "
+                               "progress = 0, note = ? " + unchanged, (note, job_id, owner or "")).rowcount
                 else:
                     error = {"type": "Interrupted", "status": 500, "error": "job_failed", "problems": [],
-                             "message": f"the server stopped while it ran, on each of its {attempts} attempts"}
-                    self._db.execute(
-                        "UPDATE jobs SET status = 'failed', worker_pid = NULL, finished_at = ?, error = ?, note = ? "
-                        "WHERE id = ?", (time.time(), json.dumps(error), "interrupted by a server restart", job_id))
-        return [r[0] for r in rows]
+                             "message": f"its server stopped while it ran, on each of its {attempts} attempts"}
+                    done = run("UPDATE jobs SET status = 'failed', worker_pid = NULL, finished_at = ?, error = ?, "
+                               "note = 'interrupted: its server stopped' " + unchanged,
+                               (time.time(), json.dumps(error), job_id, owner or "")).rowcount
+                if done:
+                    recovered.append(job_id)
+            for sid in gone:
+                run("DELETE FROM servers WHERE id = ?", (sid,))
+        return recovered
 
+    # -- records added by clients ----------------------------------------------------------------
     def save_record(self, kind: str, key: str, body: dict) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?)",
-                             (kind, key, json.dumps(body, sort_keys=True), time.time()))
+        with self._lock, self._tx() as run:
+            run("INSERT INTO records (kind, key, body, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) "
+                "DO UPDATE SET body = excluded.body, created_at = excluded.created_at",
+                (kind, key, json.dumps(body, sort_keys=True), time.time()))
 
     def records(self) -> list[tuple[str, str, dict]]:
-        with self._lock:
-            rows = self._db.execute("SELECT kind, key, body FROM records ORDER BY created_at").fetchall()
+        with self._lock, self._tx(write=False) as run:
+            rows = run("SELECT kind, key, body FROM records ORDER BY created_at").fetchall()
         return [(k, key, json.loads(body)) for k, key, body in rows]
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+
+_Run = Any  # run(sql: str, args: tuple = ()) -> a DB-API cursor
+
+
+_REGISTERED_HERE: set[str] = set()
+"""Server ids registered by stores of this process (a dead server's process id may be reused by a
+new one, ours)."""
+
+
+def _alive(server_id: str, host: str, pid: int, heartbeat_at: float) -> bool:
+    """Whether the server with this registration still runs, as far as can be told from here."""
+    if time.time() - float(heartbeat_at) > LEASE_S:
+        return False
+    if host != socket.gethostname() or os.name == "nt":
+        return True                            # another machine (or no signal 0 to ask with): trust the lease
+    if pid == os.getpid():                     # this process: alive only if it is one of its own stores
+        return server_id in _REGISTERED_HERE
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:                    # a process of another user: alive
+        return True
+    return True
 
 
 def _job(row: tuple) -> Job:
@@ -296,19 +381,93 @@ def _job(row: tuple) -> Job:
     return Job(*values)
 
 
+# ------------------------------------------------------------------------------------------------
+# SQLite
+
+
+class SQLiteJobStore(SQLJobStore):
+    """One file. WAL journal, so readers (e.g. ``mlsysim-opt jobs``) never block the server;
+    synchronous=NORMAL, so a commit survives a crash of the process (an operating-system crash may
+    lose the last commits). Writes take the file's write lock at once (BEGIN IMMEDIATE), which is
+    what keeps two servers on one file from claiming the same job."""
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        super().__init__(self.path)
+
+    @contextmanager
+    def _tx(self, write: bool = True):
+        if not write:                          # one SELECT at a time reads a consistent snapshot
+            yield self._db.execute
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db.execute
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _create_schema(self, run) -> None:
+        for statement in _DDL.format(real="REAL").split(";"):
+            if statement.strip():
+                run(statement)
+        if "owner" not in {row[1] for row in run("PRAGMA table_info(jobs)")}:   # a file from schema 1
+            run("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        run("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) "
+            "DO UPDATE SET value = excluded.value", (SCHEMA_VERSION,))
+
+    def close(self) -> None:
+        _REGISTERED_HERE.discard(self.server_id)
+        with self._lock:
+            self._db.close()
+
+
+_DDL = """
+    CREATE TABLE IF NOT EXISTS jobs (
+        id TEXT PRIMARY KEY, kind TEXT NOT NULL, cache_key TEXT NOT NULL, params TEXT NOT NULL,
+        status TEXT NOT NULL, progress {real} NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
+        timeout_s {real} NOT NULL, created_at {real} NOT NULL, started_at {real}, finished_at {real},
+        worker_pid INTEGER, note TEXT, error TEXT, result TEXT, owner TEXT);
+    CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (cache_key, status);
+    CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
+    CREATE TABLE IF NOT EXISTS records (
+        kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, created_at {real} NOT NULL,
+        PRIMARY KEY (kind, key));
+    CREATE TABLE IF NOT EXISTS servers (
+        id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at {real} NOT NULL,
+        heartbeat_at {real} NOT NULL);
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+"""
+"""The tables, in SQL both dialects accept; ``{real}`` is the dialect's double-precision type."""
+
+
+# ------------------------------------------------------------------------------------------------
+# choosing a store
+
+
 def open_store(location: str) -> JobStore:
     """A store for ``location``: a file path (SQLite) or a ``postgresql://`` URL."""
-    if location.startswith(("postgres://", "postgresql://")):
-        from ..errors import InputError
-        raise InputError("db", location, "needs a PostgreSQL adapter, which this installation does not have",
-                         "use a SQLite file path; a PostgreSQL adapter needs the psycopg package "
-                         "(see docs/service.md)")
+    if "://" in location:
+        scheme = location.split("://", 1)[0].split("+", 1)[0].lower()
+        if scheme not in ("postgres", "postgresql"):
+            from ..databases import masked
+            from ..errors import InputError
+            raise InputError("db", masked(location), f"is a {scheme!r} URL; the job store is a SQLite file or "
+                             "PostgreSQL", "give a file path or postgresql://user:password@host:port/database")
+        from .store_postgres import PostgresJobStore
+        return PostgresJobStore(location)
     return SQLiteJobStore(location)
 
 
-def read_only(location: str) -> SQLiteJobStore:
+def read_only(location: str) -> JobStore:
     """The store of a (possibly running) server, for ``mlsysim-opt jobs``."""
-    if not Path(location).exists():
+    if "://" not in location and not Path(location).exists():
         from ..errors import InputError
         raise InputError("db", location, "does not exist", "pass the --db the server was started with")
-    return SQLiteJobStore(location)
+    return open_store(location)

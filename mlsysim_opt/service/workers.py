@@ -10,7 +10,9 @@ One supervisor thread in the server:
   was cancelled, and starts a replacement;
 * notices a worker that died (killed, out of memory, a crash in native code): its job is re-queued
   while it has attempts left (``max_attempts``, default 2: retried once), then failed with the
-  exit code or signal in its error. No accepted job is ever lost.
+  exit code or signal in its error. No accepted job is ever lost;
+* renews this server's heartbeat in the store every few seconds and recovers the jobs of other
+  servers sharing the database that have gone (see :mod:`.store`).
 
 Workers never touch the database; they receive ``(job id, kind, params JSON)`` and send back
 ``("progress", id, f)``, ``("done", id, result JSON)`` or ``("error", id, error dict)``.
@@ -28,11 +30,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Optional
 
-from .store import JobStore
+from .store import HEARTBEAT_S, JobStore
 
 log = logging.getLogger("mlsysim_opt.service")
 
 READY, DONE, ERROR, PROGRESS = "ready", "done", "error", "progress"
+POLL_S = 0.5
+"""How often a request waiting for a job looks at the store (a job another server runs sends no
+notification here)."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -126,8 +131,11 @@ def prestart() -> None:
 class WorkerPool:
     """``size`` worker processes fed from ``store`` by one supervisor thread."""
 
-    def __init__(self, store: JobStore, size: int, *, test_jobs: bool = False, max_attempts: int = 2):
+    def __init__(self, store: JobStore, size: int, *, test_jobs: bool = False, max_attempts: int = 2,
+                 on_heartbeat=None):
         self.store, self.size, self.test_jobs, self.max_attempts = store, size, test_jobs, max_attempts
+        self.on_heartbeat = on_heartbeat
+        """Called with each heartbeat, in the supervisor thread (the server re-reads shared records)."""
         self._ctx = _context()
         self._workers: list[_Worker] = []
         self._wake_r, self._wake_w = multiprocessing.Pipe(duplex=False)
@@ -141,10 +149,13 @@ class WorkerPool:
         self._next_start = 0.0
         self.recovered: list[str] = []
         self.restarts = 0
+        self._next_beat = 0.0
 
     # -- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
+        self.store.register()
         self.recovered = self.store.recover(self.max_attempts)
+        self._next_beat = time.monotonic() + HEARTBEAT_S
         prestart()
         self._thread = threading.Thread(target=self._loop, name="job-supervisor", daemon=True)
         self._thread.start()
@@ -161,6 +172,7 @@ class WorkerPool:
                 self._notify(w.job_id)
             self._kill(w)
         self._workers.clear()
+        self.store.unregister()
 
     # -- requests from the HTTP side ---------------------------------------------------------------
     def wake(self) -> None:
@@ -194,9 +206,13 @@ class WorkerPool:
                 job = self.store.get(job_id)
                 if job is None or job.status in ("succeeded", "failed", "cancelled"):
                     return
-                await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
+                left = deadline - loop.time()
+                if left <= 0:
+                    return
+                # woken by this server's supervisor, or by polling: another server may run the job
+                await asyncio.wait_for(future, min(left, POLL_S))
             except asyncio.TimeoutError:
-                return
+                pass
             finally:
                 with self._waiters_lock:
                     entries = self._waiters.get(job_id, [])
@@ -248,6 +264,8 @@ class WorkerPool:
                 time.sleep(0.2)
 
     def _step(self) -> None:
+        if time.monotonic() >= self._next_beat:
+            self._housekeeping()
         self._dispatch()
         now = time.monotonic()
         deadlines = [w.deadline for w in self._workers if w.job_id is not None]
@@ -267,6 +285,24 @@ class WorkerPool:
                 self._drain(w)
                 self._died(w)
         self._enforce_limits()
+
+    def _housekeeping(self) -> None:
+        """Renew this server's lease; take back the jobs of servers sharing the store that are gone."""
+        self._next_beat = time.monotonic() + HEARTBEAT_S
+        self.store.heartbeat()
+        for w in self._workers:             # cancelled through another server sharing the store
+            if w.job_id is not None and w.job_id not in self._cancelled:
+                job = self.store.get(w.job_id)
+                if job is not None and job.status == "cancelled":
+                    self._cancelled.add(w.job_id)
+        if self.on_heartbeat is not None:
+            self.on_heartbeat()
+        orphans = self.store.recover(self.max_attempts)
+        if orphans:
+            log.warning("recovered %d job(s) left running by a server that is gone: %s", len(orphans),
+                        ", ".join(orphans))
+            for job_id in orphans:
+                self._notify(job_id)
 
     def _dispatch(self) -> None:
         for w in self._workers:

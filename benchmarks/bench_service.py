@@ -2,14 +2,16 @@
 
     python benchmarks/bench_service.py [--clients 50] [--requests 40] [--workers 1]
 
-Starts a real server (``mlsysim-opt serve`` on 127.0.0.1, a free port) and measures three ways:
+Starts real servers (``mlsysim-opt serve`` on 127.0.0.1, a free port), one per HTTP stack: the
+default (httptools parser, uvloop event loop) and the pure-Python one (h11, asyncio), and measures
+each the same ways, in one run:
 
 * one client, one request at a time (the floor: the HTTP round trip plus the solve);
 * 50 concurrent keep-alive connections from a minimal asyncio HTTP/1.1 client, closed loop (each
   sends its next request when the previous answer arrives): what the server sustains;
-* 50 concurrent httpx clients (one thread each), closed loop: what a Python client sees. httpx
-  spends more CPU per request than the server does, so on a small machine this measures the
-  clients as much as the server.
+* (default stack only) 50 concurrent httpx clients (one thread each), closed loop: what a Python
+  client sees. httpx spends more CPU per request than the server does, so on a small machine this
+  measures the clients as much as the server.
 
 Prints a table and writes benchmarks/results/service.md.
 """
@@ -113,27 +115,37 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "service.md"))
     args = parser.parse_args()
 
-    with LocalServer(workers=args.workers) as server:
-        rows = [sequential(server.url, 500),
-                raw_concurrent(server.port, args.clients, args.requests),
-                httpx_concurrent(server.url, args.clients, args.requests)]
+    stacks = [("httptools + uvloop (default)", ("--http", "httptools", "--loop", "uvloop")),
+              ("h11 + asyncio", ("--http", "h11", "--loop", "asyncio"))]
+    rows = []
+    for stack, flags in stacks:
+        with LocalServer(workers=args.workers, extra_args=flags) as server:
+            measured = [sequential(server.url, 500), raw_concurrent(server.port, args.clients, args.requests)]
+            if stack == stacks[0][0]:
+                measured.append(httpx_concurrent(server.url, args.clients, args.requests))
+        rows += [{"stack": stack, **r} for r in measured]
 
-    header = f"{'mode':<40} {'requests':>8} {'median ms':>10} {'p99 ms':>8} {'req/s':>8}"
+    header = f"{'stack':<30} {'mode':<36} {'requests':>8} {'median ms':>10} {'p99 ms':>8} {'req/s':>8}"
     lines = [header, "-" * len(header)]
-    lines += [f"{r['mode']:<40} {r['requests']:>8} {r['median_ms']:>10.2f} {r['p99_ms']:>8.2f} {r['throughput']:>8.0f}"
-              for r in rows]
-    print("\n".join(lines))
+    lines += [f"{r['stack']:<30} {r['mode']:<36} {r['requests']:>8} {r['median_ms']:>10.2f} {r['p99_ms']:>8.2f} "
+              f"{r['throughput']:>8.0f}" for r in rows]
+    concurrent = {r["stack"]: r for r in rows if "connections" in r["mode"]}
+    fast, slow = (concurrent[name] for name, _ in stacks)
+    ratio = (f"With {args.clients} connections the default stack serves {fast['throughput'] / slow['throughput']:.2f}x "
+             f"the requests per second of h11 + asyncio, at {slow['median_ms'] / fast['median_ms']:.2f}x lower "
+             "median latency.")
+    print("\n".join(lines) + "\n" + ratio)
 
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     md = ["# HTTP service: POST /solve", "",
           f"`python benchmarks/bench_service.py --clients {args.clients} --requests {args.requests}` on {machine};",
           "server and load generator share the machine. Body: Llama3_8B on H100, batch 8, fp16 "
           "(one Engine.solve, answered in the HTTP process).", "",
-          "| mode | requests | median (ms) | p99 (ms) | throughput (req/s) |", "|---|---|---|---|---|"]
-    md += [f"| {r['mode']} | {r['requests']} | {r['median_ms']:.2f} | {r['p99_ms']:.2f} | {r['throughput']:.0f} |"
-           for r in rows]
-    md += ["", "The asyncio row is what the server sustains; in the httpx row the 50 Python clients "
-               "use more CPU per request than the server, so it measures them as much as the server."]
+          "| stack | mode | requests | median (ms) | p99 (ms) | throughput (req/s) |", "|---|---|---|---|---|---|"]
+    md += [f"| {r['stack']} | {r['mode']} | {r['requests']} | {r['median_ms']:.2f} | {r['p99_ms']:.2f} | "
+           f"{r['throughput']:.0f} |" for r in rows]
+    md += ["", ratio, "", "The asyncio-client rows are what the server sustains; in the httpx row the 50 Python "
+               "clients use more CPU per request than the server, so it measures them as much as the server."]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(md) + "\n")

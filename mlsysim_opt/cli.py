@@ -100,7 +100,7 @@ def cmd_serve(args, console) -> int:
     from .service.server import serve
     serve(ServiceConfig(host=args.host, port=args.port, db=args.db, workers=args.workers,
                         job_timeout=args.job_timeout, max_grid=args.max_grid, max_queue=args.max_queue,
-                        enable_test_jobs=args.enable_test_jobs))
+                        enable_test_jobs=args.enable_test_jobs, http=args.http, loop=args.loop))
     return EXIT_OK
 
 
@@ -195,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-grid", type=int, default=100_000, help="most points in one sweep")
     p.add_argument("--max-queue", type=int, default=1_000, help="most jobs waiting for a worker")
     p.add_argument("--enable-test-jobs", action="store_true", help="enable the test-only job kinds sleep and crash")
+    p.add_argument("--http", choices=["auto", "httptools", "h11"], default="auto",
+                   help="HTTP parser (default: httptools when installed)")
+    p.add_argument("--loop", choices=["auto", "uvloop", "asyncio"], default="auto",
+                   help="event loop (default: uvloop when installed)")
 
     p = add("jobs", cmd_jobs, "inspect the job store of a server (works while it runs or after it stopped)")
     p.add_argument("action", choices=["list", "show", "result"])

@@ -180,6 +180,20 @@ def test_cli_serve_arguments():
     assert (args.port, args.db, args.workers, args.job_timeout, args.max_grid, args.enable_test_jobs) == \
         (9001, "x.sqlite3", 3, 12.0, 500, True)
     assert args.fn.__name__ == "cmd_serve"
+    args = build_parser().parse_args(["serve", "--http", "h11", "--loop", "asyncio"])
+    assert (args.http, args.loop) == ("h11", "asyncio")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--http", "fastest"])
+
+
+@pytest.mark.parametrize("option,module", [("http", "httptools"), ("loop", "uvloop")])
+def test_serve_names_a_missing_http_stack_before_starting(monkeypatch, option, module):
+    from mlsysim_opt.service import server
+    real = server.importlib.util.find_spec
+    monkeypatch.setattr(server.importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
+    with pytest.raises(InputError) as info:
+        server.serve(ServiceConfig(**{option: module}))
+    assert info.value.field == option and f"pip install {module}" in str(info.value)
 
 
 def test_cli_plot_writes_images(tmp_path, capsys):

@@ -57,6 +57,11 @@ class ServiceConfig:
     """A job whose worker process dies is run at most this many times (retried once by default)."""
     enable_test_jobs: bool = False
     """Enable the test-only job kinds (sleep, crash)."""
+    http: str = "auto"
+    """HTTP/1.1 parser: ``httptools`` (C, installed with the package), ``h11`` (pure Python) or
+    ``auto`` (httptools when importable)."""
+    loop: str = "auto"
+    """Event loop: ``uvloop`` (installed with the package except on Windows), ``asyncio`` or ``auto``."""
 
     def resolved(self) -> "ServiceConfig":
         """The same settings with defaults filled in and the test-jobs environment switch applied."""

@@ -25,7 +25,8 @@ class LocalServer:
     """``mlsysim-opt serve`` on 127.0.0.1 and a port nobody uses, stopped on exit."""
 
     def __init__(self, db: str | Path | None = None, *, workers: int = 2, job_timeout: float = 60.0,
-                 max_grid: int = 100_000, max_queue: int = 1_000, test_jobs: bool = False, port: int | None = None):
+                 max_grid: int = 100_000, max_queue: int = 1_000, test_jobs: bool = False, port: int | None = None,
+                 extra_args: tuple[str, ...] = ()):
         self._tmp = None
         if db is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="mlsysim-opt-")
@@ -33,6 +34,8 @@ class LocalServer:
         self.db = str(db)
         self.workers, self.job_timeout, self.max_grid, self.max_queue = workers, job_timeout, max_grid, max_queue
         self.test_jobs = test_jobs
+        self.extra_args = tuple(extra_args)
+        """More ``mlsysim-opt serve`` options, e.g. ("--http", "h11")."""
         self.port = port
         self.process: subprocess.Popen | None = None
         self.log_path = Path(tempfile.mkstemp(prefix="mlsysim-opt-server-", suffix=".log")[1])
@@ -50,6 +53,7 @@ class LocalServer:
                     "--max-grid", str(self.max_grid), "--max-queue", str(self.max_queue)]
             if self.test_jobs:
                 args.append("--enable-test-jobs")
+            args += self.extra_args
             log = open(self.log_path, "ab")
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
             log.close()

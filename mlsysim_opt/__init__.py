@@ -40,12 +40,32 @@ from .solvers.walls import (InferenceScalingModel, InferenceScalingResult, Inges
                             WeightStreamingModel, WeightStreamingResult)
 from .solvers.distributed import DistributedModel, DistributedResult
 from .solvers.parallelism import ParallelismOptimizer, ParallelismResult
-from .formulations.fleet_sizing import Candidate, FleetSizingResult, size_fleet
-from .formulations.sla_synthesis import SLASynthesisResult, synthesize
-from .formulations.capstone import CapstoneProblem, CapstoneResult, precision_effect, solve_capstone
-from .formulations.pareto import ParetoFront, pareto_front, plot_front
-from .grading import GradeReport, Grader
-from .highs import SolveResult, SolveStatus
+
+# The MILP side (Pyomo and HiGHS) is imported on first use: Pyomo alone takes longer to import than
+# everything above, and a forward solve, a sweep or the CLI's `solve` never needs it.
+_LAZY = {
+    "formulations.fleet_sizing": ("Candidate", "FleetSizingResult", "size_fleet"),
+    "formulations.sla_synthesis": ("SLASynthesisResult", "synthesize"),
+    "formulations.capstone": ("CapstoneProblem", "CapstoneResult", "precision_effect", "solve_capstone"),
+    "formulations.pareto": ("ParetoFront", "pareto_front", "plot_front"),
+    "grading": ("GradeReport", "Grader"),
+    "highs": ("SolveResult", "SolveStatus"),
+}
+_LAZY_HOME = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str):
+    module = _LAZY_HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mlsysim_opt' has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value   # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_HOME))
 
 Infrastructure = Infra
 SingleNodeModel = Engine

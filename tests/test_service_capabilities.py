@@ -1,5 +1,7 @@
 """Every remaining capability over HTTP, against a real server: the answer equals the library's,
 and bad input is a 4xx naming the field."""
+import time
+
 import httpx
 import pytest
 
@@ -113,3 +115,20 @@ def test_invalid_problem_fields_are_4xx(api, path):
         body["submission"] = {"student": "x", "regions": {}}
     r = api.post(path, json=body)
     assert 400 <= r.status_code < 500 and "min_share" in r.text, r.text
+
+
+@pytest.mark.parametrize("kind,path,body", [
+    ("parallelism", "/parallelism", {"model": "Llama3_70B", "fleet": "Lab_64_H100", "batch_size": 256}),
+    ("serving", "/serving", {"model": "Llama3_8B", "hardware": "H100", "seq_len": 2048, "batch_size": 16}),
+])
+def test_capabilities_also_run_as_jobs_with_the_same_answer(api, kind, path, body):
+    job = api.post("/jobs", json={"kind": kind, "params": body})
+    assert job.status_code in (200, 202), job.text
+    job_id = job.json()["id"]
+    for _ in range(600):
+        info = api.get(f"/jobs/{job_id}").json()
+        if info["status"] in ("succeeded", "failed", "cancelled"):
+            break
+        time.sleep(0.05)
+    assert info["status"] == "succeeded", info
+    assert ok(api.get(f"/jobs/{job_id}/result")) == ok(api.post(path, json=body))

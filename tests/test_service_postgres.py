@@ -85,8 +85,10 @@ def test_a_request_is_answered_when_another_server_runs_its_job(pair):
     answer = b.post("/parallelism", json={"model": "Llama3_70B", "fleet": "Lab_64_H100", "batch_size": 256})
     assert answer.status_code == 200, answer.text
     assert time.monotonic() - started < 6            # before b's own worker was free: a ran it
-    assert answer.json() == a.post("/parallelism", json={"model": "Llama3_70B", "fleet": "Lab_64_H100",
-                                                         "batch_size": 256}).json()
+    assert answer.headers["X-Cache"] == "miss"
+    again = a.post("/parallelism", json={"model": "Llama3_70B", "fleet": "Lab_64_H100", "batch_size": 256})
+    assert again.json() == answer.json() and again.headers["X-Cache"] == "hit"
+    assert again.headers["X-Job-Id"] == answer.headers["X-Job-Id"]
 
 
 def test_a_cancel_sent_to_another_server_stops_the_worker(pair):
@@ -116,3 +118,15 @@ def test_the_jobs_of_a_crashed_server_are_finished_by_another(pair, capsys):
     assert main(["jobs", "show", job["id"], "--db", b_server.db]) == EXIT_OK      # the CLI reads PostgreSQL too
     assert json.loads(capsys.readouterr().out)["status"] == "succeeded"
     a_server.start()                                           # back, for the other tests' teardown
+
+
+def test_the_shared_store_example_runs_on_postgresql(postgres):
+    import subprocess
+    import sys
+    from pathlib import Path
+    url = postgres.create_database("example_" + uuid.uuid4().hex[:12])
+    script = Path(__file__).resolve().parents[1] / "examples" / "demo_shared_store.py"
+    out = subprocess.run([sys.executable, str(script), "--db", url], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "X-Cache: hit" in out.stdout and "b knew a's new accelerator" in out.stdout
+    assert "(attempt 2; note: interrupted" in out.stdout

@@ -142,7 +142,7 @@ class Service:
         job, cached = await asyncio.to_thread(self.submit, kind, params)
         await self.pool.wait_for(job.id, job.timeout_s + 10.0)
         job = self.store.get(job.id)
-        headers = {"X-Job-Id": job.id}
+        headers = {"X-Job-Id": job.id, "X-Cache": "hit" if cached else "miss"}
         if job.status == "succeeded":
             return Response(self.store.result(job.id), media_type="application/json", headers=headers)
         if job.status in ("failed", "cancelled"):

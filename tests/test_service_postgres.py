@@ -130,3 +130,25 @@ def test_the_shared_store_example_runs_on_postgresql(postgres):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "X-Cache: hit" in out.stdout and "b knew a's new accelerator" in out.stdout
     assert "(attempt 2; note: interrupted" in out.stdout
+
+
+def test_a_database_outage_is_answered_with_503_and_survived(pair, postgres):
+    server = pair[1]
+    api = httpx.Client(base_url=server.url, timeout=30)
+    postgres.stop()
+    try:
+        down = api.get("/jobs")
+        assert down.status_code == 503 and down.json()["error"] == "unavailable", down.text
+        assert down.headers["Retry-After"] and "password" not in down.text
+        refused = api.post("/jobs", json={"kind": "sleep", "params": {"seconds": 0, "tag": "during-outage"}})
+        assert refused.status_code == 503
+        time.sleep(2.5)                                           # the supervisor meets the outage too
+    finally:
+        postgres.start()
+    deadline = time.monotonic() + 20
+    while api.get("/jobs").status_code != 200:                  # the next operation reconnects
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    job = api.post("/jobs", json={"kind": "sleep", "params": {"seconds": 0, "tag": "after-outage"}}).json()
+    assert wait_job(api, job["id"])["status"] == "succeeded"     # the supervisor claims again
+    assert server.log().count("retrying every second") == 1      # one line for the outage, not one per retry

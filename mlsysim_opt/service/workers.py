@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Optional
 
-from .store import HEARTBEAT_S, JobStore
+from .store import HEARTBEAT_S, JobStore, StoreUnavailable
 
 log = logging.getLogger("mlsysim_opt.service")
 
@@ -256,9 +256,18 @@ class WorkerPool:
         for _ in range(self.size):  # here, not in start(): the first start waits for the warm-up
             if not self._stopping.is_set():
                 self._workers.append(self._spawn())
+        outage = False
         while not self._stopping.is_set():
             try:
                 self._step()
+                if outage:
+                    log.warning("job store reachable again")
+                outage = False
+            except StoreUnavailable as exc:  # one line per outage, not one per retry
+                if not outage:
+                    log.error("%s; retrying every second", exc)
+                outage = True
+                time.sleep(1.0)
             except Exception:  # the supervisor must outlive any single surprise
                 log.exception("job supervisor step failed")
                 time.sleep(0.2)

@@ -1,5 +1,6 @@
 """The HTTP service (``mlsysim-opt serve``): the library's registry, solvers and jobs over JSON,
-with worker processes for long work, a SQLite job store, and plots. See docs/service.md.
+with worker processes for long work, a job store (SQLite, or PostgreSQL shared by several
+servers), and plots. See docs/service.md.
 
 Names are imported on first use, so ``mlsysim_opt.service.plots`` or a worker process does not
 pay for the web framework."""

@@ -25,6 +25,11 @@ class InputError(MlsysimError, ValueError):
     def __reduce__(self):  # picklable, so worker processes can return it
         return (_rebuild, (type(self), self.args, self.__dict__))
 
+    @property
+    def errors(self) -> list["InputError"]:
+        """The broken rules this error stands for: itself (InputErrors: each one)."""
+        return [self]
+
 
 class InputErrors(InputError):
     """Several broken rules found at once (e.g. every bad field of a record). ``errors`` holds one
@@ -32,14 +37,18 @@ class InputErrors(InputError):
     a single error's attributes keeps working."""
 
     def __init__(self, errors: list[InputError]):
-        self.errors = list(errors)
-        first = self.errors[0]
+        self._errors = list(errors)
+        first = self._errors[0]
         self.field, self.value, self.rule, self.fix = first.field, first.value, first.rule, first.fix
-        if len(self.errors) == 1:
+        if len(self._errors) == 1:
             msg = str(first)
         else:
-            msg = f"{len(self.errors)} problems:\n" + "\n".join(f"  - {e}" for e in self.errors)
+            msg = f"{len(self._errors)} problems:\n" + "\n".join(f"  - {e}" for e in self._errors)
         Exception.__init__(self, msg)
+
+    @property
+    def errors(self) -> list[InputError]:
+        return self._errors
 
 
 def _rebuild(cls, args, state):

@@ -57,12 +57,12 @@ def _as_input_error(owner: str, exc: ValidationError) -> Exception:
 
 
 def _entry_errors(owner: str, entry: dict) -> list[Exception]:
-    from .errors import MISSING, InputErrors, MlsysimError
+    from .errors import MISSING, MlsysimError
     path = ".".join(str(p) for p in entry.get("loc", ()))
     original = (entry.get("ctx") or {}).get("error")
     if isinstance(original, MlsysimError):
         # a sub-record's errors name fields relative to it: say where the sub-record sits
-        inner = original.errors if isinstance(original, InputErrors) else [original]
+        inner = original.errors if isinstance(original, InputError) else [original]
         for err in inner:
             if path and isinstance(err, InputError) and not err.field.startswith(path):
                 err.args = (f"{owner}.{path}: {err.args[0]}",)

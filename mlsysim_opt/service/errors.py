@@ -154,11 +154,8 @@ def validation_problems(errors: list[dict], drop_first: tuple[str, ...] = ("body
             problems.extend(original.problems)
             continue
         path = _path(loc)
-        if isinstance(original, InputErrors):
-            problems.extend(problem_from_input_error(e, path) for e in original.errors)
-            continue
         if isinstance(original, InputError):
-            problems.append(problem_from_input_error(original, path))
+            problems.extend(problem_from_input_error(e, path) for e in original.errors)
             continue
         if isinstance(original, UnknownNameError):
             problems.append({"field": path or original.kind, "rule": f"must be a known {original.kind}",

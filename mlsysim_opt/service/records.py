@@ -10,7 +10,7 @@ import pint
 from pydantic import BaseModel
 
 from .. import catalog
-from ..errors import InputError, InputErrors, MlsysimError, UnknownNameError
+from ..errors import InputError, MlsysimError, UnknownNameError
 from ..types import CNNWorkload, HardwareNode, Record, TransformerWorkload, Workload
 from .errors import ApiError, RequestProblems, jsonable, suggestions_for
 from .schemas import screen
@@ -116,8 +116,7 @@ def build_record(kind: str, body: Any, path: str) -> Record:
         raise RequestProblems([{"field": path, "rule": f"must be a known {exc.kind}", "value": exc.name,
                                 "fix": str(exc)}]) from None
     except InputError as exc:
-        errors = exc.errors if isinstance(exc, InputErrors) else [exc]
-        raise RequestProblems([_record_problem(e, cls.__name__, data.get("name"), path) for e in errors]) from None
+        raise RequestProblems([_record_problem(e, cls.__name__, data.get("name"), path) for e in exc.errors]) from None
     problems = _sign_problems(record, path)
     if problems:
         raise RequestProblems(problems)

@@ -188,6 +188,15 @@ class SQLJobStore(JobStore):
     @abc.abstractmethod
     def _create_schema(self, run: "_Run") -> None: ...
 
+    @abc.abstractmethod
+    def _disconnect(self) -> None: ...
+
+    def close(self) -> None:
+        """Closed without unregistering (as in a crash): a graceful stop calls unregister() first."""
+        _REGISTERED_HERE.discard(self.server_id)
+        with self._lock:
+            self._disconnect()
+
     def _serialize_key(self, run: "_Run", key: str) -> None:
         """Hold, until the transaction ends, a lock that other servers submitting ``key`` wait for."""
 
@@ -422,10 +431,8 @@ class SQLiteJobStore(SQLJobStore):
         run("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) "
             "DO UPDATE SET value = excluded.value", (SCHEMA_VERSION,))
 
-    def close(self) -> None:
-        _REGISTERED_HERE.discard(self.server_id)
-        with self._lock:
-            self._db.close()
+    def _disconnect(self) -> None:
+        self._db.close()
 
 
 _DDL = """

@@ -18,12 +18,11 @@ is here:
 from __future__ import annotations
 
 import importlib
-import threading
 from contextlib import contextmanager
 
 from ..databases import POSTGRES_DRIVERS, installed_postgres_driver, masked
 from ..errors import InputError
-from .store import _DDL, _REGISTERED_HERE, SCHEMA_VERSION, SQLJobStore, StoreUnavailable
+from .store import _DDL, SCHEMA_VERSION, SQLJobStore, StoreUnavailable
 
 SCHEMA_LOCK = 0x6D6C_7379_6D6F  # advisory-lock id held while a server creates the tables
 
@@ -51,7 +50,6 @@ class PostgresJobStore(SQLJobStore):
     def __init__(self, url: str):
         self._driver, self._dsn = driver_for(url)
         self._conn = None
-        self._conn_lock = threading.Lock()
         self._sql: dict[str, str] = {}
         super().__init__(masked(url))
 
@@ -113,11 +111,9 @@ class PostgresJobStore(SQLJobStore):
     def _serialize_key(self, run, key: str) -> None:
         run("SELECT pg_advisory_xact_lock(hashtext(?))", (key,))
 
-    def close(self) -> None:
-        _REGISTERED_HERE.discard(self.server_id)
-        with self._lock:
-            if self._conn is not None:
-                self._drop()
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._drop()
 
 
 def _first_line(exc: Exception) -> str:

@@ -26,13 +26,10 @@ def roofline_function() -> CompiledFunction:
     return compile_expressions(exprs)
 
 
-def _tier(values: dict, weights_bytes: float) -> str:
-    """The tier the roofline sheet's Piecewise selected (same tests, for the label)."""
-    if values["sram_capacity"] > 0 and weights_bytes <= values["sram_capacity"]:
-        return "SRAM"
-    if values["flash_capacity"] > 0 and weights_bytes <= values["flash_capacity"]:
-        return "flash"
-    return "main memory"
+def memory_tier(index: float) -> str:
+    """Name of the tier the roofline sheet's ``memory_tier`` selected."""
+    from .models.roofline import MEMORY_TIERS
+    return MEMORY_TIERS[int(index)]
 
 
 _MAKERS = {u: quantity_factory(u) for u in ("ms", "1/s", "FLOP/byte", "J", "GB", "FLOP/s", "byte/s")}
@@ -158,11 +155,12 @@ def grid_values(wl, hws, precs, batches, etas, seqs, is_training: bool = False) 
     values["efficiency"] = np.asarray(etas, dtype=float)[idx_e]
     values["bandwidth_efficiency"] = np.ones(len(idx_pair))
     seq_arr = np.asarray(seqs, dtype=float)[idx_s]
-    if isinstance(wl, _in.TransformerWorkload):
-        if is_training:
-            values.update(tokens_per_request=seq_arr, attended_context=(seq_arr + 1) / 2)
-        else:
-            values.update(context_tokens=seq_arr, attended_context=seq_arr)
+    # the phase's tokens along the seq_len axis (models/phases.py), as workload_values sets them per point
+    from .models import phases
+    names = phases.definitions(phases.phase_of(attention=isinstance(wl, _in.TransformerWorkload),
+                                               training=is_training))
+    tokens = phases.sheet.compiled(tuple(names)).vector(sequence_length=seq_arr)
+    values.update({names[k]: np.broadcast_to(v, seq_arr.shape) for k, v in tokens.items()})
     labels = {"hardware": _categorical([p[0] for p in pairs], idx_pair),
               "precision": _categorical([p[1] for p in pairs], idx_pair), "seq_len": seq_arr.astype(int)}
     return Grid(values, labels)
@@ -194,7 +192,6 @@ def _profile(wl, hw, choice, batch, seq, is_training, out, eta, raise_errors) ->
     if choice.fallback:
         notes.append(choice.fallback)
     is_lm = isinstance(wl, _in.TransformerWorkload)
-    units_per_pass = batch * (seq if (is_lm and is_training) else 1)
     return PerformanceProfile.model_construct(  # fields are built here, already typed
         model=wl.name, hardware=hw.name, batch_size=batch, precision=choice.precision,
         compute_precision=choice.compute_precision, seq_len=seq if is_lm else None, is_training=is_training,
@@ -205,10 +202,10 @@ def _profile(wl, hw, choice, batch, seq, is_training, out, eta, raise_errors) ->
         arithmetic_intensity=_q(out["arithmetic_intensity"], "FLOP/byte"),
         ridge_point=_q(out["ridge_point"], "FLOP/byte"),
         mfu=float(out["mfu"]), energy=_q(out["energy"], "J"),
-        energy_per_unit=_q(out["energy"] / units_per_pass, "J"),
+        energy_per_unit=_q(out["energy_per_unit"], "J"),
         memory_footprint=_q(footprint / 1e9, "GB"), weights_size=_q(out["weights_bytes"] / 1e9, "GB"),
         kv_cache_size=_q(out["kv_cache_bytes"] / 1e9, "GB"), memory_capacity=_q(capacity / 1e9, "GB"),
-        memory_tier=_tier(_in.hardware_values(hw, choice), out["weights_bytes"]),
+        memory_tier=memory_tier(out["memory_tier"]),
         peak_flops_actual=_q(choice.peak_flops * eta, "FLOP/s"),
         peak_bw_actual=_q(out["effective_bandwidth"], "byte/s"),
         feasible=bool(feasible), infeasibility_reason=reason,

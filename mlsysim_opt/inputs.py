@@ -19,11 +19,6 @@ LAYER_TAX_S = 10e-6
 """Per-layer kernel-launch cost: about two launches of ~5 us each (estimate, CUDA launch latency)."""
 IDLE_POWER_FRACTION = 0.30
 """Idle power over TDP (Barroso & Holzle 2007, 'The case for energy-proportional computing')."""
-ADAM_BYTES_PER_PARAM = 12.0
-"""fp32 master weights + two Adam moments (Rajbhandari et al. 2020, ZeRO)."""
-ACTIVATION_ELEMENTS_PER_TOKEN_PER_HIDDEN = 17.0
-"""Korthikanti et al. 2022: 34 bytes per token per hidden unit per layer at 2-byte activations
-(selective recomputation) = 17 elements; also used as the decode activation traffic estimate."""
 
 
 def workload(value: Any, field: str = "model") -> Workload:
@@ -99,36 +94,46 @@ def _hardware_floats(hw: HardwareNode) -> dict[str, float]:
 
 
 def workload_values(wl: Workload, choice: PrecisionChoice, *, batch_size: int, seq_len: int,
-                    is_training: bool, kv_bytes: float | None = None) -> dict[str, float]:
+                    is_training: bool, kv_bytes: float | None = None, phase: str | None = None) -> dict[str, float]:
     """Symbol values for one pass of ``wl``. Language models: inference is one decode step (one new
     token per request, attending ``seq_len`` tokens of context); training is one step over
-    sequences of ``seq_len`` tokens. Other networks: one forward (and backward) pass per input."""
+    sequences of ``seq_len`` tokens; ``phase="prefill"`` is the prompt pass of ``seq_len`` tokens.
+    Other networks: one forward (and backward) pass per input. The tokens of each phase come from
+    ``models/phases.py``; Adam's optimizer state and the activation elements from ``models/memory.py``."""
+    from .models import memory, phases
+    from .symbolic import constants
+    attention = isinstance(wl, TransformerWorkload)
+    if phase is None:
+        phase = phases.phase_of(attention=attention, training=is_training)
+    rules = phases.PHASES.get(phase)
+    if rules is None or (phase == "input") == attention or rules.get(phases.t, is_training) != is_training:
+        raise ValueError(f"phase {phase!r} does not apply to {wl.name} with is_training={is_training}")
+    layers = float(wl.layers or 1)
     values = {
         "params": wl.parameters,
         "bytes_per_value": choice.storage_bytes,
         # The KV cache is written by the attention kernels at the compute precision: weight-only
         # int4 (W4A16) keeps a 16-bit cache unless a KV precision is given.
         "kv_bytes_per_value": PRECISION_BYTES[choice.compute_precision] if kv_bytes is None else kv_bytes,
-        "optimizer_bytes_per_param": ADAM_BYTES_PER_PARAM if is_training else 0.0,
-        "layers": float(wl.layers or 1),
+        "optimizer_bytes_per_param": constants()[memory.ADAM_STATE] if is_training else 0.0,
+        "layers": layers,
         "batch_size": float(batch_size),
         "training": 1.0 if is_training else 0.0,
         "flops_per_token": wl.flops_per_unit(),
     }
-    if isinstance(wl, TransformerWorkload):
+    if attention:
+        hidden = float(wl.hidden_size)
         values.update(
             kv_heads=float(wl.n_kv_heads), head_dim=float(wl.d_head), heads=float(wl.heads),
-            activation_elements=ACTIVATION_ELEMENTS_PER_TOKEN_PER_HIDDEN * wl.hidden_size * (wl.layers or 1),
+            activation_elements=memory.sheet.compiled(("transformer_activation_elements",))(
+                hidden_size=hidden, layers=layers)["transformer_activation_elements"],
         )
-        if is_training:  # whole sequences, causal attention over (S+1)/2 tokens on average, no KV cache
-            values.update(tokens_per_request=float(seq_len), context_tokens=0.0,
-                          attended_context=(seq_len + 1) / 2.0)
-        else:            # one decode step against a KV cache of seq_len tokens
-            values.update(tokens_per_request=1.0, context_tokens=float(seq_len), attended_context=float(seq_len))
     else:
         act = wl.activation_elements if isinstance(wl, CNNWorkload) and wl.activation_elements else 0.0
-        values.update(kv_heads=0.0, head_dim=0.0, heads=0.0, activation_elements=float(act),
-                      tokens_per_request=1.0, context_tokens=0.0, attended_context=0.0)
+        values.update(kv_heads=0.0, head_dim=0.0, heads=0.0, activation_elements=float(act))
+    names = phases.definitions(phase)
+    tokens = phases.sheet.compiled(tuple(names))(sequence_length=float(seq_len))
+    values.update({names[k]: v for k, v in tokens.items()})
     return values
 
 
@@ -150,3 +155,136 @@ def precision_for(hw: HardwareNode, precision: str, warn: bool = True) -> Precis
         from .precision import PrecisionFallbackWarning
         warnings.warn(choice.fallback, PrecisionFallbackWarning, stacklevel=3)
     return choice
+
+
+# ----------------------------------------------------------------------------------------------
+# Numbers on their way to a solver: finite, in range, and below what HiGHS reads as infinite.
+
+import math  # noqa: E402
+
+SOLVER_INFINITY = 1e20
+"""HiGHS reads a bound or cost of this magnitude or more as infinite (its ``infinite_bound`` and
+``infinite_cost`` options, 1e20 by default)."""
+
+
+def _with_unit(number: float, unit: str) -> str:
+    return f"{number:g} {unit}" if unit else f"{number:g}"
+
+
+def _range_text(minimum: float | None, maximum: float | None, allow_zero: bool, unit: str) -> str:
+    if minimum is not None and minimum == 0 and not allow_zero:
+        low = f"> {_with_unit(0, unit)}"
+    elif minimum is not None:
+        low = f">= {_with_unit(minimum, unit)}"
+    else:
+        low = ""
+    high = f"<= {_with_unit(maximum, unit)}" if maximum is not None else ""
+    if low and high:
+        return f"a number {low} and {high}"
+    if low or high:
+        return f"a number {low or high}"
+    return "a finite number" if allow_zero else "a finite nonzero number"
+
+
+def finite_number(value: Any, field: str, *, minimum: float | None = None, maximum: float | None = None,
+                  allow_zero: bool = True, unit: str = "", fix: str | None = None) -> float:
+    """``value`` as a float, or an :class:`InputError` naming ``field`` when it is not a real number
+    (text and booleans included), is NaN or infinite, lies below ``minimum`` or above ``maximum``
+    (both inclusive), or is zero while ``allow_zero`` is false. ``unit`` only labels the messages."""
+    wanted = _range_text(minimum, maximum, allow_zero, unit)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(field, value, "must be a number", fix or f"pass {wanted}")
+    v = float(value)
+    if math.isnan(v):
+        raise InputError(field, value, "must be a number, not NaN",
+                         fix or f"pass {wanted}")
+    if math.isinf(v):
+        raise InputError(field, value, "must be finite", fix or f"pass {wanted}")
+    if minimum is not None and v < minimum:
+        raise InputError(field, value, f"must be >= {_with_unit(minimum, unit)}", fix or f"pass {wanted}")
+    if v == 0 and not allow_zero:
+        raise InputError(field, value, "must not be 0" if minimum is None or minimum < 0
+                         else f"must be > {_with_unit(0, unit)}",
+                         fix or f"pass {wanted}")
+    if maximum is not None and v > maximum:
+        raise InputError(field, value, f"must be <= {_with_unit(maximum, unit)}", fix or f"pass {wanted}")
+    return v
+
+
+def finite_limit(value: Any, field: str, *, minimum: float | None = 0.0, maximum: float | None = None,
+                 allow_zero: bool = True, unit: str = "", fix: str | None = None) -> float:
+    """A limit, count or coefficient that enters a MILP: :func:`finite_number` (non-negative by
+    default), and of magnitude below :data:`SOLVER_INFINITY`, which HiGHS would silently read as
+    "no limit" (or as an infinite demand)."""
+    v = finite_number(value, field, minimum=minimum, maximum=maximum, allow_zero=allow_zero, unit=unit, fix=fix)
+    if abs(v) >= SOLVER_INFINITY:
+        raise InputError(field, value, f"must be below {_with_unit(SOLVER_INFINITY, unit)} in magnitude: "
+                         "the solver reads a number this large as infinite",
+                         fix or "pass a realistic value (a limit that should not bind can be left out: None)")
+    return v
+
+
+def whole_number(value: Any, field: str, *, minimum: int = 0, maximum: int | None = None,
+                 fix: str | None = None) -> int:
+    """A count (replicas, points, accelerators available): an integer, or a float with no
+    fractional part, at least ``minimum`` and below :data:`SOLVER_INFINITY`."""
+    wanted = f"a whole number >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(field, value, "must be a whole number", fix or f"pass {wanted}")
+    if isinstance(value, numbers.Integral):
+        n = int(value)
+    else:
+        v = float(value)
+        if math.isnan(v):
+            raise InputError(field, value, "must be a whole number, not NaN", fix or f"pass {wanted}")
+        if math.isinf(v):
+            raise InputError(field, value, "must be finite", fix or f"pass {wanted}")
+        if not v.is_integer():
+            raise InputError(field, value, "must be a whole number", fix or f"pass {wanted}, e.g. {math.floor(v)}")
+        n = int(v)
+    if n < minimum:
+        raise InputError(field, value, f"must be >= {minimum}", fix or f"pass {wanted}")
+    if maximum is not None and n > maximum:
+        raise InputError(field, value, f"must be <= {maximum}", fix or f"pass {wanted}")
+    if abs(n) >= SOLVER_INFINITY:
+        raise InputError(field, value, f"must be below {SOLVER_INFINITY:g}: the solver reads a number this "
+                         "large as infinite", fix or f"pass {wanted} of realistic size")
+    return n
+
+
+def finite_mapping(values: Any, field: str, *, minimum: float | None = 0.0, maximum: float | None = None,
+                   allow_zero: bool = True, unit: str = "", allow_empty: bool = False,
+                   fix: str | None = None) -> dict[str, float]:
+    """A mapping of names to limits (demand per request class, accelerators available per type,
+    throughput per class): every key a non-empty string, every value checked by
+    :func:`finite_limit` under the field ``field[key]``."""
+    from collections.abc import Mapping
+    if not isinstance(values, Mapping):
+        raise InputError(field, values, "must be a mapping of names to numbers",
+                         fix or "pass e.g. {'default': 10.0}")
+    if not values and not allow_empty:
+        raise InputError(field, dict(values), "must not be empty", fix or "pass e.g. {'default': 10.0}")
+    out = {}
+    for key, v in values.items():
+        if not isinstance(key, str) or not key:
+            raise InputError(field, key, "keys must be non-empty names (strings)", fix)
+        out[key] = finite_limit(v, f"{field}[{key!r}]", minimum=minimum, maximum=maximum,
+                                allow_zero=allow_zero, unit=unit, fix=fix)
+    return out
+
+
+def quantity_limit(value: Any, field: str, unit: str, *, allow_zero: bool = False,
+                   maximum: float | None = None, example: str | None = None) -> float | None:
+    """A physical limit given as a quantity, a string such as ``"100 ms"`` or a number in ``unit``:
+    its magnitude in ``unit``, checked by :func:`finite_limit` (positive unless ``allow_zero``).
+    ``None`` (no limit) is returned as is. Errors show the value as given."""
+    if value is None:
+        return None
+    from .units import as_quantity
+    example = example or f"100 {unit}"
+    magnitude = as_quantity(value, unit, field, example=example).magnitude
+    try:
+        return finite_limit(magnitude, field, minimum=0.0, maximum=maximum, allow_zero=allow_zero, unit=unit)
+    except InputError as err:
+        fix = err.fix if abs(float(magnitude)) >= SOLVER_INFINITY else f"pass a quantity such as {example!r}"
+        raise InputError(field, value, err.rule, fix) from None

@@ -8,6 +8,7 @@ message. Records loaded from the registry also carry ``provenance``: field path 
 from __future__ import annotations
 
 import numbers
+from functools import lru_cache
 from typing import Annotated, Any, Literal, Optional
 
 import pint
@@ -181,6 +182,15 @@ class HardwareNode(Record):
         return year
 
 
+@lru_cache(maxsize=None)
+def _flop_per_param() -> float:
+    """The roofline sheet's forward FLOP per parameter per token (imported on first use: records load
+    without the equation sheets)."""
+    from .models.roofline import FLOP_PER_PARAM
+    from .symbolic import constants
+    return constants()[FLOP_PER_PARAM]
+
+
 class Workload(Record):
     """Demand side: what one unit of work costs (per token for language models, per input otherwise)."""
 
@@ -200,10 +210,11 @@ class Workload(Record):
         return float(value)
 
     def flops_per_unit(self) -> float:
-        """FLOP per token (language models) or per input (vision, audio), as a float."""
+        """FLOP per token (language models) or per input (vision, audio), as a float: the model card's
+        figure, else the roofline sheet's ``FLOP_PER_PARAM`` per active parameter."""
         if self.inference_flops is not None:
             return float(self.inference_flops.to("FLOP").magnitude)
-        return 2.0 * self.active_parameters_count()
+        return _flop_per_param() * self.active_parameters_count()
 
     def active_parameters_count(self) -> float:
         return self.parameters
@@ -464,3 +475,9 @@ class Fleet(Record):
     @property
     def accelerator(self) -> HardwareNode:
         return self.node.accelerator
+
+
+# Public names for modules outside this one (formulations, service): the same classes.
+StrictModel = _Strict
+"""A pydantic model whose validation failures raise InputError(s) naming each field."""
+as_input_error = _as_input_error

@@ -81,10 +81,16 @@ p2p = sheet.define("p2p_time", alpha + M / beta, "s", "one point-to-point messag
 # tiles it exactly (span divides G); otherwise some of its messages cross the fabric, which then
 # sets the pace of every ring step.
 inside_node = (span <= G) & (floor(G / span) * span >= G)
-placed_bandwidth = sheet.define("placed_bandwidth", Piecewise((beta_intra, inside_node), (beta_fabric, True)),
+
+
+def placed(intra, fabric):
+    """One value per link, chosen by where a group of ``span`` accelerators lies."""
+    return Piecewise((intra, inside_node), (fabric, True))
+
+
+placed_bandwidth = sheet.define("placed_bandwidth", placed(beta_intra, beta_fabric),
                                 "byte/s", "link of a group: NVLink inside one node, else the fabric")
-placed_latency = sheet.define("placed_latency", Piecewise((alpha_intra, inside_node), (alpha_fabric, True)),
-                              "s", "latency of a group's link")
+placed_latency = sheet.define("placed_latency", placed(alpha_intra, alpha_fabric), "s", "latency of a group's link")
 
 
 def over(expr, message, ranks, bandwidth, latency):

@@ -4,9 +4,10 @@
     T_microbatch = compute + recomputation + launch overhead + TP collectives + PP sends
 
 Layout (Megatron's default rank order): TP ranks are consecutive (innermost), then DP, then PP. A TP
-group inside one node uses NVLink; the DP group of one stage has min(DP, G/TP) ranks per node and
-all-reduces hierarchically; pipeline neighbours cross the fabric unless the whole job fits in one
-node.
+group inside one node uses NVLink; the DP group of one stage has min(DP, max(1, floor(G/TP))) ranks
+per node and all-reduces hierarchically; pipeline neighbours cross the fabric unless the whole job
+fits in one node. ``tp_link``, ``pp_link`` and ``dp_link`` name the link each group uses (an index
+into ``LINKS``), from the same placement test the times use.
 
 | symbol | unit | meaning | source |
 |---|---|---|---|
@@ -82,8 +83,8 @@ backward_mb = sheet.define("backward_time_per_microbatch", fwd_bwd - fwd, "s",
 
 # --- tensor parallelism: per layer, per micro-batch -----------------------------------------------
 tp_message = mu * S * h * b
-tp_link = {col.span: tp}
-tp_bandwidth, tp_latency = col.placed_bandwidth.xreplace(tp_link), col.placed_latency.xreplace(tp_link)
+tp_group = {col.span: tp}
+tp_bandwidth, tp_latency = col.placed_bandwidth.xreplace(tp_group), col.placed_latency.xreplace(tp_group)
 tp_allreduce = sheet.define(
     "tp_allreduce_time", col.over(col.allreduce, tp_message, tp, tp_bandwidth, tp_latency),
     "s", "one TP all-reduce of a micro-batch's activations (NVLink inside a node, else the fabric)")
@@ -91,9 +92,9 @@ tp_mb = sheet.define("tp_time_per_microbatch", Ls * Piecewise((6, r >= 2), (4, T
                      "TP collectives of one micro-batch on one stage: 2 forward + 2 backward per layer")
 
 # --- pipeline sends -------------------------------------------------------------------------------
-pp_link = {col.span: tp * dp * pp}
-pp_send = col.over(col.p2p, tp_message / tp, 1, col.placed_bandwidth.xreplace(pp_link),
-                   col.placed_latency.xreplace(pp_link))
+pp_group = {col.span: tp * dp * pp}
+pp_send = col.over(col.p2p, tp_message / tp, 1, col.placed_bandwidth.xreplace(pp_group),
+                   col.placed_latency.xreplace(pp_group))
 pp_mb = sheet.define("pp_time_per_microbatch", Piecewise((0, pp <= 1), (2 * pp_send, True)), "s",
                      "activation send forward and gradient send backward of one micro-batch")
 
@@ -112,13 +113,28 @@ pipeline = sheet.define("pipeline_time", m * microbatch + bubble, "s",
 
 # --- data parallelism: hierarchical gradient all-reduce once per step ------------------------------
 G = col.G
-dp_local = Min(dp, Max(1, floor(G / tp)))
+dp_local = sheet.define("dp_local_ranks", Min(dp, Max(1, floor(G / tp))), "dimensionless",
+                        "DP ranks of one stage inside one node (the node's TP groups)")
 dp_message = params_per_gpu * b_grad * Piecewise((1.5, z >= 3), (1, True))
 dp_time = sheet.define("dp_communication_time",
                        col.hierarchical.xreplace({col.M: dp_message, col.g: dp_local, col.n: dp / dp_local}),
                        "s", "gradient all-reduce of one stage's parameters over the DP group")
 dp_exposed = sheet.define("dp_exposed_time", Max(0, dp_time - overlap * backward_mb), "s",
                           "DP all-reduce not hidden behind the last micro-batch's backward pass")
+
+# --- which link each group uses (labels for the result; the times above use the same tests) --------
+LINKS = ("none", "NVLink", "fabric", "hierarchical")
+
+
+def _link(ranks, group):
+    """none for a group of one rank, else NVLink or the fabric by the collectives' placement test."""
+    return Piecewise((0, ranks <= 1), (1, col.inside_node.xreplace(group)), (2, True))
+
+
+sheet.define("tp_link", _link(tp, tp_group), "dimensionless", "index in LINKS of the TP group's link")
+sheet.define("pp_link", _link(pp, pp_group), "dimensionless", "index in LINKS of the pipeline sends' link")
+sheet.define("dp_link", Piecewise((0, dp <= 1), (1, dp_local >= dp), (2, dp_local <= 1), (3, True)),
+             "dimensionless", "index in LINKS of the DP all-reduce: one node, the fabric, or both (hierarchical)")
 
 # --- optimizer update: memory-bound pass over the owned parameters ---------------------------------
 update = sheet.define("optimizer_update_time", params_per_gpu / shard_optimizer * (2 * b_opt + b_grad + b) / BW,

@@ -12,10 +12,14 @@
 | S | token | tokens of context held per request | input |
 | B | request | requests (or inputs) in the batch | input |
 | n | token | new tokens per request in the pass (decode 1; training/prefill S; vision 1) | input |
-| N_act | - | activation elements per token (or input); transformers 17*L*h (34 bytes/token/layer at 2 bytes, selective recompute) | Korthikanti et al. 2022 |
+| N_act | - | activation elements per token (or input); transformers ACT_PER_HIDDEN*h*L | Korthikanti et al. 2022; workloads.yaml |
+| h | - | hidden size of a transformer | model card |
+| ACT_PER_HIDDEN | - | 17 activation elements per token per hidden unit per layer (34 bytes at 2-byte activations, selective recomputation, Table 2) | Korthikanti et al. 2022 |
+| ADAM_STATE | byte | 12 bytes per parameter: fp32 master weights + first and second moments (mixed-precision Adam) | Rajbhandari et al. 2020 (ZeRO), section 3.1 |
+| MOMENTUM_STATE | byte | 8 bytes per parameter: fp32 master weights + momentum (mixed-precision SGD with momentum) | Micikevicius et al. 2018; Rajbhandari et al. 2020 |
 | t | - | 1 when training, 0 for inference | input |
 """
-from mlsysim_opt.symbolic import Sheet, sym
+from mlsysim_opt.symbolic import Sheet, const, sym
 
 P = sym("params", "param", "parameter count", "model card")
 b = sym("bytes_per_value", "byte", "bytes per stored weight at the precision", "format definition")
@@ -30,6 +34,18 @@ n = sym("tokens_per_request", "token", "new tokens computed per request in this 
 N_act = sym("activation_elements", "dimensionless", "activation elements per token (or input)",
             "Korthikanti et al. 2022; workloads.yaml")
 t = sym("training", "dimensionless", "1 when training, 0 for inference", "input", upper=1)
+h = sym("hidden_size", "dimensionless", "hidden (model) width", "model card", lower=1)
+
+ACT_PER_HIDDEN = const("activation_elements_per_hidden", 17, "dimensionless",
+                       "activation elements a transformer layer stores per token per hidden unit "
+                       "(34 bytes at 2-byte activations, selective recomputation)",
+                       "Korthikanti et al. 2022, Reducing Activation Recomputation, Table 2")
+# Optimizer state per parameter in mixed-precision training; the 16-bit weights and gradients are
+# counted separately (P * b each).
+ADAM_STATE = const("adam_state_bytes", 12, "byte", "fp32 master weights + Adam's two fp32 moments",
+                   "Rajbhandari et al. 2020, ZeRO, section 3.1 (K = 12)")
+MOMENTUM_STATE = const("momentum_state_bytes", 8, "byte", "fp32 master weights + one fp32 momentum",
+                       "Micikevicius et al. 2018 (fp32 master copy); Rajbhandari et al. 2020")
 
 sheet = Sheet("memory", "What a model occupies: weights, KV cache, activations, optimizer state",
               walls=[2, 5], iron_law_term="Peak (memory side)",
@@ -43,6 +59,9 @@ kv_per_token = sheet.define("kv_bytes_per_token", 2 * L * H_kv * d * b_kv, "byte
                             "KV cache bytes for one token of one request")
 kv_cache = sheet.define("kv_cache_bytes", kv_per_token * S * B, "byte", "KV cache of the batch")
 
+# A transformer's activation elements per token (input to N_act); other networks give N_act per input.
+sheet.define("transformer_activation_elements", ACT_PER_HIDDEN * h * L, "dimensionless",
+             "activation elements per token of a transformer, all layers")
 activations = sheet.define("activation_bytes", N_act * b * B * n, "byte", "activations of the whole pass")
 activation_traffic = sheet.define("activation_traffic_bytes", 2 * activations, "byte",
                                   "each activation written once and read once")

@@ -4,7 +4,8 @@
 
 | symbol | unit | meaning | source |
 |---|---|---|---|
-| o | FLOP | FLOP per token (language models) or per input | model card; 2 FLOP per parameter per token |
+| o | FLOP | FLOP per token (language models) or per input | model card, else FLOP_PER_PARAM x active parameters |
+| FLOP_PER_PARAM | FLOP | 2 FLOP per active parameter per token in a forward pass (one multiply-accumulate) | Kaplan et al. 2020 (C_forward = 2N) |
 | H | - | query heads (attention FLOPs) | model card |
 | FLOP_PER_MAC | FLOP | 2 FLOP per multiply-accumulate (constant) | definition |
 | c | token | mean context each new token attends to (decode S, causal prefill (S+1)/2) | input |
@@ -24,7 +25,8 @@ and read, optimizer state read and written, activations written and read in each
 
 Memory tiers (TinyML): weights are served from SRAM when they fit there, else from flash when the
 device has flash, else from main memory. The tier test depends only on parameters, so the Pyomo
-backend resolves it at compile time.
+backend resolves it at compile time. The same Piecewise picks the bandwidth and ``memory_tier``, the
+index of the tier's name in ``MEMORY_TIERS``.
 
 Decode traffic is the weights plus the KV cache of every request, not a fixed fraction of the
 weights: at large batch and short context the arithmetic intensity keeps rising and decode turns
@@ -35,6 +37,9 @@ from mlsysim_opt.symbolic import Max, Piecewise, Sheet, const, sym
 from .memory import (B, L, P, activation_traffic, b, b_opt, d, kv_cache, n, t, weights)
 
 FLOP_PER_MAC = const("flop_per_mac", 2, "FLOP", "FLOP per multiply-accumulate", "definition")
+FLOP_PER_PARAM = const("flop_per_param", 2, "FLOP",
+                       "forward FLOP per active parameter per token: one multiply-accumulate per weight",
+                       "Kaplan et al. 2020, Scaling Laws for Neural Language Models (C_forward = 2N)")
 o = sym("flops_per_token", "FLOP", "FLOP per token (language) or per input (vision, audio)", "model card")
 H = sym("heads", "dimensionless", "query heads (0 for networks without attention)", "model card")
 c = sym("attended_context", "token", "mean context each new token attends to", "input")
@@ -66,12 +71,20 @@ traffic = sheet.define("traffic",
                        passes * weights + kv_cache + passes * activation_traffic + t * 2 * P * (b + b_opt),
                        "byte", "bytes that cross the memory bus")
 # --- the memory tier the weights are served from -------------------------------------------------
-bandwidth = sheet.define(
-    "effective_bandwidth",
-    eta_bw * Piecewise((BW_sram, (C_sram > 0) & (weights <= C_sram)),
-                       (BW_flash, (C_flash > 0) & (weights <= C_flash)),
-                       (BW, True)),
-    "byte/s", "bandwidth of the tier the weights live in")
+MEMORY_TIERS = ("SRAM", "flash", "main memory")
+in_sram = (C_sram > 0) & (weights <= C_sram)
+in_flash = (C_flash > 0) & (weights <= C_flash)
+
+
+def by_tier(sram, flash, main):
+    """One value per tier, in the order of ``MEMORY_TIERS``: the first tier the weights fit wins."""
+    return Piecewise((sram, in_sram), (flash, in_flash), (main, True))
+
+
+sheet.define("memory_tier", by_tier(0, 1, 2), "dimensionless",
+             "index in MEMORY_TIERS of the tier the weights live in")
+bandwidth = sheet.define("effective_bandwidth", eta_bw * by_tier(BW_sram, BW_flash, BW), "byte/s",
+                         "bandwidth of the tier the weights live in")
 
 # --- the roofline ------------------------------------------------------------------------------
 T_compute = sheet.define("latency_compute", ops / (eta * F), "s", "time the arithmetic needs")
@@ -87,5 +100,6 @@ sheet.define("mfu", passes * model_flops / (T * F), "dimensionless",
              "model FLOP utilisation against the undiscounted peak")
 
 # Power: idle draw for the whole pass, full dynamic draw while the binding engine is busy.
-sheet.define("energy", TDP * (p_idle * T + (1 - p_idle) * Max(T_compute, T_memory)), "J",
-             "energy of the pass")
+E = sheet.define("energy", TDP * (p_idle * T + (1 - p_idle) * Max(T_compute, T_memory)), "J",
+                 "energy of the pass")
+sheet.define("energy_per_unit", E / (B * n), "J", "energy per token (language) or per input (others)")

@@ -17,7 +17,7 @@ Iron Law (max of compute and memory time, plus launch overheads) is written once
 | B, P, b, b_kv, L, H_kv, d, N_act | | from memory.py | |
 | o_tok, H, eta, eta_bw, F, BW, tau | | from roofline.py | |
 
-Phase semantics:
+Phase semantics (the substitutions are phases.py's prefill at length p and decode at the context):
 
 * Prefill processes the B prompts together: B*p new tokens, each attending on average to (p+1)/2
   tokens (causal mask), writing p tokens of KV per request. Query heads set the attention FLOPs;
@@ -36,8 +36,9 @@ import sympy
 
 from mlsysim_opt.symbolic import Sheet, floor, sym
 
+from . import phases
 from .memory import B, S, footprint, kv_per_token, n, t, weights
-from .roofline import T, T_compute, T_memory, T_overhead, c
+from .roofline import T, T_compute, T_memory, T_overhead
 
 R = sym("reserved_context", "token", "KV tokens reserved per request (seq_len)", "input", lower=1)
 p = sym("prompt_tokens", "token", "prompt tokens per request, prefilled in one pass", "input", lower=1)
@@ -52,11 +53,11 @@ sheet = Sheet("serving", "LLM serving on one accelerator: TTFT, ITL and KV-cache
                        "Kwon et al. 2023, PagedAttention (vLLM)",
                        "Agrawal et al. 2024, Sarathi-Serve (chunked prefill)"])
 
-# --- the two phases, as substitutions into the one roofline ----------------------------------------
-PREFILL = {t: 0, n: p, c: (p + 1) / 2, S: p}
+# --- the two phases (phases.py), as substitutions into the one roofline ----------------------------
+PREFILL = phases.at("prefill", p)
 decode_context = p + o / 2
-DECODE = {t: 0, n: 1, c: decode_context, S: decode_context}
-LAST_STEP = {t: 0, n: 1, c: p + o, S: p + o}
+DECODE = phases.at("decode", decode_context)
+LAST_STEP = phases.at("decode", p + o)
 
 sheet.define("prefill_compute", T_compute.xreplace(PREFILL), "s", "arithmetic time of the prefill pass")
 sheet.define("prefill_memory", T_memory.xreplace(PREFILL), "s", "memory time of the prefill pass")
@@ -79,6 +80,7 @@ memory_required = sheet.define("memory_required", footprint.xreplace(SERVING_MEM
                                "weights, reserved KV of every request and live activations")
 sheet.define("kv_cache_reserved", (kv_per_token * S * B).xreplace({S: R}), "byte",
              "KV cache reserved for the batch at seq_len")
+sheet.define("weights_resident", weights, "byte", "the weights, held once whatever the batch")
 sheet.define("activation_working_set", memory_required.xreplace({R: 0}) - weights, "byte",
              "live activations: one layer for the decode tokens and one prefill chunk")
 sheet.define("memory_utilization", memory_required / C_mem, "dimensionless", "memory required over capacity")

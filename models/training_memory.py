@@ -42,10 +42,9 @@ Pipeline buffers: one send and one receive buffer of s b h activations when PP >
 """
 from mlsysim_opt.symbolic import Max, Min, Piecewise, Sheet, ceiling, sym
 
-from .memory import L, P, b, b_opt, n as S
+from .memory import L, P, b, b_opt, h, n as S
 from .roofline import H
 
-h = sym("hidden_size", "dimensionless", "hidden (model) width", "model card", lower=1)
 V = sym("vocab_size", "dimensionless", "vocabulary size (0 when unknown)", "model card")
 mu = sym("microbatch_size", "request", "sequences in one micro-batch", "input", lower=1)
 m = sym("microbatches", "dimensionless", "micro-batches per step on one pipeline", "input", lower=1)

@@ -145,6 +145,58 @@ def test_tp_across_nodes_uses_the_fabric(fleet64):
     assert across.step_latency_total > inside.step_latency_total
 
 
+@pytest.mark.parametrize("tp,pp,dp,per_node,links,dp_local", [
+    (1, 1, 8, 8, {"tp": "none", "pp": "none", "dp": "NVLink"}, 8),
+    (2, 1, 8, 8, {"tp": "NVLink", "pp": "none", "dp": "hierarchical (4 per node)"}, 4),
+    (8, 2, 4, 8, {"tp": "NVLink", "pp": "fabric", "dp": "fabric"}, 1),
+    (16, 1, 4, 8, {"tp": "fabric", "pp": "none", "dp": "fabric"}, 1),     # TP spans two nodes
+    (4, 2, 1, 8, {"tp": "NVLink", "pp": "NVLink", "dp": "none"}, 1),      # the whole job in one node
+    (3, 1, 2, 8, {"tp": "fabric", "pp": "none", "dp": "NVLink"}, 2),      # 3 does not tile a node of 8
+    (2, 2, 2, 4, {"tp": "NVLink", "pp": "fabric", "dp": "NVLink"}, 2),
+])
+def test_link_labels_and_dp_local_come_from_the_sheet(tp, pp, dp, per_node, links, dp_local):
+    from mlsysim_opt.compile.numeric import compile_expressions
+    from mlsysim_opt.models import collectives, distributed
+    from mlsysim_opt.solvers.distributed import link_labels
+    values = {"tp_size": tp, "pp_size": pp, "dp_size": dp, "accelerators_per_node": per_node,
+              "intra_node_bandwidth": NVLINK4, "fabric_bandwidth": NDR}
+    assert link_labels(values) == links
+    sheet = distributed.sheet.compiled(["dp_local_ranks"])
+    assert sheet(**values)["dp_local_ranks"] == dp_local
+    # the label names the link the TP collectives are timed on (one placement test)
+    tp_bandwidth = collectives.sheet["placed_bandwidth"].xreplace({collectives.span: distributed.tp})
+    used = compile_expressions({"bw": tp_bandwidth})(**values)["bw"]
+    if tp > 1:
+        assert used == (NVLINK4 if links["tp"] == "NVLink" else NDR)
+
+
+def test_link_labels_follow_the_sheet(monkeypatch, fleet64):
+    """Redefine the TP link in the sheet: the result's label and note follow, so the solver keeps no
+    placement test of its own."""
+    import sympy
+    from mlsysim_opt.models import distributed
+    from mlsysim_opt.solvers import distributed as solver
+    from mlsysim_opt.symbolic.sheet import Definition
+    old = distributed.sheet.definitions["tp_link"]
+    solver.placement_function.cache_clear()
+    try:
+        with monkeypatch.context() as m:
+            m.setitem(distributed.sheet.definitions, "tp_link",
+                      Definition("tp_link", sympy.Integer(2), old.unit, old.meaning))
+            m.setattr(distributed.sheet, "_compiled", {})
+            r = DistributedModel.solve(Models.Llama3_70B, fleet64, batch_size=512, tp_size=8, pp_size=2)
+            assert r.links["tp"] == "fabric" and any("TP group of 8" in n for n in r.notes)
+    finally:
+        solver.placement_function.cache_clear()
+    r = DistributedModel.solve(Models.Llama3_70B, fleet64, batch_size=512, tp_size=8, pp_size=2)
+    assert r.links["tp"] == "NVLink"
+
+
+def test_dp_all_reduce_uses_the_sheets_dp_local():
+    from mlsysim_opt.models import distributed
+    assert distributed.sheet["dp_communication_time"].has(distributed.sheet["dp_local_ranks"])
+
+
 def test_uneven_layers_use_the_fullest_stage():
     fleet = Fleet(name="24", node=Nodes.DGX_H100, count=3, fabric=Fabrics.InfiniBand_NDR)
     r = DistributedModel.solve(Models.Llama3_70B, fleet, batch_size=24, tp_size=8, pp_size=3, efficiency=0.4)

@@ -100,6 +100,61 @@ def test_mcu_memory_tiers():
     assert not too_big.feasible                                      # 3.5 MB > 1 MiB flash
 
 
+@pytest.mark.parametrize("model,hw,precision,tier", [
+    (Models.Tiny.DS_CNN, Hardware.Tiny.nRF52840, "int8", "SRAM"),
+    (Models.MobileNetV2, Hardware.Tiny.ESP32_S3, "int8", "flash"),
+    (LLAMA8, H100, "fp16", "main memory"),
+])
+def test_memory_tier_label_is_the_piecewise_branch(model, hw, precision, tier):
+    """The label is the roofline sheet's ``memory_tier`` and names the bandwidth the sheet used."""
+    from mlsysim_opt import inputs as _in
+    from mlsysim_opt.models import roofline
+    p = Engine.solve(model, hw, precision=precision)
+    assert p.memory_tier == tier
+    choice = _in.precision_for(hw, precision, warn=False)
+    values = {**_in.workload_values(model, choice, batch_size=1, seq_len=2048, is_training=False),
+              **_in.hardware_values(hw, choice), "efficiency": 0.5, "bandwidth_efficiency": 1.0}
+    index = roofline.sheet.compiled(["memory_tier"])(**values)["memory_tier"]
+    assert roofline.MEMORY_TIERS[int(index)] == tier
+    bandwidth = {"SRAM": hw.memory.sram_bandwidth, "flash": hw.memory.flash_bandwidth,
+                 "main memory": hw.memory.bandwidth}[tier]
+    assert p.peak_bw_actual == bandwidth
+
+
+def test_memory_tier_conditions_are_written_once():
+    from mlsysim_opt.models import roofline
+    tier, bandwidth = roofline.sheet["memory_tier"], roofline.sheet["effective_bandwidth"] / roofline.eta_bw
+    assert [cond for _, cond in tier.args] == [cond for _, cond in bandwidth.args]
+    assert [value for value, _ in tier.args] == list(range(len(roofline.MEMORY_TIERS)))
+
+
+def test_energy_per_unit_divides_by_the_units_of_the_pass():
+    train = Engine.solve(LLAMA8, H100, batch_size=4, seq_len=512, is_training=True)
+    assert train.energy_per_unit.m_as("J") == pytest.approx(train.energy.m_as("J") / (4 * 512), rel=1e-12)
+    decode = Engine.solve(LLAMA8, H100, batch_size=4, seq_len=512)
+    assert decode.energy_per_unit.m_as("J") == pytest.approx(decode.energy.m_as("J") / 4, rel=1e-12)
+
+
+def test_flop_per_parameter_comes_from_the_roofline_sheet(monkeypatch):
+    from mlsysim_opt import TransformerWorkload
+    from mlsysim_opt import types
+    from mlsysim_opt.models import roofline
+    from mlsysim_opt.symbolic import constants
+    from mlsysim_opt.symbolic import sheet as sheet_module
+    wl = TransformerWorkload(name="no card FLOPs", parameters=1e9, active_parameters=2.5e8, layers=4,
+                             hidden_size=256, heads=4)
+    assert constants()[roofline.FLOP_PER_PARAM] == 2.0
+    assert wl.flops_per_unit() == 2.0 * 2.5e8                 # active parameters only (MoE)
+    types._flop_per_param.cache_clear()
+    try:
+        with monkeypatch.context() as m:
+            m.setitem(sheet_module._CONSTANTS, roofline.FLOP_PER_PARAM, 3.0)
+            assert wl.flops_per_unit() == 3.0 * 2.5e8
+    finally:
+        types._flop_per_param.cache_clear()
+    assert wl.flops_per_unit() == 2.0 * 2.5e8
+
+
 def test_energy_is_idle_plus_busy_power():
     p = Engine.solve(LLAMA8, H100)
     T = p.latency.m_as("s")

@@ -98,6 +98,29 @@ def test_single_accelerator_and_optimizers():
     assert weights_only.checkpoint_size.m_as("byte") == pytest.approx(Models.Llama3_70B.parameters * 2)
 
 
+def test_optimizer_state_is_the_memory_sheets_constant(monkeypatch):
+    """Checkpoints and the training roofline read one optimizer-state figure per optimizer: the memory
+    sheet's constants (ZeRO: 12 B/param for mixed-precision Adam)."""
+    from mlsysim_opt import inputs as _in
+    from mlsysim_opt.models import memory
+    from mlsysim_opt.solvers.reliability import OPTIMIZER_STATE, optimizer_bytes
+    from mlsysim_opt.symbolic import constants
+    from mlsysim_opt.symbolic import sheet as sheet_module
+    assert (optimizer_bytes("adam"), optimizer_bytes("adamw"), optimizer_bytes("sgd"), optimizer_bytes("none")) \
+        == (12.0, 12.0, 8.0, 0.0)
+    assert optimizer_bytes("adam") == constants()[memory.ADAM_STATE]
+    assert optimizer_bytes("sgd") == constants()[memory.MOMENTUM_STATE]
+    assert set(OPTIMIZER_STATE) == {"adam", "adamw", "sgd", "none"}
+    choice = _in.precision_for(Hardware.H100, "bf16", warn=False)
+    with monkeypatch.context() as m:
+        m.setitem(sheet_module._CONSTANTS, memory.ADAM_STATE, 16.0)
+        r = CheckpointModel().solve(Models.Llama3_8B, Hardware.H100, optimizer="adam", interval_hours=1)
+        assert r.bytes_per_param == 2 + 16.0
+        lowered = _in.workload_values(Models.Llama3_8B, choice, batch_size=1, seq_len=8, is_training=True)
+        assert lowered["optimizer_bytes_per_param"] == 16.0
+    assert CheckpointModel().solve(Models.Llama3_8B, Hardware.H100, interval_hours=1).bytes_per_param == 14.0
+
+
 def test_default_interval_is_daly_for_the_fleet():
     fleet = Systems.Clusters.Research_256
     c = CheckpointModel().solve(Models.Llama3_70B, fleet)

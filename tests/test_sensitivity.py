@@ -158,6 +158,30 @@ def test_training_step(solver):
     assert r.finite_difference["seq_len"] == pytest.approx(r.sensitivities["seq_len"], abs=1e-3)
 
 
+@pytest.mark.parametrize("model,kwargs", [
+    (Models.Llama3_8B, dict(batch_size=1, seq_len=2048)),                      # decode, memory-bound
+    (Models.Llama3_8B, dict(batch_size=512, seq_len=128)),                     # decode, compute-bound
+    (Models.Llama3_8B, dict(batch_size=8, seq_len=600, is_training=True)),     # training, compute-bound
+    (Models.BERT_Base, dict(batch_size=1, seq_len=77, is_training=True)),
+])
+def test_seq_len_elasticity_is_the_sheets_symbolic_derivative(solver, model, kwargs):
+    """d ln T / d ln s of the roofline with the phase substituted in, differentiated by SymPy here:
+    the solver's seq_len sensitivity must be that derivative, not a rule of its own."""
+    import sympy
+    from mlsysim_opt.compile.numeric import compile_expressions
+    from mlsysim_opt.models import phases, roofline
+    from mlsysim_opt.solvers.sensitivity import lower
+    phase = "training" if kwargs.get("is_training") else "decode"
+    latency = roofline.sheet["latency"].xreplace(phases.PHASES[phase])
+    f = compile_expressions({"T": latency, "dT_ds": sympy.diff(latency, phases.s)})
+    low = lower(model, Hardware.H100, **kwargs)
+    out = f(**low.values, sequence_length=float(kwargs["seq_len"]))
+    expected = out["dT_ds"] * kwargs["seq_len"] / out["T"]
+    r = solver.solve(model, Hardware.H100, **kwargs)
+    assert r.sensitivities["seq_len"] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert r.latency.m_as("s") == pytest.approx(out["T"], rel=1e-12)
+
+
 @pytest.mark.parametrize("kwargs,field", [
     (dict(perturbation_pct=0), "perturbation_pct"),
     (dict(perturbation_pct=-5), "perturbation_pct"),

@@ -29,6 +29,9 @@ STEP_OUTPUTS = ("compute_time", "tp_communication_time", "pp_communication_time"
                 "single_accelerator_time", "tp_allreduce_time", "microbatch_time")
 
 
+PLACEMENT_OUTPUTS = ("tp_link", "pp_link", "dp_link", "dp_local_ranks")
+
+
 @lru_cache(maxsize=None)
 def step_function() -> CompiledFunction:
     """Step time and per-accelerator memory, compiled once (scalar and vectorized)."""
@@ -36,6 +39,23 @@ def step_function() -> CompiledFunction:
     exprs = {name: distributed.sheet[name] for name in STEP_OUTPUTS}
     exprs.update({name: training_memory.sheet[name] for name in MEMORY_OUTPUTS})
     return compile_expressions(exprs)
+
+
+@lru_cache(maxsize=None)
+def placement_function() -> CompiledFunction:
+    """Which link each group uses and the DP ranks per node, from the distributed sheet."""
+    from ..models import distributed
+    return distributed.sheet.compiled(PLACEMENT_OUTPUTS)
+
+
+def link_labels(values: dict) -> dict[str, str]:
+    """``{"tp", "pp", "dp"}: link label`` of one configuration's symbol values."""
+    from ..models.distributed import LINKS
+    out = placement_function()(**values)
+    labels = {group: LINKS[int(out[f"{group}_link"])] for group in ("tp", "pp", "dp")}
+    if labels["dp"] == "hierarchical":
+        labels["dp"] = f"hierarchical ({int(out['dp_local_ranks'])} per node)"
+    return labels
 
 
 # --------------------------------------------------------------------------------------------------
@@ -339,10 +359,6 @@ class DistributedModel:
         return out
 
 
-def _link(span: int, per_node: int) -> str:
-    return "NVLink" if span <= per_node and per_node % span == 0 else "fabric"
-
-
 def build_result(s: Setting, tp, pp, dp, m, mu, out: dict) -> DistributedResult:
     gb = 1e-9
     memory = out["training_memory_per_gpu"]
@@ -370,15 +386,10 @@ def build_result(s: Setting, tp, pp, dp, m, mu, out: dict) -> DistributedResult:
     if layers % pp:
         notes.append(f"{layers} layers over {pp} stages: the fullest stage holds {math.ceil(layers / pp)} layers "
                      "and sets the pace")
-    tp_link = _link(tp, s.per_node)
-    if tp > 1 and tp_link == "fabric":
+    placement = link_labels(s.point(tp, pp, dp, m, mu))
+    if placement["tp"] == "fabric":
         notes.append(f"TP group of {tp} does not fit in one {s.per_node}-accelerator node: TP collectives run "
                      "over the inter-node fabric")
-    dp_local = min(dp, max(1, s.per_node // tp))
-    dp_link = ("none" if dp == 1 else "NVLink" if dp_local >= dp
-               else "fabric" if dp_local == 1 else f"hierarchical ({dp_local} per node)")
-    links = {"tp": tp_link if tp > 1 else "none", "pp": (_link(tp * dp * pp, s.per_node) if pp > 1 else "none"),
-             "dp": dp_link}
     parallelism = {"tp": tp, "pp": pp, "dp": dp, "microbatches": m, "microbatch_size": mu,
                    "virtual_stages": s.v, "zero_stage": s.zero, "activation_recomputation": s.recompute,
                    "sequence_parallel": s.sp, "layers_per_stage": int(out["layers_per_stage"])}
@@ -397,7 +408,7 @@ def build_result(s: Setting, tp, pp, dp, m, mu, out: dict) -> DistributedResult:
         effective_throughput=_q(out["tokens_per_second"], "token/s"),
         samples_per_second=_q(out["samples_per_second"], "1/s"),
         mfu=float(out["mfu"]), scaling_efficiency=float(out["scaling_efficiency"]),
-        single_accelerator_time=_q(out["single_accelerator_time"], "s"), links=links, notes=notes,
+        single_accelerator_time=_q(out["single_accelerator_time"], "s"), links=placement, notes=notes,
     )
     result._records = (s.wl, s.fleet)
     return result

@@ -71,11 +71,23 @@ DEFAULT_FILESYSTEM_BANDWIDTH = "2 TB/s"
 """Sustained throughput of the filesystem behind the Llama 3 run (Tectonic, 7,500 SSD servers;
 Dubey et al. 2024). Small clusters have less; pass filesystem_bandwidth=."""
 
-OPTIMIZER_BYTES = {"adam": 12.0, "adamw": 12.0, "sgd": 8.0, "none": 0.0}
-"""Optimizer bytes per parameter in a mixed-precision checkpoint: Adam keeps an fp32 master copy
-and two fp32 moments (12 B); SGD with momentum an fp32 master and one moment (8 B); "none" saves
-the weights only. The 16-bit weights add bytes_per_value (2 for bf16): 14 B/param for Adam
-(Rajbhandari et al. 2020, ZeRO)."""
+OPTIMIZER_STATE = {"adam": "adam_state_bytes", "adamw": "adam_state_bytes", "sgd": "momentum_state_bytes",
+                   "none": None}
+"""Optimizer name -> the memory sheet's constant for its state per parameter in a mixed-precision
+checkpoint (models/memory.py: Adam an fp32 master copy and two fp32 moments, SGD with momentum an
+fp32 master and one moment); "none" saves the weights only. The 16-bit weights add bytes_per_value
+(2 for bf16): 14 B/param for Adam."""
+
+
+def optimizer_bytes(name: str) -> float:
+    """Optimizer-state bytes per parameter of ``name`` (a key of ``OPTIMIZER_STATE``)."""
+    constant = OPTIMIZER_STATE[name]
+    if constant is None:
+        return 0.0
+    from ..models import memory  # noqa: F401  (declares the constants)
+    from ..symbolic import constants, declared_symbols
+    return constants()[declared_symbols()[constant].sym]
+
 
 _h = quantity_factory("hour")
 _s = quantity_factory("s")
@@ -266,8 +278,8 @@ class CheckpointModel:
         at ``interval_hours`` or else Daly's optimal interval for the fleet's MTBF."""
         wl = _in.workload(model)
         opt = str(optimizer).lower()
-        if opt not in OPTIMIZER_BYTES:
-            raise UnknownNameError("optimizer", str(optimizer), OPTIMIZER_BYTES)
+        if opt not in OPTIMIZER_STATE:
+            raise UnknownNameError("optimizer", str(optimizer), OPTIMIZER_STATE)
         fl, notes = _as_checkpoint_fleet(hardware)
         n_writers = fl.count if writers is None else _in.positive_int(writers, "writers")
         per_writer = as_quantity(storage_bandwidth if storage_bandwidth is not None else DEFAULT_WRITER_BANDWIDTH,
@@ -281,7 +293,8 @@ class CheckpointModel:
         from ..types import PRECISION_BYTES
         from ..precision import normalize_precision
         b = PRECISION_BYTES[normalize_precision(precision)]
-        values = {"params": wl.parameters, "bytes_per_value": b, "optimizer_bytes_per_param": OPTIMIZER_BYTES[opt],
+        b_opt = optimizer_bytes(opt)
+        values = {"params": wl.parameters, "bytes_per_value": b, "optimizer_bytes_per_param": b_opt,
                   "checkpoint_writers": float(n_writers), "writer_bandwidth": per_writer,
                   "filesystem_bandwidth": cap}
         out = _compiled(CHECKPOINT_OUTPUTS)(**values)
@@ -294,7 +307,7 @@ class CheckpointModel:
         share = _compiled(("checkpoint_overhead_share",))(checkpoint_time=delta, checkpoint_interval=tau)
         bound = "filesystem" if n_writers * per_writer > cap else "per-writer storage bandwidth"
         return CheckpointResult(
-            model=wl.name, optimizer=opt, bytes_per_param=b + OPTIMIZER_BYTES[opt],
+            model=wl.name, optimizer=opt, bytes_per_param=b + b_opt,
             checkpoint_size=_gb(out["checkpoint_bytes"] / 1e9), writers=n_writers,
             write_bandwidth=_gbs(out["checkpoint_write_bandwidth"] / 1e9), write_time=_s(delta),
             checkpoint_interval=_min(tau / 60.0), interval_source=source,

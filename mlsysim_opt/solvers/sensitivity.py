@@ -62,10 +62,17 @@ def _proportional(*names: str) -> Weights:
 
 
 def _seq_weights(low: Lowered) -> dict[str, float]:
+    """s * d(x)/ds for each roofline symbol x the phase sets from the sequence length s: the exact
+    derivatives of the phases sheet (training: n = s, c = (s + 1)/2; decode: S = c = s)."""
+    from ..models import phases
     s = float(low.seq_len)
-    if low.is_training:   # n = S new tokens; causal attention over c = (S + 1) / 2
-        return {"tokens_per_request": s, "attended_context": s / 2.0}
-    return {"context_tokens": s, "attended_context": s}
+    phase = phases.phase_of(attention=True, training=low.is_training)
+    weights = {}
+    for definition, symbol in phases.definitions(phase).items():
+        if phases.s in phases.sheet[definition].free_symbols:   # decode's one new token has no slope
+            slope = phases.sheet.gradient(definition, [phases.s.name])(sequence_length=s)[phases.s.name]
+            weights[symbol] = s * slope
+    return weights
 
 
 PARAMETERS: dict[str, Weights] = {
@@ -186,7 +193,7 @@ class SensitivitySolver:
         evaluate = _latency_fn()
         out = {}
         for name, weights in params.items():
-            if name == "seq_len":   # re-lower: attended context is (S + 1)/2 in training, not S
+            if name == "seq_len":   # re-lower: the phase sets several symbols from the length
                 values = dict(low.values)
                 choice = _in.precision_for(low.hardware, low.precision, warn=False)
                 values.update(_in.workload_values(low.workload, choice, batch_size=low.batch_size,

@@ -24,7 +24,7 @@ SERVING_OUTPUTS = (
     "ttft", "prefill_compute", "prefill_memory", "prefill_overhead",
     "itl", "itl_max", "decode_compute", "decode_memory", "decode_overhead", "decode_context",
     "request_latency", "decode_throughput",
-    "memory_required", "kv_cache_reserved", "activation_working_set", "memory_utilization",
+    "memory_required", "kv_cache_reserved", "weights_resident", "activation_working_set", "memory_utilization",
     "max_concurrent_requests", "kv_budget",
 )
 
@@ -182,7 +182,7 @@ def serving_result(case: ServingCase, out: dict) -> ServingResult:
     v = case.values
     capacity = v["memory_capacity"]
     required = out["memory_required"]
-    weights = v["params"] * v["bytes_per_value"]
+    weights = out["weights_resident"]
     kv = out["kv_cache_reserved"]
     fits = max(0, int(out["max_concurrent_requests"]))
     feasible = required <= capacity

@@ -426,14 +426,17 @@ class InferenceScalingModel:
         batch = _in.positive_int(batch_size, "batch_size")
         eta = _in.fraction(efficiency, "efficiency")
         choice = _in.precision_for(hw, precision)
-        generated = steps * per_step + answer
-        mean_context = max(1, round(prompt + generated / 2))
+        generated = _compiled("reasoning", ("generated_tokens",))(
+            reasoning_steps=steps, tokens_per_step=per_step, answer_tokens=answer)["generated_tokens"]
+        # the serving sheet's mean decode context, rounded to whole tokens
+        context = _compiled("serving", ("decode_context",))(prompt_tokens=float(prompt), output_tokens=generated)
+        mean_context = max(1, round(context["decode_context"]))
         decode = _in.workload_values(wl, choice, batch_size=batch, seq_len=mean_context, is_training=False)
         decode.update(_in.hardware_values(hw, choice), efficiency=eta, bandwidth_efficiency=1.0)
         f = _decode_function()
         d = f(**decode)
-        prefill = {**decode, "tokens_per_request": float(prompt), "context_tokens": float(prompt),
-                   "attended_context": (prompt + 1) / 2.0}
+        prefill = {**decode, **_in.workload_values(wl, choice, batch_size=batch, seq_len=prompt, is_training=False,
+                                                   phase="prefill")}
         notes = []
         t_first = f(**prefill)["latency"] if ttft is None else _quantity(ttft, "s", "ttft", "150 ms")
         t_step = d["latency"] if itl is None else _quantity(itl, "s", "itl", "10 ms")

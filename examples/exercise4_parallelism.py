@@ -2,7 +2,8 @@
 (8 DGX H100 nodes on InfiniBand NDR), global batch 512 sequences of 2048 tokens, fp16, efficiency 0.4.
 
 Every configuration is evaluated (TP powers of two up to the node, every PP that divides the rest,
-every power-of-two micro-batch size); the step time of each one is printed apart for the winner and
+every micro-batch size that gives a distinct micro-batch count, which includes every divisor of
+the per-rank batch); the step time of each one is printed apart for the winner and
 the textbook answer TP=8 PP=2 DP=4, so the reason for the ranking can be read off.
 """
 from mlsysim_opt import DistributedModel, Fabrics, Fleet, Models, Nodes, ParallelismOptimizer

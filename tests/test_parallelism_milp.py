@@ -1,6 +1,8 @@
 """ParallelismOptimizer(backend="highs"): the MILP over the enumerated splits agrees with the
-forward enumeration, scales to 16,384 GPUs and explains a job that fits nowhere."""
+forward enumeration and with a brute force over every micro-batch size, scales to 16,384 GPUs and
+explains a job that fits nowhere."""
 import pytest
+from test_parallelism import NON_POWER_OF_TWO, brute_force, seeded_instances
 
 from mlsysim_opt import Fabrics, Fleet, Models, Nodes, ParallelismOptimizer, Systems, TransformerWorkload
 from mlsysim_opt.errors import UnknownNameError
@@ -54,3 +56,34 @@ def test_nothing_fits_is_explained_with_the_memory_needed():
 def test_unknown_backend():
     with pytest.raises(UnknownNameError, match="highs"):
         ParallelismOptimizer(backend="gurobi")
+
+
+def _solve_both(case):
+    model, nodes, batch, seq, zero, eta = case
+    fleet = Fleet(name=f"{nodes}xDGX", node=Nodes.DGX_H100, count=nodes, fabric=Fabrics.InfiniBand_NDR)
+    kw = dict(batch_size=batch, seq_len=seq, zero_stage=zero, efficiency=eta)
+    return [ParallelismOptimizer(backend=b).solve(getattr(Models, model), fleet, **kw) for b in ("exhaustive", "highs")]
+
+
+@pytest.mark.parametrize("case", NON_POWER_OF_TWO, ids=lambda c: f"{c[0]}-{c[1]}n-b{c[2]}-s{c[3]}-z{c[4]}")
+def test_highs_finds_the_non_power_of_two_micro_batch(case):
+    times = brute_force(*case)
+    best = min(times, key=times.get)
+    _, milp = _solve_both(case)
+    assert milp.solver.status is SolveStatus.OPTIMAL
+    assert milp.best_step_time.m_as("s") == pytest.approx(times[best], rel=1e-12)
+    assert milp.best_config["microbatch_size"] & (milp.best_config["microbatch_size"] - 1) != 0
+
+
+@pytest.mark.parametrize("case", seeded_instances(), ids=lambda c: f"{c[0]}-{c[1]}n-b{c[2]}-s{c[3]}-z{c[4]}")
+def test_both_backends_equal_the_brute_force_on_random_instances(case):
+    times = brute_force(*case)
+    exhaustive, milp = _solve_both(case)
+    assert milp.total_searched == exhaustive.total_searched
+    if not times:
+        assert exhaustive.best_config is None and milp.best_config is None
+        return
+    assert milp.solver.status is SolveStatus.OPTIMAL
+    for r in (exhaustive, milp):
+        assert r.best_step_time.m_as("s") == pytest.approx(min(times.values()), rel=1e-12)
+

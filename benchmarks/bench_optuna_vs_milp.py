@@ -52,15 +52,15 @@ def setup():
 
 
 def fleet_evaluator(table, qps):
-    from mlsysim_opt.formulations.sla_synthesis import DEFAULT_HEADROOM
+    from mlsysim_opt.formulations.sla_synthesis import fleet_for
 
     def evaluate(p):
         c = table.get((p["hardware"], p["precision"], p["tp"], p["batch_size"]))
         if c is None:
             return {"feasible": False}
-        replicas = max(1, math.ceil(qps / (c.capacity_qps * DEFAULT_HEADROOM) - 1e-9))
-        return {"feasible": True, "ttft_ms": c.ttft_ms, "itl_ms": c.itl_ms, "replicas": replicas,
-                "annual_cost_usd": replicas * c.annual_cost_usd}
+        d = fleet_for(c, qps)          # the fleet sheet's replica count and cost
+        return {"feasible": True, "ttft_ms": c.ttft_ms, "itl_ms": c.itl_ms, "replicas": d.replicas,
+                "annual_cost_usd": d.annual_cost_usd}
     return evaluate
 
 

@@ -1,10 +1,11 @@
-"""Solver-layer speed, medians over repeated runs, in one run (and the reference's
-ParallelismOptimizer on exercise 4 side by side, from its own environment).
+"""Solver-layer speed, medians over repeated runs, in one run: this checkout, optionally an
+earlier revision of it side by side (``--baseline REV``, timed in a subprocess that imports that
+revision's source), and the reference's ParallelismOptimizer on exercise 4 from its own environment.
 
-    python benchmarks/bench_solvers.py [--repeats 5] [--no-reference]
+    python benchmarks/bench_solvers.py [--repeats 5] [--baseline HEAD~3] [--no-reference]
 
-Targets (issues): SLA synthesis over the whole cloud registry grid < 1 s; parallelism search for 64
-GPUs < 50 ms and for 16,384 GPUs < 1 s; capstone MILP < 1 s; a 20-point Pareto front < 10 s.
+Targets: whole-registry SLA synthesis < 100 ms warm; parallelism search for 64 GPUs < 50 ms and
+for 16,384 GPUs < 50 ms; capstone MILP < 500 ms; a 20-point Pareto front < 2 s.
 Writes benchmarks/results/solvers.md.
 """
 from __future__ import annotations
@@ -40,11 +41,9 @@ print(json.dumps({"median_s": statistics.median(times), "best": str(r.best_confi
 """
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--no-reference", action="store_true")
-    args = ap.parse_args()
+def measure(repeats: int) -> list[tuple[str, float, float | None, str]]:
+    """(task, median seconds, target seconds or None, note) for every task, through the public API
+    only, so that any revision of the project can be timed by the same code."""
     warnings.simplefilter("ignore")
     from mlsysim_opt import (CapstoneProblem, Fabrics, Fleet, Models, Nodes, ParallelismOptimizer, Systems,
                              pareto_front, solve_capstone, synthesize)
@@ -55,24 +54,24 @@ def main() -> None:
     def add(name, seconds, target, note=""):
         rows.append((name, seconds, target, note))
 
-    t, r = timed(lambda: synthesize(Models.Llama3_70B, qps=1000, ttft="100 ms"), args.repeats)
-    add("SLA synthesis, Llama-3-70B, 1,000 QPS, TTFT 100 ms, whole cloud registry grid", t, 1.0,
+    t, r = timed(lambda: synthesize(Models.Llama3_70B, qps=1000, ttft="100 ms"), repeats)
+    add("SLA synthesis, Llama-3-70B, 1,000 QPS, TTFT 100 ms, whole cloud registry grid", t, 0.1,
         f"{r.candidates_evaluated} configurations, {r.candidates_after_pruning} after pruning; "
         f"{r.best.replicas} x {r.best.config.name}")
 
     fleet64 = Fleet(name="64", node=Nodes.DGX_H100, count=8, fabric=Fabrics.InfiniBand_NDR)
     ex4 = dict(batch_size=512, precision="fp16", efficiency=0.4, overlap_comm=True)
-    t_enum, a = timed(lambda: ParallelismOptimizer().solve(Models.Llama3_70B, fleet64, **ex4), args.repeats)
+    t_enum, a = timed(lambda: ParallelismOptimizer().solve(Models.Llama3_70B, fleet64, **ex4), repeats)
     t_milp, b = timed(lambda: ParallelismOptimizer(backend="highs").solve(Models.Llama3_70B, fleet64, **ex4),
-                      args.repeats)
+                      repeats)
     assert a.best_config == b.best_config
     add("parallelism, exercise 4 (64 H100), vectorized enumeration", t_enum, 0.05, f"{a.total_searched} configs")
     add("parallelism, exercise 4 (64 H100), MILP (HiGHS, proven)", t_milp, 0.05, str(b.best_config))
 
     big = Systems.Clusters.Meta_Llama3_16K_H100
     t_big, c = timed(lambda: ParallelismOptimizer(backend="highs").solve(
-        Models.Llama3_405B, big, batch_size=2048, seq_len=8192, zero_stage=1), args.repeats)
-    add("parallelism, Llama-3-405B on 16,384 H100, MILP", t_big, 1.0, str(c.best_config))
+        Models.Llama3_405B, big, batch_size=2048, seq_len=8192, zero_stage=1), repeats)
+    add("parallelism, Llama-3-405B on 16,384 H100, MILP", t_big, 0.05, str(c.best_config))
 
     # Brute force: one DistributedModel.solve per configuration (what a loop over the space costs).
     from mlsysim_opt import DistributedModel
@@ -87,30 +86,73 @@ def main() -> None:
 
     problem = CapstoneProblem()
     t_cand, cands = timed(lambda: region_candidates(problem), 1)
-    t_cap, cap = timed(lambda: solve_capstone(problem, candidates=cands), args.repeats)
+    t_cap, cap = timed(lambda: solve_capstone(problem, candidates=cands), repeats)
     add("capstone: candidate grid of both regions (forward models)", t_cand, None,
         f"{sum(len(v) for v in cands.values())} priced configurations")
-    add("capstone MILP (build + prune + solve, proven optimal)", t_cap, 1.0,
+    add("capstone MILP (build + prune + solve, proven optimal)", t_cap, 0.5,
         f"HiGHS {cap.solve.solve_time_s * 1e3:.0f} ms, ${cap.annual_cost_usd:,.0f}/yr")
-    t_front, front = timed(lambda: pareto_front(problem, candidates=cands, points=20), max(1, args.repeats // 2))
-    add("Pareto front TCO vs carbon, 20 epsilons (one augmented MILP each)", t_front, 10.0, f"{len(front.points)} points")
+    t_front, front = timed(lambda: pareto_front(problem, candidates=cands, points=20), max(1, repeats // 2))
+    add("Pareto front TCO vs carbon, 20 epsilons (one augmented MILP each)", t_front, 2.0, f"{len(front.points)} points")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-reference", action="store_true")
+    ap.add_argument("--baseline", help="a git revision to time side by side (e.g. HEAD~3, a tag, a commit)")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)   # print rows as JSON and stop
+    args = ap.parse_args()
+    if args.worker:
+        import mlsysim_opt
+        print(json.dumps({"package": mlsysim_opt.__file__, "rows": measure(args.repeats)}))
+        return
+    before = None
+    if args.baseline:
+        import os
+        from _baseline import describe, export_revision
+        folder = export_revision(args.baseline)
+        env = dict(os.environ, PYTHONPATH=str(folder))
+        out = subprocess.run([sys.executable, __file__, "--worker", "--repeats", str(args.repeats)], env=env,
+                             capture_output=True, text=True, check=True)
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+        if not data["package"].startswith(str(folder)):
+            raise SystemExit(f"the baseline run imported {data['package']}, not {folder}")
+        before = {name: seconds for name, seconds, _, _ in data["rows"]}
+        baseline_label = describe(args.baseline)
+    rows = measure(args.repeats)
+    t_milp = next(s for name, s, _, _ in rows if "exercise 4 (64 H100), MILP" in name)
+    t_enum = next(s for name, s, _, _ in rows if "exercise 4 (64 H100), vectorized" in name)
+
+    def add(name, seconds, target, note=""):
+        rows.append((name, seconds, target, note))
 
     if not args.no_reference:
         from _refenv import ensure_reference_env
         python = ensure_reference_env()
-        out = subprocess.run([python, "-c", REFERENCE_EXERCISE4.replace("REPEATS", str(args.repeats))],
+        out = subprocess.run([python, "-c", REFERENCE_EXERCISE4.replace("REPEATS", str(repeats))],
                              capture_output=True, text=True, cwd=str(Path(python).parent), check=True)
         ref = json.loads(out.stdout.strip().splitlines()[-1])
         add("mlsysim 0.3.0 ParallelismOptimizer, exercise 4 (same run)", ref["median_s"], None,
             f"its best {ref['best']}; ratio to our MILP {ref['median_s'] / t_milp:.0f}x, "
             f"to our enumeration {ref['median_s'] / t_enum:.0f}x")
 
-    lines = ["# Solver layer: median seconds per call", "", "| task | median | target | met | notes |",
-             "|---|---|---|---|---|"]
+    lines = ["# Solver layer: median seconds per call", ""]
+    if before is not None:
+        lines += [f"Before: `{baseline_label}`, timed in the same run (`--baseline {args.baseline}`).", "",
+                  "| task | before | after | after / before | target | met | notes |", "|---|---|---|---|---|---|---|"]
+    else:
+        lines += ["| task | median | target | met | notes |", "|---|---|---|---|---|"]
     for name, seconds, target, note in rows:
         met = "" if target is None else ("yes" if seconds < target else "NO")
-        lines.append(f"| {name} | {seconds * 1e3:,.1f} ms | {'' if target is None else f'< {target * 1e3:,.0f} ms'} "
-                     f"| {met} | {note} |")
+        goal = "" if target is None else f"< {target * 1e3:,.0f} ms"
+        if before is not None:
+            old_s = before.get(name)
+            was = "" if old_s is None else f"{old_s * 1e3:,.1f} ms"
+            ratio = "" if old_s is None else f"{seconds / old_s:.2f}"
+            lines.append(f"| {name} | {was} | {seconds * 1e3:,.1f} ms | {ratio} | {goal} | {met} | {note} |")
+        else:
+            lines.append(f"| {name} | {seconds * 1e3:,.1f} ms | {goal} | {met} | {note} |")
     text = "\n".join(lines)
     print(text)
     (HERE / "results").mkdir(exist_ok=True)

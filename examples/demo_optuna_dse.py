@@ -8,13 +8,12 @@
    500 QPS (ITL <= 50 ms, at most 20 t CO2e a year) over hardware x precision x TP x batch x
    datacenter (5,184 points). The exact Pareto front comes from evaluating every point.
 """
-import math
 import warnings
 
 from mlsysim_opt import Datacenters, Hardware, Models
 from mlsysim_opt.dse import DSE, optimize
 from mlsysim_opt.dse_optuna import hypervolume, non_dominated
-from mlsysim_opt.formulations.sla_synthesis import DEFAULT_HEADROOM, serving_configs
+from mlsysim_opt.formulations.sla_synthesis import DEFAULT_HEADROOM, fleet_for, serving_configs
 from mlsysim_opt.precision import PrecisionFallbackWarning
 
 warnings.simplefilter("ignore", PrecisionFallbackWarning)
@@ -54,13 +53,13 @@ for name, dc in regions.items():
 
 
 def fleet(p):
-    """One homogeneous fleet: replicas = ceil(QPS / planned capacity per replica)."""
+    """One homogeneous fleet, sized and totalled by the fleet sheet (fleet_for)."""
     c = tables.get((p["region"], p["hardware"], p["precision"], p["tp"], p["batch_size"]))
     if c is None:                                  # does not fit in memory, or TP not valid
         return {"feasible": False}
-    replicas = max(1, math.ceil(QPS / (c.capacity_qps * DEFAULT_HEADROOM) - 1e-9))
-    return {"feasible": True, "replicas": replicas, "ttft_ms": c.ttft_ms, "itl_ms": c.itl_ms,
-            "annual_cost_usd": replicas * c.annual_cost_usd, "annual_carbon_t": replicas * c.annual_carbon_t}
+    d = fleet_for(c, QPS, headroom=DEFAULT_HEADROOM)
+    return {"feasible": True, "replicas": d.replicas, "ttft_ms": c.ttft_ms, "itl_ms": c.itl_ms,
+            "annual_cost_usd": d.annual_cost_usd, "annual_carbon_t": d.annual_carbon_t}
 
 
 fleet_space = {"hardware": [h.name for h in SERVING_GPUS], "precision": PRECISIONS, "tp": [1, 2, 4, 8],

@@ -7,11 +7,12 @@ Decision variables (r: region, c: serving configuration, priced at r's grid)
     n_rc in Z+     replicas                                 (k+1) y_rc <= n_rc <= U_rc y_rc
     d_r  >= 0      requests/s region r serves
 
-Constraints (every user limit is soft, so an infeasible problem is explained)
-    sum_c q_c (n_rc - k y_rc) >= d_r        the region serves its share with k replicas down
+Constraints, each a fleet-sheet definition compiled by the shared builder (every user limit is
+soft, so an infeasible problem is explained)
+    sum_c fleet_capacity(n_rc, k y_rc) >= d_r      the region serves its share with k replicas down
     sum_r d_r >= QPS,   d_r >= share_min QPS
     sum_c TTFT_c y_rc <= TTFT_max,  sum_c ITL_c y_rc <= ITL_max   (per region, one shared limit)
-    sum_rc cost_rc n_rc <= budget,  sum_rc carbon_rc n_rc <= carbon cap
+    sum_rc fleet_annual_cost(n_rc) <= budget,  sum_rc fleet_annual_carbon(n_rc) <= carbon cap
 Objective: annual TCO (default) or annual carbon.
 
 Every default is a parameter of :class:`CapstoneProblem`; instructors write variants as small
@@ -19,25 +20,31 @@ YAML files (``CapstoneProblem.from_yaml``).
 """
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import pyomo.environ as pyo
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlsysim_opt.catalog import Datacenters, Grids, Models
-from mlsysim_opt.errors import InputError, UnknownNameError
-from mlsysim_opt.formulations.sla_synthesis import (DEFAULT_BATCHES, DEFAULT_HEADROOM, DEFAULT_PRECISIONS,
-                                                    DEFAULT_TP, DEFAULT_UTILIZATION, ServingConfig, _dominated,
-                                                    performance_configs, price_configs)
-from mlsysim_opt.highs import SolveResult, solve
-from mlsysim_opt.milp import (REQUIREMENT, InfeasibilityExplanation, SoftConstraint, add_soft,
-                              explain_infeasibility, integer_value)
+from mlsysim_opt.errors import InputError, UnknownNameError, renamed_owner
+from mlsysim_opt.formulations.builder import Columns, Formulation, number
+from mlsysim_opt.formulations.serving_grid import (DEFAULT_BATCHES, DEFAULT_HEADROOM, DEFAULT_PRECISIONS,
+                                                   DEFAULT_TP, DEFAULT_UTILIZATION, ServingConfig, meets,
+                                                   performance_configs, price_configs, prune, serving_columns)
+from mlsysim_opt.formulations.sla_synthesis import design, replicas_needed
+from mlsysim_opt.highs import SolveResult, SolveStatus
+from mlsysim_opt.milp import InfeasibilityExplanation, integer_value
+from mlsysim_opt.types import StrictModel
+
+Positive = Annotated[float, Field(gt=0, lt=1e15, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, lt=1e15, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
 
-class CapstoneProblem(BaseModel):
+class CapstoneProblem(StrictModel):
     """The design challenge. Defaults: the afternoon deck's capstone (Llama-3-70B, 1,000 QPS, TTFT
     under 100 ms, $5M per year, US East + EU West) with exercise 8's carbon cap (500 t/year)."""
 
@@ -45,47 +52,26 @@ class CapstoneProblem(BaseModel):
 
     name: str = "capstone"
     model: str = "Llama3_70B"
-    qps: float = 1000.0
-    prompt_len: int = 512
-    output_len: int = 256
-    ttft_ms: Optional[float] = 100.0
-    itl_ms: Optional[float] = None
-    annual_budget_usd: Optional[float] = 5_000_000.0
-    carbon_cap_t: Optional[float] = 500.0
+    qps: Positive = 1000.0
+    prompt_len: int = Field(default=512, ge=1)
+    output_len: int = Field(default=256, ge=1)
+    ttft_ms: Optional[Positive] = 100.0
+    itl_ms: Optional[Positive] = None
+    annual_budget_usd: Optional[NonNegative] = 5_000_000.0
+    carbon_cap_t: Optional[NonNegative] = 500.0
     regions: list[str] = Field(default_factory=lambda: ["US_East", "EU_West"])
-    min_share: float = 0.2
-    redundancy: int = 1
+    min_share: float = Field(default=0.2, ge=0, le=1, allow_inf_nan=False)
+    redundancy: int = Field(default=1, ge=0, le=1_000_000)
     hardware: Optional[list[str]] = None
     precisions: list[str] = Field(default_factory=lambda: list(DEFAULT_PRECISIONS))
     tp_sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_TP))
     pp_sizes: list[int] = Field(default_factory=lambda: [1, 2])
     batch_sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_BATCHES))
-    efficiency: float = 0.5
-    utilization: float = DEFAULT_UTILIZATION
-    headroom: float = DEFAULT_HEADROOM
-    infrastructure_multiplier: float = 1.0
+    efficiency: Fraction = 0.5
+    utilization: Fraction = DEFAULT_UTILIZATION
+    headroom: Fraction = DEFAULT_HEADROOM
+    infrastructure_multiplier: float = Field(default=1.0, ge=1, lt=1e6, allow_inf_nan=False)
     objective: Literal["tco", "carbon"] = "tco"
-
-    @field_validator("qps", "prompt_len", "output_len")
-    @classmethod
-    def _positive(cls, v, info):
-        if not v > 0:
-            raise ValueError(f"{info.field_name} must be > 0, got {v}")
-        return v
-
-    @field_validator("min_share")
-    @classmethod
-    def _share(cls, v):
-        if not 0 <= v <= 1:
-            raise ValueError(f"min_share must be in [0, 1], got {v}")
-        return v
-
-    @field_validator("redundancy")
-    @classmethod
-    def _redundancy(cls, v):
-        if v < 0:
-            raise ValueError(f"redundancy must be >= 0 spare replicas per region (N+k), got {v}")
-        return v
 
     @classmethod
     def exercise8(cls, **overrides) -> "CapstoneProblem":
@@ -98,15 +84,14 @@ class CapstoneProblem(BaseModel):
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         if not isinstance(data, dict):
             raise InputError(str(path), type(data).__name__, "must hold a mapping of problem fields")
-        from mlsysim_opt.types import _as_input_error
-        from pydantic import ValidationError
         try:
             return cls(**data)
-        except ValidationError as exc:
-            raise _as_input_error(f"{Path(path).name}", exc) from None
+        except InputError as exc:
+            raise renamed_owner(exc, cls.__name__, Path(path).name) from None
 
     def with_(self, **changes) -> "CapstoneProblem":
-        return self.model_copy(update=changes)
+        """A copy with ``changes``, validated like a new problem."""
+        return type(self)(**{**self.model_dump(), **changes})
 
 
 def resolve_region(name: str):
@@ -169,8 +154,15 @@ class CapstoneResult(BaseModel):
 
 
 def region_candidates(problem: CapstoneProblem) -> dict[str, list[ServingConfig]]:
-    """Memory-feasible configurations of every region, priced at its grid (SLA not yet applied)."""
+    """Memory-feasible configurations of every region, priced at its grid (SLA not yet applied;
+    ``capacity_qps`` at full load: the headroom is applied by the fleet sheet)."""
     model = Models[problem.model]
+    if len(set(problem.regions)) != len(problem.regions) or not problem.regions:
+        raise InputError("regions", problem.regions, "must list at least one region, each once")
+    if problem.min_share * len(problem.regions) > 1 + 1e-9:
+        raise InputError("min_share", problem.min_share,
+                         f"times {len(problem.regions)} regions exceeds 100% of the traffic")
+    sites = {r: resolve_region(r) for r in problem.regions}
     perf = performance_configs(model, prompt_len=problem.prompt_len, output_len=problem.output_len,
                                hardware=problem.hardware, precisions=problem.precisions,
                                tp_sizes=problem.tp_sizes, batch_sizes=problem.batch_sizes,
@@ -178,85 +170,112 @@ def region_candidates(problem: CapstoneProblem) -> dict[str, list[ServingConfig]
     if not perf:
         raise InputError("model", problem.model, "fits on none of the candidate configurations",
                          "allow larger TP/PP degrees, lower precisions or hardware with more memory")
-    perf = [c.model_copy(update={"capacity_qps": c.capacity_qps * problem.headroom}) for c in perf]
-    if len(set(problem.regions)) != len(problem.regions) or not problem.regions:
-        raise InputError("regions", problem.regions, "must list at least one region, each once")
-    if problem.min_share * len(problem.regions) > 1 + 1e-9:
-        raise InputError("min_share", problem.min_share,
-                         f"times {len(problem.regions)} regions exceeds 100% of the traffic")
-    return {r: price_configs(perf, datacenter=resolve_region(r), utilization=problem.utilization,
+    return {r: price_configs(perf, datacenter=site, utilization=problem.utilization,
                              infrastructure_multiplier=problem.infrastructure_multiplier)
-            for r in problem.regions}
+            for r, site in sites.items()}
 
 
-def _meets(c: ServingConfig, p: CapstoneProblem) -> bool:
-    return (p.ttft_ms is None or c.ttft_ms <= p.ttft_ms) and (p.itl_ms is None or c.itl_ms <= p.itl_ms)
+def _limits(p: CapstoneProblem) -> dict[str, float]:
+    return {k: v for k, v in (("ttft", p.ttft_ms), ("itl", p.itl_ms)) if v is not None}
 
 
-def _objective_key(p: CapstoneProblem):
-    return "tco" if p.objective == "tco" else "carbon"
+@dataclass
+class CapstoneModel:
+    """The built MILP: the formulation, each region's columns and the decisions."""
+
+    formulation: Formulation
+    pools: dict[str, Columns]
+    y: pyo.Var
+    n: pyo.Var
+    d: pyo.Var
+    cost: pyo.Expression
+    carbon: pyo.Expression
+
+    @property
+    def model(self) -> pyo.ConcreteModel:
+        return self.formulation.model
+
+    def result(self, problem: CapstoneProblem, solve: SolveResult,
+               explanation: InfeasibilityExplanation | None = None) -> "CapstoneResult":
+        """The solver's values as a typed result, each region's totals evaluated forward."""
+        regions = []
+        if solve.has_solution:
+            for r, cols in self.pools.items():
+                i = next((i for i in range(len(cols)) if integer_value(self.y[r, i]) == 1), None)
+                if i is None:
+                    continue
+                fleet = design(cols.items[i], integer_value(self.n[r, i]), headroom=problem.headroom,
+                               spares=problem.redundancy)
+                served = float(pyo.value(self.d[r]))
+                regions.append(RegionDesign(region=r, config=fleet.config, replicas=fleet.replicas,
+                                            accelerators=fleet.accelerators, served_qps=served,
+                                            capacity_qps=fleet.total_qps, share=served / problem.qps,
+                                            annual_cost_usd=fleet.annual_cost_usd,
+                                            annual_carbon_t=fleet.annual_carbon_t, power_kw=fleet.power_kw))
+        return CapstoneResult(problem=problem, solve=solve, regions=regions,
+                              annual_cost_usd=sum(d.annual_cost_usd for d in regions),
+                              annual_carbon_t=sum(d.annual_carbon_t for d in regions),
+                              power_kw=sum(d.power_kw for d in regions),
+                              accelerators=sum(d.accelerators for d in regions), explanation=explanation,
+                              candidates_per_region={r: len(c) for r, c in self.pools.items()})
 
 
 def build_model(problem: CapstoneProblem, candidates: dict[str, list[ServingConfig]], *,
                 carbon_cap_t: Optional[float] = None, budget_usd: Optional[float] = None,
-                objective: Optional[str] = None, apply_sla_filter: bool = True):
-    """The MILP and its soft constraints. With ``apply_sla_filter`` only SLA-meeting configurations
+                objective: Optional[str] = None, apply_sla_filter: bool = True) -> CapstoneModel:
+    """The MILP and its soft limits. With ``apply_sla_filter`` only SLA-meeting configurations
     enter (fast path); without it every configuration enters and the SLA rows decide (explanations)."""
+    from mlsysim_opt.models import fleet
     p = problem
     k = p.redundancy
     objective = objective or p.objective
-    pools = {}
-    latencies = tuple(k for k, v in (("ttft", p.ttft_ms), ("itl", p.itl_ms)) if v is not None)
-    for r, configs in candidates.items():
-        pool = [c for c in configs if _meets(c, p)] if apply_sla_filter else configs
-        # Dominated in cost AND carbon AND every limited latency: never needed, whatever the objective.
-        pools[r] = _dominated(pool, "tco", "carbon", latencies=latencies)
-    m = pyo.ConcreteModel("capstone")
-    index = [(r, i) for r, pool in pools.items() for i in range(len(pool))]
-    max_share = 1 - (len(pools) - 1) * p.min_share
-
-    def upper(r, i):
-        return math.ceil(p.qps * max_share / pools[r][i].capacity_qps - 1e-9) + k
-
-    m.y = pyo.Var(index, domain=pyo.Binary)
-    m.n = pyo.Var(index, domain=pyo.NonNegativeIntegers, bounds=lambda _, r, i: (0, upper(r, i)))
-    m.d = pyo.Var(list(pools), domain=pyo.NonNegativeReals)
-    soft: list[SoftConstraint] = []
-    for r, pool in pools.items():
-        idx = [(r, i) for i in range(len(pool))]
-        m.add_component(f"one_design_{r}", pyo.Constraint(expr=sum(m.y[j] for j in idx) == (1 if idx else 0)))
-        for j in idx:
-            m.add_component(f"spares_{r}_{j[1]}", pyo.Constraint(expr=m.n[j] >= (k + 1) * m.y[j]))
-            m.add_component(f"link_{r}_{j[1]}", pyo.Constraint(expr=m.n[j] <= upper(*j) * m.y[j]))
-        m.add_component(f"serves_{r}", pyo.Constraint(
-            expr=sum(pool[i].capacity_qps * (m.n[r, i] - k * m.y[r, i]) for i in range(len(pool))) >= m.d[r]))
-        soft.append(add_soft(m, f"share_{r}", f"minimum share of {r}", m.d[r], ">=", p.min_share * p.qps, "QPS",
-                             weight=REQUIREMENT))
-    soft.append(add_soft(m, "demand", "demand", sum(m.d[r] for r in pools), ">=", p.qps, "QPS",
-                         weight=REQUIREMENT))
-    for key, limit, attr, label in (("ttft", p.ttft_ms, "ttft_ms", "TTFT"), ("itl", p.itl_ms, "itl_ms", "ITL")):
-        if limit is None:
-            continue
-        slack = pyo.Var(domain=pyo.NonNegativeReals, initialize=0.0)
-        m.add_component(f"{key}_slack", slack)
-        slack.fix(0.0)
-        bound = pyo.Param(mutable=True, initialize=float(limit))
-        m.add_component(f"{key}_bound", bound)
-        for r, pool in pools.items():   # one limit (and one slack) shared by every region's row
-            m.add_component(f"{key}_{r}", pyo.Constraint(
-                expr=sum(getattr(c, attr) * m.y[r, i] for i, c in enumerate(pool)) - slack <= bound))
-        soft.append(SoftConstraint(key, label, float(limit), "ms", "<=", slack, float(limit), bound=bound))
-    cost = sum(pools[r][i].annual_cost_usd * m.n[r, i] for r, i in index)
-    carbon = sum(pools[r][i].annual_carbon_t * m.n[r, i] for r, i in index)
+    limits = _limits(p)
     budget = budget_usd if budget_usd is not None else p.annual_budget_usd
     cap = carbon_cap_t if carbon_cap_t is not None else p.carbon_cap_t
+    # Exact pruning: cost and carbon each enter the objective or a limit (or a Pareto sweep).
+    pools = {}
+    for r, configs in candidates.items():
+        cols = serving_columns(configs, headroom=p.headroom)
+        if apply_sla_filter:
+            cols = cols.take([i for i, c in enumerate(configs) if meets(c, limits)])
+        pools[r] = prune(cols, objectives=("tco", "carbon"), limits=limits)
+    f = Formulation("capstone")
+    max_share = 1 - (len(pools) - 1) * p.min_share
+    index = [(r, i) for r, cols in pools.items() for i in range(len(cols))]
+    upper = {r: replicas_needed(cols, p.qps * max_share, k) for r, cols in pools.items()}
+    y = f.variables("y", index, domain=pyo.Binary)
+    n = f.counts("n", index, [upper[r][i] for r, i in index], field="qps")
+    d = f.variables("d", list(pools))
+    costs, carbons = [], []
+    for r, cols in pools.items():
+        size = range(len(cols))
+        ys, ns = [y[r, i] for i in size], [n[r, i] for i in size]
+        if not ys:
+            continue
+        f.constraint(f"one_design_{r}", sum(ys) == 1)
+        for i in size:
+            f.constraint(f"spares_{r}", ns[i] >= (k + 1) * ys[i])
+            f.constraint(f"link_{r}", ns[i] <= float(upper[r][i]) * ys[i])
+        served = f.total(fleet.sheet, "fleet_capacity", cols, {"replicas": ns, "spares": [k * v for v in ys]},
+                         unit="1/s")
+        f.constraint(f"serves_{r}", served >= d[r])
+        f.limit(f"share_{r}", f"minimum share of {r}", d[r], ">=", p.min_share * p.qps, "QPS")
+        costs.append(f.total(fleet.sheet, "fleet_annual_cost", cols, {"replicas": ns}, unit="USD"))
+        carbons.append(f.total(fleet.sheet, "fleet_annual_carbon", cols, {"replicas": ns}, unit="tCO2e"))
+    f.limit("demand", "demand", sum(d[r] for r in pools), ">=", p.qps, "QPS", requirement=True)
+    labels = {"ttft": "TTFT", "itl": "ITL"}
+    for key, limit in limits.items():
+        rows = [f.selected(cols.values[f"latency_{key}"], [y[r, i] for i in range(len(cols))])
+                for r, cols in pools.items() if len(cols)]
+        f.shared_limit(key, labels[key], rows, limit, "ms")   # one limit (and one slack) for every region
+    m = f.model
+    m.cost, m.carbon = pyo.Expression(expr=sum(costs)), pyo.Expression(expr=sum(carbons))
     if budget is not None:
-        soft.append(add_soft(m, "budget", "annual budget", cost, "<=", budget, "USD"))
+        f.limit("budget", "annual budget", m.cost, "<=", budget, "USD")
     if cap is not None:
-        soft.append(add_soft(m, "carbon", "annual carbon", carbon, "<=", cap, "tCO2e"))
-    m.cost, m.carbon = pyo.Expression(expr=cost), pyo.Expression(expr=carbon)
-    m.objective = pyo.Objective(expr=m.cost if objective == "tco" else m.carbon)
-    return m, soft, pools
+        f.limit("carbon", "annual carbon", m.carbon, "<=", cap, "tCO2e")
+    f.objective(m.cost if objective == "tco" else m.carbon)
+    return CapstoneModel(f, pools, y, n, d, m.cost, m.carbon)
 
 
 def solve_capstone(problem: CapstoneProblem | None = None, *, candidates=None, time_limit: float = 60.0,
@@ -264,60 +283,56 @@ def solve_capstone(problem: CapstoneProblem | None = None, *, candidates=None, t
                    explain: bool = True) -> CapstoneResult:
     """Solve the design challenge to proven optimality (or explain why no design exists)."""
     p = problem or CapstoneProblem()
+    if not isinstance(p, CapstoneProblem):
+        raise InputError("problem", type(p).__name__, "must be a CapstoneProblem")
+    number(time_limit, "time_limit", maximum=1e7)
+    if carbon_cap_t is not None:
+        number(carbon_cap_t, "carbon_cap_t", minimum=0.0, strict=False)
+    if objective is not None and objective not in ("tco", "carbon"):
+        raise InputError("objective", objective, "must be 'tco' or 'carbon'")
     candidates = candidates if candidates is not None else region_candidates(p)
-    m, soft, pools = build_model(p, candidates, carbon_cap_t=carbon_cap_t, objective=objective)
-    result = solve(m, time_limit=time_limit, warm_start=_greedy(m, p, pools))
+    built = build_model(p, candidates, carbon_cap_t=carbon_cap_t, objective=objective)
+    if all(len(cols) for cols in built.pools.values()):
+        result = built.formulation.solve(time_limit=time_limit, warm_start=_greedy(built, p))
+    else:   # some region has no configuration meeting the latency limits
+        result = None
     explanation = None
-    if not result.has_solution and explain:
+    if (result is None or not result.has_solution) and explain:
         # Explain over every memory-feasible configuration, with the SLA rows deciding.
-        m_all, soft_all, _ = build_model(p, candidates, carbon_cap_t=carbon_cap_t, objective=objective,
-                                         apply_sla_filter=False)
-        explanation = explain_infeasibility(m_all, soft_all, time_limit=time_limit)
-    return _invert(p, m, pools, result, explanation, {r: len(v) for r, v in pools.items()})
+        everything = build_model(p, candidates, carbon_cap_t=carbon_cap_t, objective=objective,
+                                 apply_sla_filter=False)
+        probe = everything.formulation.solve(time_limit=time_limit)
+        if result is None:
+            result = probe if not probe.has_solution else probe.model_copy(update={
+                "status": SolveStatus.INFEASIBLE, "objective": None, "solution_source": None})
+        explanation = everything.formulation.explain(time_limit=time_limit)
+    elif result is None:
+        result = SolveResult(status=SolveStatus.INFEASIBLE, objective=None, bound=None, gap=None, solve_time_s=0.0,
+                             n_variables=0, n_integer_variables=0, n_constraints=0,
+                             termination="no configuration meets the latency limits")
+    return built.result(p, result, explanation)
 
 
-def _greedy(m, p: CapstoneProblem, pools):
+def _greedy(built: CapstoneModel, p: CapstoneProblem):
     """Each region serves its minimum share, the cheapest region the rest, each with its cheapest
-    configuration per request: a feasible start when the limits allow it."""
-    if any(not pool for pool in pools.values()):
-        return None
+    configuration per request (the builder checks it against every row, budget and cap included)."""
+    pools = built.pools
     k = p.redundancy
 
-    def best(r):
-        return min(range(len(pools[r])), key=lambda i: pools[r][i].annual_cost_usd / pools[r][i].capacity_qps)
+    def per_request(cols):
+        return cols.values["cost_per_replica"] / cols.values["replica_capacity"]
 
-    choice = {r: best(r) for r in pools}
-    cheapest = min(pools, key=lambda r: pools[r][choice[r]].annual_cost_usd / pools[r][choice[r]].capacity_qps)
+    choice = {r: int(per_request(cols).argmin()) for r, cols in pools.items()}
+    cheapest = min(pools, key=lambda r: per_request(pools[r])[choice[r]])
     start = []
-    for r, pool in pools.items():
+    for r, cols in pools.items():
         demand = p.qps * (1 - p.min_share * (len(pools) - 1)) if r == cheapest else p.qps * p.min_share
         i = choice[r]
-        n = math.ceil(demand / pool[i].capacity_qps - 1e-9) + k
-        start += [(m.y[r, j], 1.0 if j == i else 0.0) for j in range(len(pool))]
-        start += [(m.n[r, j], float(min(n, m.n[r, j].ub)) if j == i else 0.0) for j in range(len(pool))]
-        start.append((m.d[r], demand))
+        count = replicas_needed(cols.take([i]), demand, k)[0]
+        start += [(built.y[r, j], 1.0 if j == i else 0.0) for j in range(len(cols))]
+        start += [(built.n[r, j], float(count) if j == i else 0.0) for j in range(len(cols))]
+        start.append((built.d[r], demand))
     return start
-
-
-def _invert(p, m, pools, result, explanation, counts) -> CapstoneResult:
-    regions = []
-    if result.has_solution:
-        for r, pool in pools.items():
-            i = next((i for i in range(len(pool)) if integer_value(m.y[r, i]) == 1), None)
-            if i is None:
-                continue
-            c, n = pool[i], integer_value(m.n[r, i])
-            regions.append(RegionDesign(region=r, config=c, replicas=n, accelerators=n * c.accelerators,
-                                        served_qps=float(pyo.value(m.d[r])), capacity_qps=n * c.capacity_qps,
-                                        share=float(pyo.value(m.d[r])) / p.qps,
-                                        annual_cost_usd=n * c.annual_cost_usd, annual_carbon_t=n * c.annual_carbon_t,
-                                        power_kw=n * c.power_kw))
-    return CapstoneResult(problem=p, solve=result, regions=regions,
-                          annual_cost_usd=sum(d.annual_cost_usd for d in regions),
-                          annual_carbon_t=sum(d.annual_carbon_t for d in regions),
-                          power_kw=sum(d.power_kw for d in regions),
-                          accelerators=sum(d.accelerators for d in regions), explanation=explanation,
-                          candidates_per_region=counts)
 
 
 def precision_effect(problem: CapstoneProblem | None = None, precision: str = "int4", **kwargs) -> dict:

@@ -19,8 +19,8 @@ import time
 import numpy as np
 import pyomo.environ as pyo
 
-from mlsysim_opt.highs import solve
-from mlsysim_opt.milp import add_soft, explain_infeasibility, integer_value, undominated
+from mlsysim_opt.formulations.builder import Formulation, number, undominated_columns
+from mlsysim_opt.milp import integer_value
 from mlsysim_opt.solvers.distributed import build_result
 from mlsysim_opt.solvers.parallelism import OBJECTIVES, ParallelismOptimizer, ParallelismResult, _config
 from mlsysim_opt.units import quantity_factory
@@ -40,34 +40,34 @@ def solve_parallelism(model, fleet, batch_size: int, *, objective: str = "step_t
     total = len(out["tp"])
     capacity = s.capacity
     memory = out["training_memory_per_gpu"]
-    keep = undominated(np.stack([out["step_time"], memory, out["tp"], out["pp"]], axis=1))
-    m = pyo.ConcreteModel("parallelism")
-    C = range(len(keep))
-    m.x = pyo.Var(C, domain=pyo.Binary)
-    m.one = pyo.Constraint(expr=sum(m.x[i] for i in C) == 1)
-    scale = float(np.max(memory[keep])) or 1.0
-    soft = [add_soft(m, "memory", "memory per accelerator",
-                     sum(float(memory[keep[i]]) / 1e9 * m.x[i] for i in C), "<=", capacity / 1e9, "GB",
-                     scale=scale / 1e9)]
+    number(time_limit, "time_limit", maximum=1e7)
+    # Exact pruning: step time (or MFU), memory and the TP and PP degrees a user may cap.
     value = out["step_time"] if objective == "step_time" else out["mfu"]
-    m.objective = pyo.Objective(expr=sum(float(value[keep[i]]) * m.x[i] for i in C),
-                                sense=pyo.minimize if objective == "step_time" else pyo.maximize)
+    keep = undominated_columns({"objective": (value, 1 if objective == "step_time" else -1),
+                                "memory": (memory, 1), "tp": (out["tp"], 1), "pp": (out["pp"], 1)})
+    f = Formulation("parallelism")
+    C = range(len(keep))
+    x = f.choose_one("x", C)
+    scale = float(np.max(memory[keep])) or 1.0
+    f.limit("memory", "memory per accelerator", f.selected(memory[keep] / 1e9, x), "<=", capacity / 1e9, "GB",
+            scale=scale / 1e9)
+    f.objective(f.selected(value[keep], x), sense=pyo.minimize if objective == "step_time" else pyo.maximize)
     feasible = [i for i in C if memory[keep[i]] <= capacity]
     warm = None
     if feasible:
         best = min(feasible, key=lambda i: value[keep[i]] if objective == "step_time" else -value[keep[i]])
-        warm = [(m.x[i], 1.0 if i == best else 0.0) for i in C]
-    result = solve(m, time_limit=time_limit, warm_start=warm)
+        warm = [(x[i], 1.0 if i == best else 0.0) for i in C]
+    result = f.solve(time_limit=time_limit, warm_start=warm)
     common = dict(model=s.wl.name, fleet=s.fleet.name, objective=objective, total_searched=total,
                   feasible_count=int(np.count_nonzero(out["feasible"])), search_space={
                       "tp": sorted({int(v) for v in out["tp"]}), "pp": sorted({int(v) for v in out["pp"]}),
                       "accelerators": s.n, "after_dominance_pruning": len(keep)})
     if not result.has_solution:
-        explanation = explain_infeasibility(m, soft, time_limit=time_limit)
+        explanation = f.explain(time_limit=time_limit)
         return ParallelismResult(status=result.status.value, infeasibility_reason=str(explanation),
                                  top_candidates=[], solver=result, solve_time=_S(time.perf_counter() - start),
                                  **common)
-    chosen = int(keep[next(i for i in C if integer_value(m.x[i]) == 1)])
+    chosen = int(keep[next(i for i in C if integer_value(x[i]) == 1)])
     tp, pp, dp, mb, mu = (int(out[k][chosen]) for k in ("tp", "pp", "dp", "microbatches", "microbatch_size"))
     best = build_result(s, tp, pp, dp, mb, mu, {k: v[chosen] for k, v in out.items()})
     candidate = {"config": _config(out, chosen), "mfu": float(out["mfu"][chosen]),

@@ -19,8 +19,8 @@ import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict
 
 from mlsysim_opt.errors import InputError
-from mlsysim_opt.formulations.capstone import (CapstoneProblem, CapstoneResult, _invert, build_model,
-                                               region_candidates)
+from mlsysim_opt.formulations.builder import number
+from mlsysim_opt.formulations.capstone import CapstoneProblem, CapstoneResult, build_model, region_candidates
 from mlsysim_opt.highs import Session, SolveStatus
 from mlsysim_opt.milp import set_limit
 
@@ -83,25 +83,30 @@ def pareto_front(problem: CapstoneProblem | None = None, *, points: int = 20,
     """The exact front of annual TCO against annual carbon (``axes="carbon"``) or TTFT."""
     import time
     p = problem or CapstoneProblem()
-    if points < 2:
-        raise InputError("points", points, "must be >= 2")
+    if isinstance(points, bool) or not isinstance(points, int) or points < 2 or points > 1000:
+        raise InputError("points", points, "must be a whole number from 2 to 1000")
     if axes not in ("carbon", "ttft"):
         raise InputError("axes", axes, "must be 'carbon' or 'ttft'")
+    number(time_limit, "time_limit", maximum=1e7)
     start = time.perf_counter()
     candidates = candidates if candidates is not None else region_candidates(p)
     if axes == "carbon":
         # Sweep from low to high carbon so each point's design is feasible for the next epsilon.
         # The front is the trade-off itself: no carbon cap of its own, but the budget still binds.
         base = p.with_(carbon_cap_t=None)
-        m, soft, pools = build_model(base, candidates, carbon_cap_t=1e18)
-        eps_con = next(s for s in soft if s.name == "carbon")
-        secondary = m.carbon
+        built = build_model(base, candidates, carbon_cap_t=1e12)
+        eps_con = next(s for s in built.formulation.soft if s.name == "carbon")
+        secondary = built.carbon
     else:
         ttfts = sorted({round(c.ttft_ms, 9) for cs in candidates.values() for c in cs})
         base = p.with_(ttft_ms=ttfts[-1])
-        m, soft, pools = build_model(base, candidates, apply_sla_filter=False)
-        eps_con = next(s for s in soft if s.name == "ttft")
+        built = build_model(base, candidates, apply_sla_filter=False)
+        eps_con = next(s for s in built.formulation.soft if s.name == "ttft")
         secondary = None
+    m, pools = built.model, built.pools
+    if not all(len(cols) for cols in pools.values()):
+        raise InputError("problem", p.name, "has a region where no configuration meets the latency limits",
+                         "solve_capstone(problem) explains which limits conflict")
     solves = 0
     session = Session()   # one HiGHS instance for the whole sweep: only the changes are passed on
 
@@ -119,12 +124,13 @@ def pareto_front(problem: CapstoneProblem | None = None, *, points: int = 20,
         start = [(v, v.value) for v in decisions if v.value is not None] if warm else None
         return session.solve(m, time_limit=time_limit, warm_start=start)
 
-    def region_ttft():
-        return max(float(pyo.value(sum(c.ttft_ms * m.y[r, i] for i, c in enumerate(pool))))
-                   for r, pool in pools.items() if pool)
+    def chosen_ttft(r, cols):
+        return sum(float(v) * built.y[r, i] for i, v in enumerate(cols.values["latency_ttft"]))
 
-    second_expr = secondary if secondary is not None else sum(
-        c.ttft_ms * m.y[r, i] for r, pool in pools.items() for i, c in enumerate(pool))
+    def region_ttft():
+        return max(float(pyo.value(chosen_ttft(r, cols))) for r, cols in pools.items())
+
+    second_expr = secondary if secondary is not None else sum(chosen_ttft(r, cols) for r, cols in pools.items())
     if axes == "carbon":
         cheapest = run(m.cost)
         if not cheapest.has_solution:
@@ -150,7 +156,7 @@ def pareto_front(problem: CapstoneProblem | None = None, *, points: int = 20,
         status = run(m.cost + augment * second_expr, warm=bool(front))
         if not status.has_solution:
             continue
-        design = _invert(base, m, pools, status, None, {r: len(v) for r, v in pools.items()})
+        design = built.result(base, status)
         value = float(pyo.value(m.carbon)) if axes == "carbon" else region_ttft()
         front.append(ParetoPoint(annual_cost_usd=design.annual_cost_usd, secondary=value, epsilon=float(eps),
                                  design=design))

@@ -2,92 +2,72 @@
 serve a workload within its latency targets at the lowest annual cost (or power, or carbon)?
 
 1. Enumerate the discrete design space (hardware x precision x TP x batch) and evaluate every
-   point at once with the vectorized forward models: the ``serving_tp`` sheet (TTFT, ITL, replica
-   capacity under continuous batching, memory) and, per accelerator type, the economics and
-   sustainability sheets (annual TCO, power and carbon of one accelerator).
-2. Drop points that do not fit in memory, then points dominated in every metric (a dominated
-   configuration can always be swapped for its dominator).
-3. MILP: binary ``y_c`` picks one configuration, integer ``n_c <= ceil(Q / q_c) y_c`` replicas,
-   ``sum n_c q_c >= Q``, latency rows ``sum y_c TTFT_c <= TTFT_max`` (exactly one y is 1), and
-   the objective ``sum n_c cost_c``. Every user limit is soft, so an infeasible query is answered
-   with the relaxation each limit would need ("TTFT below 41 ms is impossible with these GPUs").
+   point at once with the vectorized forward models (``serving_grid``): the ``serving_tp`` sheet
+   (TTFT, ITL, replica capacity under continuous batching, memory) and the fleet sheet's share of
+   a node's yearly cost, power and carbon.
+2. Drop points that do not fit in memory, then points dominated in capacity and in every metric
+   that enters the objective or a limit (exact: a dominated configuration can always be swapped
+   for its dominator).
+3. MILP, built from the fleet sheet (``models/fleet.py``) by the shared builder: binary ``y_c``
+   picks one configuration, integer replicas ``(k+1) y_c <= n_c <= replicas_needed_c y_c``, the
+   demand row ``sum_c fleet_capacity(n_c, k y_c) >= Q``, latency rows ``sum_c TTFT_c y_c <= TTFT``,
+   the budget row ``sum_c fleet_annual_cost(n_c) <= B`` and the objective ``sum_c
+   fleet_annual_<cost|power|carbon>(n_c)``. Every user limit is soft, so an infeasible query is
+   answered with the exact relaxation each limit would need ("TTFT must rise to 41.2 ms").
 
-The homogeneous optimum is also the minimum over configurations of ``ceil(Q / q_c) cost_c``; the
-tests check the MILP against that enumeration. Mixed fleets are ``size_fleet`` over the same
-candidates (``allow_mix=True``).
+The homogeneous optimum is also the minimum over configurations of ``replicas_needed_c x
+metric_c`` within the budget; the tests check the MILP against that enumeration. Mixed fleets are
+``size_fleet`` over the same candidates (``allow_mix=True``), with the same objective.
 """
 from __future__ import annotations
 
-import math
-import warnings
-from functools import lru_cache
 from typing import Iterable, Literal, Optional, Sequence
 
 import numpy as np
-import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict
 
 from mlsysim_opt import inputs as _in
-from mlsysim_opt.catalog import Hardware, default_node_for
 from mlsysim_opt.errors import InputError
+from mlsysim_opt.formulations.builder import Columns, Formulation, evaluate, number, optional_number
 from mlsysim_opt.formulations.fleet_sizing import Candidate, FleetSizingResult, size_fleet
-from mlsysim_opt.highs import SolveResult, solve
-from mlsysim_opt.milp import (REQUIREMENT, InfeasibilityExplanation, add_soft, explain_infeasibility,
-                              integer_value, undominated)
-from mlsysim_opt.precision import PrecisionFallbackWarning, normalize_precision
-from mlsysim_opt.types import PRECISION_BYTES, HardwareNode
-from mlsysim_opt.units import as_quantity
+from mlsysim_opt.formulations.serving_grid import (DEFAULT_BATCHES, DEFAULT_HEADROOM, DEFAULT_PRECISIONS,
+                                                   DEFAULT_TP, DEFAULT_UTILIZATION, LATENCY_OUTPUTS,
+                                                   ServingConfig, accelerator_year, evaluate_replica,
+                                                   latency_limits, meets, performance_configs, price_configs,
+                                                   prune, serving_columns, serving_configs)
+from mlsysim_opt.highs import SolveResult
+from mlsysim_opt.milp import InfeasibilityExplanation, integer_value
+
+__all__ = ["synthesize", "SLASynthesisResult", "Design", "ServingConfig", "serving_configs", "performance_configs",
+           "price_configs", "evaluate_replica", "accelerator_year", "serving_candidates", "design", "fleet_for", "DEFAULT_BATCHES", "DEFAULT_HEADROOM",
+           "DEFAULT_PRECISIONS", "DEFAULT_TP", "DEFAULT_UTILIZATION"]
 
 Objective = Literal["tco", "power", "carbon"]
-DEFAULT_PRECISIONS = ("fp16", "fp8", "int8", "int4")
-DEFAULT_TP = (1, 2, 4, 8)
-DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
-DEFAULT_UTILIZATION = 0.6
-"""Average accelerator utilization of a serving fleet, for energy (planned headroom below capacity)."""
-DEFAULT_HEADROOM = 0.8
-"""Replicas are planned to run at most at this fraction of their capacity (queueing headroom)."""
-
-
-class ServingConfig(BaseModel):
-    """One point of the design space with its forward-evaluated metrics (per replica)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    hardware: str
-    precision: str
-    compute_precision: str
-    tp: int
-    pp: int = 1
-    batch_size: int
-    ttft_ms: float
-    itl_ms: float
-    request_latency_ms: float
-    capacity_qps: float
-    memory_utilization: float
-    annual_cost_usd: float
-    power_kw: float
-    annual_carbon_t: float
-
-    @property
-    def accelerators(self) -> int:
-        return self.tp * self.pp
-
-    @property
-    def name(self) -> str:
-        split = f"TP{self.tp}" + (f" PP{self.pp}" if self.pp > 1 else "")
-        return f"{self.hardware} {self.precision} {split} batch {self.batch_size}"
+FLEET_TOTALS = {"tco": ("fleet_annual_cost", "USD"), "power": ("fleet_power", "kW"),
+                "carbon": ("fleet_annual_carbon", "tCO2e")}
+"""Each objective: the fleet sheet definition it minimizes, in the unit results report."""
+MIX_OBJECTIVES = {"tco": "min_cost", "power": "min_power", "carbon": "min_carbon"}
+"""The fleet-sizing objective of a mixed fleet: the same metric as the homogeneous one."""
+LATENCY_LABELS = {"ttft": "TTFT", "itl": "ITL", "e2e_latency": "end-to-end latency"}
 
 
 class Design(BaseModel):
+    """A homogeneous fleet: ``replicas`` of one configuration, with totals from the fleet sheet."""
+
     model_config = ConfigDict(frozen=True)
 
     config: ServingConfig
     replicas: int
+    spares: int = 0
     accelerators: int
     total_qps: float
+    """Requests per second the fleet serves at the planned headroom with its spares down."""
     annual_cost_usd: float
     power_kw: float
     annual_carbon_t: float
+
+    def metric(self, objective: str) -> float:
+        return {"tco": self.annual_cost_usd, "power": self.power_kw, "carbon": self.annual_carbon_t}[objective]
 
 
 class SLASynthesisResult(BaseModel):
@@ -111,17 +91,22 @@ class SLASynthesisResult(BaseModel):
 
     @property
     def feasible(self) -> bool:
-        return self.best is not None
+        """A homogeneous design, or (with ``allow_mix``) a mixed fleet, serves the query."""
+        return self.best is not None or (self.mix is not None and self.mix.feasible)
 
     def __str__(self) -> str:
         if self.best is None:
-            return f"No design serves {self.model} at {self.qps:g} QPS: {self.explanation}"
+            text = f"No single-configuration design serves {self.model} at {self.qps:g} QPS: {self.explanation}"
+            return text + (f"\nA mixed fleet does:\n{self.mix}" if self.mix is not None and self.mix.feasible else "")
         b = self.best
+        source = " from the starting solution" if self.solve.solution_source == "warm_start" else ""
         lines = [f"{self.model} at {self.qps:,.0f} QPS, minimizing {self.objective} "
-                 f"({self.solve.status.value}, gap {(self.solve.gap or 0):.1e}, {self.solve.solve_time_s * 1e3:.0f} ms):",
-                 f"  {b.replicas} replicas x {b.config.name} = {b.accelerators} accelerators",
+                 f"({self.solve.status.value}{source}, gap {(self.solve.gap or 0):.1e}, "
+                 f"{self.solve.solve_time_s * 1e3:.0f} ms):",
+                 f"  {b.replicas} replicas x {b.config.name} = {b.accelerators} accelerators"
+                 + (f" ({b.spares} spare)" if b.spares else ""),
                  f"  TTFT {b.config.ttft_ms:.1f} ms, ITL {b.config.itl_ms:.2f} ms, "
-                 f"{b.config.capacity_qps:.2f} QPS per replica",
+                 f"{b.config.capacity_qps:.2f} QPS per replica at full load",
                  f"  ${b.annual_cost_usd:,.0f}/yr, {b.power_kw:,.1f} kW, {b.annual_carbon_t:,.1f} tCO2e/yr"]
         for alt in self.alternatives:
             lines.append(f"  next: {alt.replicas} x {alt.config.name}: ${alt.annual_cost_usd:,.0f}/yr, "
@@ -129,173 +114,35 @@ class SLASynthesisResult(BaseModel):
         return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------------------------
-# 1. the candidate grid, evaluated by the forward models
+def _fleet_sheet():
+    from mlsysim_opt.models import fleet
+    return fleet.sheet
 
 
-@lru_cache(maxsize=None)
-def _tp_function():
-    from mlsysim_opt.models import serving_tp
-    return serving_tp.sheet.compiled(["cb_ttft", "cb_itl", "cb_capacity", "tp_memory_utilization",
-                                      "tp_request_latency"])
+def design(config: ServingConfig, replicas: int, *, headroom: float, spares: int = 0) -> Design:
+    """A fleet of ``replicas`` x ``config``, its totals evaluated forward by the fleet sheet."""
+    one = serving_columns([config], headroom=headroom).values
+    values = {k: float(v[0]) for k, v in one.items()}
+    values.update(replicas=float(replicas), spares=float(spares))
+    sheet = _fleet_sheet()
+    return Design(config=config, replicas=int(replicas), spares=int(spares),
+                  accelerators=int(round(evaluate(sheet, "fleet_accelerators", **values))),
+                  total_qps=evaluate(sheet, "fleet_capacity", "1/s", **values),
+                  annual_cost_usd=evaluate(sheet, "fleet_annual_cost", "USD", **values),
+                  power_kw=evaluate(sheet, "fleet_power", "kW", **values),
+                  annual_carbon_t=evaluate(sheet, "fleet_annual_carbon", "tCO2e", **values))
 
 
-def accelerator_year(hw: HardwareNode, *, datacenter=None, utilization: float = DEFAULT_UTILIZATION,
-                     infrastructure_multiplier: float = 1.0, amortization_years: float = 3.0
-                     ) -> tuple[float, float, float]:
-    """(annual TCO in USD, power in kW, annual carbon in t) of one accelerator of ``hw``, from the
-    economics and sustainability sheets evaluated on a one-node fleet."""
-    from mlsysim_opt.solvers.economics import EconomicsModel
-    from mlsysim_opt.solvers.sustainability import SustainabilityModel
-    from mlsysim_opt.types import Fleet
-    fleet = Fleet(name=f"one {hw.name} node", hardware=hw, count=1)
-    per = fleet.node.accelerators_per_node
-    econ = EconomicsModel().solve(fleet, duration_days=365, utilization=utilization, datacenter=datacenter,
-                                  infrastructure_multiplier=infrastructure_multiplier,
-                                  amortization_years=amortization_years, price_basis="accelerator")
-    carbon = SustainabilityModel().solve(fleet, duration_days=365, datacenter=datacenter, mfu=utilization)
-    return (econ.tco_usd / per, econ.fleet_power.m_as("kW") / per,
-            carbon.carbon_footprint_kg / 1e3 / per)
+def fleet_for(config: ServingConfig, qps: float, *, headroom: float = DEFAULT_HEADROOM, spares: int = 0) -> Design:
+    """The homogeneous fleet of ``config`` that serves ``qps``: the fleet sheet's replica count at
+    ``headroom`` plus ``spares``, with its totals."""
+    count = replicas_needed(serving_columns([config], headroom=headroom), qps, spares)[0]
+    return design(config, int(count), headroom=headroom, spares=spares)
 
 
-def serving_configs(model, *, prompt_len: int, output_len: int, hardware: Iterable | None = None,
-                    precisions: Sequence[str] = DEFAULT_PRECISIONS, tp_sizes: Sequence[int] = DEFAULT_TP,
-                    batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
-                    efficiency: float = 0.5, datacenter=None, utilization: float = DEFAULT_UTILIZATION,
-                    infrastructure_multiplier: float = 1.0) -> list[ServingConfig]:
-    """Every memory-feasible (hardware, precision, TP, PP, batch) point with its per-replica metrics,
-    priced at ``datacenter`` (a replica's TP x PP accelerators stay within one node)."""
-    perf = performance_configs(model, prompt_len=prompt_len, output_len=output_len, hardware=hardware,
-                               precisions=precisions, tp_sizes=tp_sizes, batch_sizes=batch_sizes,
-                               pp_sizes=pp_sizes, efficiency=efficiency)
-    return price_configs(perf, datacenter=datacenter, utilization=utilization,
-                         infrastructure_multiplier=infrastructure_multiplier)
-
-
-def price_configs(configs: list[ServingConfig], *, datacenter=None, utilization: float = DEFAULT_UTILIZATION,
-                  infrastructure_multiplier: float = 1.0) -> list[ServingConfig]:
-    """The same configurations with the annual cost, power and carbon of ``datacenter``."""
-    per_hw = {}
-    out = []
-    for c in configs:
-        if c.hardware not in per_hw:
-            per_hw[c.hardware] = accelerator_year(Hardware[c.hardware], datacenter=datacenter,
-                                                  utilization=utilization,
-                                                  infrastructure_multiplier=infrastructure_multiplier)
-        cost, power, carbon = per_hw[c.hardware]
-        out.append(c.model_copy(update={"annual_cost_usd": cost * c.accelerators, "power_kw": power * c.accelerators,
-                                        "annual_carbon_t": carbon * c.accelerators}))
-    return out
-
-
-def performance_configs(model, *, prompt_len: int, output_len: int, hardware: Iterable | None = None,
-                        precisions: Sequence[str] = DEFAULT_PRECISIONS, tp_sizes: Sequence[int] = DEFAULT_TP,
-                        batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
-                        efficiency: float = 0.5) -> list[ServingConfig]:
-    """Latency, capacity and memory of every point, evaluated at once per (hardware, precision);
-    cost fields are zero until :func:`price_configs`."""
-    from mlsysim_opt.solvers.serving import language_model, serving_case
-    wl = language_model(model)
-    hws = _hardware_list(hardware)
-    precs = [normalize_precision(p, "precisions[]") for p in precisions]
-    tps = sorted({_in.positive_int(t, "tp_sizes[]") for t in tp_sizes})
-    pps = sorted({_in.positive_int(v, "pp_sizes[]") for v in pp_sizes})
-    batches = np.array(sorted({_in.positive_int(b, "batch_sizes[]") for b in batch_sizes}), dtype=float)
-    seq = prompt_len + output_len
-    f = _tp_function()
-    configs: list[ServingConfig] = []
-    for hw in hws:
-        node = default_node_for(hw)
-        for prec in precs:
-            try:
-                with warnings.catch_warnings():  # fallbacks are part of the space: see compute_precision
-                    warnings.simplefilter("ignore", PrecisionFallbackWarning)
-                    case = serving_case(wl, hw, seq, 1, prec, efficiency, None, prompt_len, output_len)
-            except InputError:
-                continue  # no compute path for this precision on this device
-            splits = [(t, v) for t in tps for v in pps if t * v <= node.accelerators_per_node
-                      and wl.heads % t == 0 and wl.n_kv_heads % t == 0 and v <= wl.layers]
-            if not splits:
-                continue
-            split_idx, b_idx = (a.ravel() for a in np.meshgrid(np.arange(len(splits)), np.arange(len(batches)),
-                                                                indexing="ij"))
-            tp_grid = np.array([splits[i][0] for i in split_idx], dtype=float)
-            pp_grid = np.array([splits[i][1] for i in split_idx], dtype=float)
-            b_grid = batches[b_idx]
-            values = dict(_replica_values(case, wl, hw, node), tp_size=tp_grid, pp_size=pp_grid, batch_size=b_grid)
-            out = f.vector(**values)
-            for i in np.flatnonzero(out["tp_memory_utilization"] <= 1.0):
-                configs.append(ServingConfig(
-                    hardware=hw.name, precision=prec, compute_precision=case.choice.compute_precision,
-                    tp=int(tp_grid[i]), pp=int(pp_grid[i]), batch_size=int(b_grid[i]), ttft_ms=float(out["cb_ttft"][i] * 1e3),
-                    itl_ms=float(out["cb_itl"][i] * 1e3),
-                    request_latency_ms=float(out["tp_request_latency"][i] * 1e3),
-                    capacity_qps=float(out["cb_capacity"][i]),
-                    memory_utilization=float(out["tp_memory_utilization"][i]),
-                    annual_cost_usd=0.0, power_kw=0.0, annual_carbon_t=0.0))
-    return configs
-
-
-def _replica_values(case, wl, hw: HardwareNode, node) -> dict:
-    """The serving_tp sheet's inputs for one (model, hardware, precision) case; tp_size, pp_size and
-    batch_size are filled in by the caller (numbers or arrays)."""
-    return dict(case.values, hidden_size=float(wl.hidden_size),
-                intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
-                intra_node_latency=node.intra_node_latency.m_as("s"),
-                activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
-                memory_capacity=hw.memory.capacity.m_as("B"))
-
-
-def evaluate_replica(model, hardware, *, precision: str, tp: int, pp: int, batch_size: int, prompt_len: int,
-                     output_len: int, efficiency: float = 0.5) -> dict:
-    """One replica configuration through the serving_tp sheet (scalar): cb_ttft, cb_itl (s),
-    cb_capacity (requests/s, before headroom), tp_memory_utilization, tp_request_latency."""
-    from mlsysim_opt.solvers.serving import language_model, serving_case
-    wl, hw = language_model(model), _in.hardware(hardware)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PrecisionFallbackWarning)
-        case = serving_case(wl, hw, prompt_len + output_len, batch_size, precision, efficiency, None, prompt_len,
-                            output_len)
-    values = _replica_values(case, wl, hw, default_node_for(hw))
-    return _tp_function()(**dict(values, tp_size=tp, pp_size=pp, batch_size=batch_size))
-
-
-def _hardware_list(hardware) -> list[HardwareNode]:
-    if hardware is None:
-        return [h for h in Hardware.Cloud if h.unit_cost is not None]
-    out = [_in.hardware(h, "hardware[]") for h in hardware]
-    if not out:
-        raise InputError("hardware", [], "must list at least one accelerator")
-    for h in out:
-        if h.unit_cost is None:
-            raise InputError(f"hardware[{h.name}].unit_cost", None, "is unknown",
-                             "give the record a unit_cost: a missing price is never taken as $0")
-    return out
-
-
-# ----------------------------------------------------------------------------------------------
-# 2-3. prune and solve
-
-
-def _objective_value(c: ServingConfig, objective: Objective) -> float:
-    return {"tco": c.annual_cost_usd, "power": c.power_kw, "carbon": c.annual_carbon_t}[objective]
-
-
-LATENCIES = {"ttft": "ttft_ms", "itl": "itl_ms", "e2e_latency": "request_latency_ms"}
-
-
-def _dominated(configs: list[ServingConfig], *objectives: Objective,
-               latencies=tuple(LATENCIES)) -> list[ServingConfig]:
-    """Keep configurations not beaten on capacity, on the given latencies (only those a limit
-    applies to matter) and on per-capacity and per-replica value of every given objective (ties:
-    the first is kept)."""
-    if not configs:
-        return []
-    keys = np.array([(*(getattr(c, LATENCIES[k]) for k in latencies), -c.capacity_qps,
-                      *(v for o in objectives for v in (_objective_value(c, o) / c.capacity_qps,
-                                                        _objective_value(c, o))))
-                     for c in configs])
-    return [configs[i] for i in undominated(keys)]
+def replicas_needed(columns: Columns, qps: float, spares: int) -> np.ndarray:
+    """The fleet sheet's replica count of every column for ``qps`` with ``spares`` (forward)."""
+    return columns.evaluate(_fleet_sheet(), "replicas_needed", demand=qps, spares=float(spares))
 
 
 def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 256, ttft=None, itl=None,
@@ -305,136 +152,151 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
                objective: Objective = "tco",
                budget_usd: float | None = None, efficiency: float = 0.5, datacenter=None,
                utilization: float = DEFAULT_UTILIZATION, headroom: float = DEFAULT_HEADROOM,
-               infrastructure_multiplier: float = 1.0, allow_mix: bool = False, top_k: int = 3,
-               time_limit: float = 30.0) -> SLASynthesisResult:
+               infrastructure_multiplier: float = 1.0, redundancy: int = 0, allow_mix: bool = False,
+               top_k: int = 3, time_limit: float = 30.0) -> SLASynthesisResult:
     """The cheapest (or lowest-power, lowest-carbon) fleet meeting the SLA; see the module docstring.
 
     ``qps`` requests per second with ``prompt_len`` prompt tokens and ``output_len`` generated tokens;
     ``ttft``, ``itl``, ``e2e_latency`` are limits (quantities, strings such as "100 ms", or
-    seconds). Replicas are planned at ``headroom`` of their capacity.
+    seconds). Replicas are planned at ``headroom`` of their capacity, with ``redundancy`` spare
+    replicas (N+k). ``hardware`` takes registry names or ``HardwareNode`` records, registered or not.
     """
     wl_name = _in.workload(model).name
-    q = _positive(qps, "qps")
+    q = number(qps, "qps", fix="requests per second, e.g. 1000")
     prompt = _in.positive_int(prompt_len, "prompt_len")
     output = _in.positive_int(output_len, "output_len", minimum=1)
-    if objective not in ("tco", "power", "carbon"):
+    if objective not in FLEET_TOTALS:
         raise InputError("objective", objective, "must be 'tco', 'power' or 'carbon'")
     head = _in.fraction(headroom, "headroom")
-    limits = {name: as_quantity(v, "ms", name, example="100 ms").m_as("ms")
-              for name, v in (("ttft", ttft), ("itl", itl), ("e2e_latency", e2e_latency)) if v is not None}
-    for name, v in limits.items():
-        if not v > 0:
-            raise InputError(name, v, "must be a positive latency")
+    spares = _in.positive_int(redundancy, "redundancy", minimum=0)
+    if allow_mix and spares:
+        raise InputError("redundancy", spares, "cannot be combined with allow_mix=True: mixed fleets are sized "
+                         "without spares", "solve the mix with redundancy=0, or the homogeneous fleet alone")
+    limits = latency_limits(ttft=ttft, itl=itl, e2e_latency=e2e_latency)
+    budget = optional_number(budget_usd, "budget_usd", minimum=0.0, strict=False)
+    number(time_limit, "time_limit", maximum=1e7)
+    _in.fraction(utilization, "utilization")
+    number(infrastructure_multiplier, "infrastructure_multiplier", minimum=1.0, strict=False)
     configs = serving_configs(model, prompt_len=prompt, output_len=output, hardware=hardware,
                               precisions=precisions, tp_sizes=tp_sizes, batch_sizes=batch_sizes,
                               pp_sizes=pp_sizes, efficiency=efficiency, datacenter=datacenter,
-                              utilization=utilization,
-                              infrastructure_multiplier=infrastructure_multiplier)
+                              utilization=utilization, infrastructure_multiplier=infrastructure_multiplier)
     if not configs:
         raise InputError("model", wl_name, "fits on none of the candidate hardware at any TP degree",
                          "allow larger TP degrees, lower precisions or hardware with more memory")
-    configs = [c.model_copy(update={"capacity_qps": c.capacity_qps * head}) for c in configs]
-    meeting = [c for c in configs if _meets(c, limits)]
-    pool = _dominated(meeting, objective, latencies=tuple(limits)) if meeting else []
-    if pool:
-        m, soft, y, n = _build(pool, q, limits, objective, budget_usd)
-        result = solve(m, time_limit=time_limit, warm_start=_start(m, pool, q, objective, y, n))
-    else:
-        result = None
+    columns = serving_columns(configs, headroom=head)
+    meeting = [i for i, c in enumerate(configs) if meets(c, limits)]
+    # Exact pruning: the objective's metric, and cost too when a budget caps it.
+    objectives = {objective} | ({"tco"} if budget is not None else set())
+    pool = prune(columns.take(meeting), objectives=objectives, limits=limits)
+    result = None
+    if len(pool):
+        f, y, n = _formulation(pool, q, spares, limits, objective, budget)
+        result = f.solve(time_limit=time_limit, warm_start=_start(pool, q, spares, objective, budget, y, n))
+    common = dict(model=wl_name, qps=q, objective=objective, candidates_evaluated=len(configs),
+                  candidates_meeting_sla=len(meeting))
+    mix = None
+    if allow_mix and meeting:
+        mix = size_fleet(serving_candidates(columns.take(meeting).items, headroom=head), demand_qps=q,
+                         budget_usd=budget, time_limit=time_limit, objective=MIX_OBJECTIVES[objective])
     if result is None or not result.has_solution:
-        # Explain over every memory-feasible configuration (pruned jointly), SLA rows included.
-        everything = _dominated(configs, objective, latencies=tuple(limits))
-        m, soft, y, n = _build(everything, q, limits, objective, budget_usd)
-        probe = solve(m, time_limit=time_limit)
-        explanation = explain_infeasibility(m, soft, time_limit=time_limit) if not probe.has_solution else None
-        return SLASynthesisResult(model=wl_name, qps=q, objective=objective, solve=result or probe, best=None,
-                               alternatives=[], explanation=explanation, candidates_evaluated=len(configs),
-                               candidates_meeting_sla=len(meeting), candidates_after_pruning=len(everything))
+        # Explain over every memory-feasible configuration (pruned jointly), the SLA rows deciding.
+        everything = prune(columns, objectives=objectives, limits=limits)
+        f, _, _ = _formulation(everything, q, spares, limits, objective, budget)
+        probe = f.solve(time_limit=time_limit)
+        explanation = f.explain(time_limit=time_limit) if not probe.has_solution else None
+        return SLASynthesisResult(solve=result or probe, best=None, alternatives=[], explanation=explanation,
+                                  mix=mix, candidates_after_pruning=len(everything), **common)
     chosen = next(i for i in range(len(pool)) if integer_value(y[i]) == 1)
-    best = _design(pool[chosen], integer_value(n[chosen]))
-    alternatives = _alternatives(meeting, q, objective, best, top_k)
-    mix = size_fleet([_as_candidate(c) for c in meeting], demand_qps=q, budget_usd=budget_usd,
-                     time_limit=time_limit) if allow_mix else None
-    return SLASynthesisResult(model=wl_name, qps=q, objective=objective, solve=result, best=best,
-                           alternatives=alternatives, mix=mix, candidates_evaluated=len(configs),
-                           candidates_meeting_sla=len(meeting), candidates_after_pruning=len(pool),
-                           required_per_replica=_required(best, limits))
+    best = design(pool.items[chosen], integer_value(n[chosen]), headroom=head, spares=spares)
+    alternatives = _alternatives(columns.take(meeting), q, spares, head, objective, budget, best, top_k)
+    return SLASynthesisResult(solve=result, best=best, alternatives=alternatives, mix=mix,
+                              candidates_after_pruning=len(pool), required_per_replica=_required(best, limits),
+                              **common)
 
 
-def _positive(value, field):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise InputError(field, value, "must be a positive number")
-    return float(value)
-
-
-def _meets(c: ServingConfig, limits: dict) -> bool:
-    return (c.ttft_ms <= limits.get("ttft", math.inf) and c.itl_ms <= limits.get("itl", math.inf)
-            and c.request_latency_ms <= limits.get("e2e_latency", math.inf))
-
-
-def _replicas_needed(c: ServingConfig, q: float) -> int:
-    return max(1, math.ceil(q / c.capacity_qps - 1e-9))
-
-
-def _build(pool, q, limits, objective, budget):
-    m = pyo.ConcreteModel("sla_synthesis")
-    C = range(len(pool))
-    m.y = pyo.Var(C, domain=pyo.Binary)
-    m.n = pyo.Var(C, domain=pyo.NonNegativeIntegers, bounds=lambda _, i: (0, _replicas_needed(pool[i], q)))
-    m.one = pyo.Constraint(expr=sum(m.y[i] for i in C) == 1)
-    m.link = pyo.Constraint(C, rule=lambda _, i: m.n[i] <= _replicas_needed(pool[i], q) * m.y[i])
-    soft = [add_soft(m, "demand", "demand", sum(pool[i].capacity_qps * m.n[i] for i in C), ">=", q, "QPS",
-                     weight=REQUIREMENT)]
-    names = {"ttft": ("TTFT", "ttft_ms"), "itl": ("ITL", "itl_ms"), "e2e_latency": ("end-to-end latency",
-                                                                                     "request_latency_ms")}
+def _formulation(columns: Columns, qps: float, spares: int, limits: dict, objective: str, budget):
+    sheet = _fleet_sheet()
+    f = Formulation("sla_synthesis")
+    index = range(len(columns))
+    upper = replicas_needed(columns, qps, spares)
+    y = f.choose_one("y", index)
+    n = f.counts("n", index, upper, field="qps")
+    for i in index:
+        f.constraint("link", n[i] <= float(upper[i]) * y[i])
+        if spares:
+            f.constraint("spares", n[i] >= (spares + 1) * y[i])
+    replicas, down = {"replicas": n}, {"replicas": n, "spares": [spares * y[i] for i in index]}
+    served = f.total(sheet, "fleet_capacity", columns, down, unit="1/s")
+    f.limit("demand", "demand", served, ">=", qps, "QPS", requirement=True)
     for key, limit in limits.items():
-        label, attr = names[key]
-        soft.append(add_soft(m, key, label, sum(getattr(pool[i], attr) * m.y[i] for i in C), "<=", limit, "ms"))
-    cost = sum(pool[i].annual_cost_usd * m.n[i] for i in C)
+        f.limit(key, LATENCY_LABELS[key], f.selected(columns.values[f"latency_{key}"], y), "<=", limit, "ms")
     if budget is not None:
-        soft.append(add_soft(m, "budget", "annual budget", cost, "<=", budget, "USD"))
-    m.objective = pyo.Objective(expr=sum(_objective_value(pool[i], objective) * m.n[i] for i in C))
-    return m, soft, m.y, m.n
+        f.limit("budget", "annual budget", f.total(sheet, "fleet_annual_cost", columns, replicas, unit="USD"),
+                "<=", budget, "USD")
+    name, unit = FLEET_TOTALS[objective]
+    f.objective(f.total(sheet, name, columns, replicas, unit=unit))
+    return f, y, n
 
 
-def _start(m, pool, q, objective, y, n):
-    best = min(range(len(pool)), key=lambda i: _replicas_needed(pool[i], q) * _objective_value(pool[i], objective))
-    return [(y[i], 1.0 if i == best else 0.0) for i in range(len(pool))] + \
-           [(n[i], float(_replicas_needed(pool[i], q)) if i == best else 0.0) for i in range(len(pool))]
+def _start(columns: Columns, qps: float, spares: int, objective: str, budget, y, n):
+    """The best single configuration at its needed replica count, within the budget (the builder
+    checks it against every row before handing it over)."""
+    best = _ranked(columns, qps, spares, objective, budget)
+    if not len(best):
+        return None
+    i = int(best[0])
+    upper = replicas_needed(columns, qps, spares)
+    return [(y[j], 1.0 if j == i else 0.0) for j in range(len(columns))] + \
+           [(n[j], float(upper[j]) if j == i else 0.0) for j in range(len(columns))]
 
 
-def _design(c: ServingConfig, replicas: int) -> Design:
-    return Design(config=c, replicas=replicas, accelerators=replicas * c.accelerators,
-                  total_qps=replicas * c.capacity_qps,
-                  annual_cost_usd=replicas * c.annual_cost_usd, power_kw=replicas * c.power_kw,
-                  annual_carbon_t=replicas * c.annual_carbon_t)
+def _ranked(columns: Columns, qps: float, spares: int, objective: str, budget) -> np.ndarray:
+    """Columns in order of their homogeneous fleet's objective value, those over budget left out."""
+    sheet = _fleet_sheet()
+    replicas = replicas_needed(columns, qps, spares)
+    name, unit = FLEET_TOTALS[objective]
+    value = columns.evaluate(sheet, name, unit, replicas=replicas)
+    ok = np.ones(len(columns), dtype=bool)
+    if budget is not None:
+        ok &= columns.evaluate(sheet, "fleet_annual_cost", "USD", replicas=replicas) <= budget
+    order = np.argsort(value, kind="stable")
+    return order[ok[order]]
 
 
-def _alternatives(meeting, q, objective, best: Design, k: int) -> list[Design]:
+def _alternatives(columns: Columns, qps, spares, head, objective, budget, best: Design, k: int) -> list[Design]:
     """The best design of each other (hardware, precision) pair, ranked."""
-    per_pair: dict = {}
-    for c in meeting:
-        d = _design(c, _replicas_needed(c, q))
-        key = (c.hardware, c.precision)
-        if key == (best.config.hardware, best.config.precision):
+    seen = {(best.config.hardware, best.config.precision)}
+    out = []
+    upper = replicas_needed(columns, qps, spares)
+    for i in _ranked(columns, qps, spares, objective, budget):
+        c = columns.items[i]
+        if (c.hardware, c.precision) in seen:
             continue
-        score = _objective_value(c, objective) * d.replicas
-        if key not in per_pair or score < per_pair[key][0]:
-            per_pair[key] = (score, d)
-    return [d for _, d in sorted(per_pair.values(), key=lambda t: t[0])][:k]
+        seen.add((c.hardware, c.precision))
+        out.append(design(c, int(upper[i]), headroom=head, spares=spares))
+        if len(out) >= k:
+            break
+    return out
 
 
-def _as_candidate(c: ServingConfig) -> Candidate:
-    return Candidate(name=c.name, hardware=c.hardware, accelerators=c.accelerators,
-                     throughput_qps={"default": c.capacity_qps},
-                     annual_cost_usd=c.annual_cost_usd, power_kw=c.power_kw, annual_carbon_t=c.annual_carbon_t)
+def serving_candidates(configs: Sequence[ServingConfig], *, headroom: float = DEFAULT_HEADROOM) -> list[Candidate]:
+    """Fleet-sizing candidates of serving configurations: one replica's planned throughput (the
+    fleet sheet's capacity of one replica at ``headroom``) and its yearly cost, power and carbon."""
+    if not configs:
+        return []
+    planned = serving_columns(configs, headroom=headroom).evaluate(_fleet_sheet(), "fleet_capacity", "1/s",
+                                                                   replicas=1.0, spares=0.0)
+    return [Candidate(name=c.name, hardware=c.hardware, accelerators=c.accelerators,
+                      throughput_qps={"default": float(planned[i])}, annual_cost_usd=c.annual_cost_usd,
+                      power_kw=c.power_kw, annual_carbon_t=c.annual_carbon_t) for i, c in enumerate(configs)]
 
 
 def _required(best: Design, limits: dict) -> dict[str, float]:
     """Continuous specs: the per-replica capacity and the latency slack of the chosen design."""
     c = best.config
     out = {"capacity_qps_per_replica": c.capacity_qps, "accelerators_per_replica": float(c.accelerators)}
-    for key, attr in (("ttft", "ttft_ms"), ("itl", "itl_ms"), ("e2e_latency", "request_latency_ms")):
+    for key in LATENCY_OUTPUTS:
         if key in limits:
-            out[f"{key}_slack_ms"] = limits[key] - getattr(c, attr)
+            out[f"{key}_slack_ms"] = limits[key] - c.latency_ms(key)
     return out

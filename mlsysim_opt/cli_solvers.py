@@ -42,7 +42,7 @@ def cmd_synthesize(args, console) -> int:
         r = synthesize(args.model, qps=args.qps, prompt_len=args.prompt_len, output_len=args.output_len,
                        ttft=args.ttft, itl=args.itl, e2e_latency=args.e2e, hardware=args.hardware,
                        precisions=args.precisions, objective=args.objective, budget_usd=args.budget,
-                       datacenter=region, allow_mix=args.mix)
+                       datacenter=region, allow_mix=args.mix, redundancy=args.redundancy)
     if args.json:
         _print_json(r.model_dump(mode="json"))
     else:
@@ -54,7 +54,8 @@ def cmd_synthesize(args, console) -> int:
 
 def cmd_fleet(args, console) -> int:
     from .formulations.fleet_sizing import size_fleet
-    from .formulations.sla_synthesis import _as_candidate, _meets, serving_configs
+    from .formulations.serving_grid import latency_limits, meets, serving_configs
+    from .formulations.sla_synthesis import serving_candidates
     availability = {}
     for item in args.availability or []:
         name, _, count = item.partition("=")
@@ -63,14 +64,12 @@ def cmd_fleet(args, console) -> int:
             raise InputError("--availability", item, "must read NAME=COUNT", "e.g. --availability H100=64")
         from .catalog import Hardware
         availability[Hardware[name].name] = int(count)
-    limits = {k: v for k, v in (("ttft", args.ttft), ("itl", args.itl)) if v is not None}
-    from .units import as_quantity
-    limits = {k: as_quantity(v, "ms", k).m_as("ms") for k, v in limits.items()}
+    limits = latency_limits(ttft=args.ttft, itl=args.itl)
     with _status(console, "evaluating serving configurations"):
         configs = [c for c in serving_configs(args.model, prompt_len=args.prompt_len, output_len=args.output_len,
-                                              hardware=args.hardware) if _meets(c, limits)]
-        candidates = [_as_candidate(c) for c in configs]
-        r = size_fleet(candidates, demand_qps=args.qps if args.objective == "min_cost" else None,
+                                              hardware=args.hardware) if meets(c, limits)]
+        candidates = serving_candidates(configs)
+        r = size_fleet(candidates, demand_qps=args.qps if args.objective != "max_throughput" else None,
                        budget_usd=args.budget, objective=args.objective, power_cap_kw=args.power_kw,
                        availability=availability or None)
     if args.json:
@@ -200,11 +199,13 @@ def register(sub, add) -> None:
     p.add_argument("--budget", type=float, help="annual budget in USD")
     p.add_argument("--region", help="grid or datacenter the fleet runs in (prices, PUE, carbon)")
     p.add_argument("--mix", action="store_true", help="also solve a heterogeneous mix of configurations")
+    p.add_argument("--redundancy", type=int, default=0, help="spare replicas kept for failures (N+k)")
 
     p = add("fleet", cmd_fleet, "size a (possibly heterogeneous) serving fleet: min cost for a demand, or max QPS")
     p.add_argument("model")
-    p.add_argument("--qps", type=float, help="demand to serve (min_cost)")
-    p.add_argument("--objective", choices=["min_cost", "max_throughput"], default="min_cost")
+    p.add_argument("--qps", type=float, help="demand to serve (min_cost, min_power, min_carbon)")
+    p.add_argument("--objective", choices=["min_cost", "min_power", "min_carbon", "max_throughput"],
+                   default="min_cost")
     p.add_argument("--budget", type=float, help="annual budget in USD")
     p.add_argument("--power-kw", type=float, help="power cap in kW")
     p.add_argument("--availability", nargs="+", help="NAME=COUNT accelerators available per type")

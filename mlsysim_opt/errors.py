@@ -102,3 +102,18 @@ class UnsupportedExpressionError(MlsysimError):
 
 class SolverError(MlsysimError):
     """The optimization backend failed in a way that is not infeasibility."""
+
+
+def renamed_owner(exc: InputError, old: str, new: str) -> InputError:
+    """``exc`` with every field path that starts with ``old.`` moved under ``new.`` (a record's
+    type name replaced by where it came from: a request field, a file)."""
+    for err in exc.errors:
+        if err.field.startswith(f"{old}."):
+            err.field = f"{new}.{err.field[len(old) + 1:]}"
+            err.args = tuple(str(a).replace(f"{old}.", f"{new}.") for a in err.args)
+    if isinstance(exc, InputErrors):
+        first = exc.errors[0]
+        exc.field = first.field
+        exc.args = (f"{len(exc.errors)} problems:\n" + "\n".join(f"  - {e}" for e in exc.errors),) \
+            if len(exc.errors) > 1 else (str(first),)
+    return exc

@@ -33,7 +33,8 @@ from .catalog import Hardware, Models, default_node_for
 from .errors import InputError, MlsysimError
 from .formulations.capstone import CapstoneProblem, CapstoneResult, resolve_region, solve_capstone
 from .formulations.pareto import ParetoFront, pareto_front, plot_front
-from .formulations.sla_synthesis import accelerator_year, evaluate_replica
+from .formulations.serving_grid import price_configs, serving_config
+from .formulations.sla_synthesis import design
 
 FEASIBILITY_POINTS, COST_POINTS, PARETO_POINTS = 50.0, 30.0, 20.0
 COST_GAP_AT_ZERO, PARETO_GAP_AT_ZERO = 0.5, 0.25
@@ -156,15 +157,16 @@ class Grader:
         checks: list[Check] = []
         usable, cost, carbon = {}, 0.0, 0.0
         for region, choice in sub.regions.items():
-            out, region_cost, region_carbon, accelerators = _evaluate(p, region, choice)
-            usable[region] = out["cb_capacity"] * p.headroom * max(0, choice.replicas - p.redundancy)
-            cost += region_cost
-            carbon += region_carbon
-            checks.append(_upper("memory", f"{region} memory per replica", out["tp_memory_utilization"] * 100, 100, "%"))
+            fleet = _evaluate(p, region, choice)
+            c = fleet.config
+            usable[region] = max(0.0, fleet.total_qps)     # capacity with the spares down
+            cost += fleet.annual_cost_usd
+            carbon += fleet.annual_carbon_t
+            checks.append(_upper("memory", f"{region} memory per replica", c.memory_utilization * 100, 100, "%"))
             if p.ttft_ms is not None:
-                checks.append(_upper("latency", f"{region} TTFT", out["cb_ttft"] * 1e3, p.ttft_ms, "ms"))
+                checks.append(_upper("latency", f"{region} TTFT", c.ttft_ms, p.ttft_ms, "ms"))
             if p.itl_ms is not None:
-                checks.append(_upper("latency", f"{region} ITL", out["cb_itl"] * 1e3, p.itl_ms, "ms"))
+                checks.append(_upper("latency", f"{region} ITL", c.itl_ms, p.itl_ms, "ms"))
             checks.append(_lower("redundancy", f"{region} replicas (N+{p.redundancy})", choice.replicas,
                                  p.redundancy + 1, "replicas"))
             checks.append(_lower("share", f"{region} capacity with {p.redundancy} replica(s) down", usable[region],
@@ -271,7 +273,8 @@ def _explain(exc: Exception) -> str:
 
 
 def _evaluate(p: CapstoneProblem, region: str, choice: RegionChoice):
-    """Forward evaluation of one region's design: serving metrics, annual cost and carbon."""
+    """Forward evaluation of one region's design: its serving metrics, and its capacity, annual cost
+    and carbon from the fleet sheet."""
     hw = Hardware[choice.hardware]
     wl = Models[p.model]
     for field in ("tp", "pp", "batch_size"):
@@ -283,13 +286,12 @@ def _evaluate(p: CapstoneProblem, region: str, choice: RegionChoice):
                          f"must fit in one node of {node.accelerators_per_node} {hw.name}")
     if wl.heads % choice.tp or wl.n_kv_heads % choice.tp:
         raise InputError(f"regions.{region}.tp", choice.tp, f"must divide the model's {wl.n_kv_heads} KV heads")
-    out = evaluate_replica(wl, hw, precision=choice.precision, tp=choice.tp, pp=choice.pp,
-                           batch_size=choice.batch_size, prompt_len=p.prompt_len, output_len=p.output_len,
-                           efficiency=p.efficiency)
-    cost, _, carbon = accelerator_year(hw, datacenter=resolve_region(region), utilization=p.utilization,
-                                       infrastructure_multiplier=p.infrastructure_multiplier)
-    accelerators = choice.tp * choice.pp * choice.replicas
-    return out, cost * accelerators, carbon * accelerators, accelerators
+    config = serving_config(wl, hw, precision=choice.precision, tp=choice.tp, pp=choice.pp,
+                            batch_size=choice.batch_size, prompt_len=p.prompt_len, output_len=p.output_len,
+                            efficiency=p.efficiency)
+    [priced] = price_configs([config], datacenter=resolve_region(region), utilization=p.utilization,
+                             infrastructure_multiplier=p.infrastructure_multiplier, hardware=[hw])
+    return design(priced, choice.replicas, headroom=p.headroom, spares=p.redundancy)
 
 
 def _upper(group, name, value, limit, unit) -> Check:

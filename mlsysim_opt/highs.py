@@ -1,14 +1,17 @@
 """The one way a Pyomo model is solved: HiGHS through Pyomo's ``pyomo.contrib.solver`` interface.
 
 HiGHS statuses are mapped to :class:`SolveStatus` here and nowhere else. A time-limited incumbent
-is ``FEASIBLE`` with its gap, never ``OPTIMAL``.
+is ``FEASIBLE`` with its gap, never ``OPTIMAL``. A starting solution (warm start) is checked
+against every active constraint, bound and integrality before it is handed over; it is reported
+only when it holds, and then as what it is (``solution_source="warm_start"``): when the solver
+found nothing in time, or only something worse.
 """
 from __future__ import annotations
 
 import enum
 import math
 import time
-from typing import Mapping, Optional
+from typing import Literal, Mapping, Optional
 
 import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict
@@ -40,6 +43,8 @@ class SolveResult(BaseModel):
     n_constraints: int
     termination: str
     warm_start_used: bool = False
+    solution_source: Optional[Literal["solver", "warm_start"]] = None
+    """Where the reported solution comes from (None when there is none)."""
 
     @property
     def proven_optimal(self) -> bool:
@@ -90,17 +95,21 @@ class Session:
         """Solve ``model``; load the solution into its variables when there is one.
 
         ``warm_start`` gives values of a known feasible solution (e.g. a heuristic) as a
-        ``ComponentMap`` or a list of ``(variable, value)`` pairs; it is handed to HiGHS as a starting
-        incumbent, and kept as the answer if HiGHS finds none in time.
+        ``ComponentMap`` or a list of ``(variable, value)`` pairs. When it satisfies every active
+        constraint it is handed to HiGHS as a starting incumbent, and it is the answer (status
+        ``FEASIBLE``, ``solution_source="warm_start"``) when HiGHS stops with nothing better; a
+        start that breaks a constraint is never reported.
         """
         from pyomo.common.collections import ComponentMap
         if warm_start is not None and not isinstance(warm_start, ComponentMap):
             warm_start = ComponentMap(warm_start.items() if hasattr(warm_start, "items") else warm_start)
         opt = self.opt
         n_vars, n_int, n_cons = _size(model)
-        used_start = False
-        if warm_start:
-            used_start = _set_start(opt, model, warm_start)
+        objective_data = next(model.component_data_objects(pyo.Objective, active=True))
+        start_objective = None
+        if warm_start and violations(model, warm_start, limit=1) == []:
+            start_objective = _objective_at(objective_data, model, warm_start)
+        used_start = _set_start(opt, model, warm_start) if start_objective is not None else False
         start = time.perf_counter()
         try:
             res = opt.solve(model, time_limit=time_limit, rel_gap=mip_gap, threads=threads,
@@ -110,19 +119,96 @@ class Session:
         elapsed = time.perf_counter() - start
         status = _status(res.termination_condition, res.solution_status)
         objective, bound = res.incumbent_objective, res.objective_bound
-        if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE):
+        source = "solver" if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) else None
+        if source:
             res.solution_loader.load_vars()
-        elif warm_start and status == SolveStatus.NO_SOLUTION:
+        if prefer_start(status, objective, start_objective, maximize=objective_data.sense == pyo.maximize):
             for var, val in warm_start.items():
-                var.set_value(val)
-            status = SolveStatus.FEASIBLE
-            objective = pyo.value(next(model.component_data_objects(pyo.Objective, active=True)))
+                var.set_value(val, skip_validation=True)
+            status, objective, source = SolveStatus.FEASIBLE, start_objective, "warm_start"
         gap = None
         if objective is not None and bound is not None and all(map(math.isfinite, (objective, bound))):
             gap = abs(objective - bound) / max(1e-9, abs(objective))
         return SolveResult(status=status, objective=objective, bound=bound, gap=gap, solve_time_s=elapsed,
                            n_variables=n_vars, n_integer_variables=n_int, n_constraints=n_cons,
-                           termination=str(res.termination_condition.name), warm_start_used=used_start)
+                           termination=str(res.termination_condition.name), warm_start_used=used_start,
+                           solution_source=source)
+
+
+def prefer_start(status: SolveStatus, objective: float | None, start_objective: float | None, *,
+                 maximize: bool) -> bool:
+    """Whether a checked starting solution (objective ``start_objective``; None when it broke a
+    row) should be the answer: the solver stopped early with nothing, or with something worse."""
+    if start_objective is None:
+        return False
+    if status is SolveStatus.NO_SOLUTION:
+        return True
+    if status is SolveStatus.FEASIBLE and objective is not None:
+        return start_objective > objective if maximize else start_objective < objective
+    return False
+
+
+def violations(model: pyo.ConcreteModel, values, *, tolerance: float = 1e-6,
+               limit: int | None = None) -> list[str]:
+    """The constraints, bounds and integrality rules that ``values`` (a ``ComponentMap`` or
+    ``(variable, value)`` pairs; other
+    variables at their current values, fixed ones at theirs) break; empty when it is feasible.
+    Tolerances are relative to the size of each side, as a solver's are."""
+    pairs = values.items() if hasattr(values, "items") else values
+    out: list[str] = []
+    saved = []
+    try:
+        for var, val in pairs:
+            if var.fixed:
+                if abs(float(val) - float(var.value)) > tolerance * max(1.0, abs(float(var.value))):
+                    out.append(f"{var.name} is fixed at {var.value}, start has {val}")
+                continue
+            saved.append((var, var.value))
+            var.set_value(float(val), skip_validation=True)
+        for var in model.component_data_objects(pyo.Var, active=True, descend_into=True):
+            v = var.value
+            if v is None:
+                if not var.fixed:
+                    out.append(f"{var.name} has no value")
+                continue
+            scale = tolerance * max(1.0, abs(v))
+            if (var.lb is not None and v < var.lb - scale) or (var.ub is not None and v > var.ub + scale):
+                out.append(f"{var.name} = {v} outside [{var.lb}, {var.ub}]")
+            elif (var.is_integer() or var.is_binary()) and abs(v - round(v)) > 1e-6:
+                out.append(f"{var.name} = {v} is not integral")
+            if limit and len(out) >= limit:
+                return out
+        if out:
+            return out
+        for con in model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+            try:
+                body = float(pyo.value(con.body))
+            except (ValueError, ZeroDivisionError):
+                out.append(f"{con.name} cannot be evaluated")
+                continue
+            lo, hi = con.lower, con.upper
+            lo = None if lo is None else float(pyo.value(lo))
+            hi = None if hi is None else float(pyo.value(hi))
+            size = max(1.0, abs(body), abs(lo or 0.0), abs(hi or 0.0))
+            if (lo is not None and body < lo - tolerance * size) or (hi is not None and body > hi + tolerance * size):
+                out.append(f"{con.name}: {body:.6g} outside [{lo}, {hi}]")
+                if limit and len(out) >= limit:
+                    return out
+        return out
+    finally:
+        for var, val in reversed(saved):
+            var.set_value(val, skip_validation=True)
+
+
+def _objective_at(objective, model, values: Mapping) -> float:
+    saved = [(var, var.value) for var in values if not var.fixed]
+    try:
+        for var, _ in saved:
+            var.set_value(float(values[var]), skip_validation=True)
+        return float(pyo.value(objective.expr))
+    finally:
+        for var, val in reversed(saved):
+            var.set_value(val, skip_validation=True)
 
 
 def solve(model: pyo.ConcreteModel, **options) -> SolveResult:

@@ -5,6 +5,12 @@ A formulation declares each user limit (budget, carbon cap, latency SLA, demand)
 :class:`SoftConstraint`. Normally its slack is fixed at zero. When the model is infeasible, each
 limit is relaxed alone (its slack freed and minimized, all others held at zero) to find the
 smallest change of that one limit that makes the query feasible.
+
+Thresholds are exact: the solver's smallest slack is moved outward by its feasibility tolerance
+and the model is solved again at that limit, so a reported threshold, fed back, is feasible; the
+message rounds it outward too ("rise to 185 GB" never means 184.6). A requirement (the demand to
+serve) is never relaxed to nothing: alone it is reported only when some demand can still be
+served, and the joint relaxation holds it fixed.
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ class SoftConstraint:
     scale: float = 1.0              # typical magnitude, so slacks of different units compare
     weight: float = 1.0             # joint relaxation: requirements (demand) weigh more than limits
     bound: pyo.Param | None = None  # the limit as a mutable parameter
+    requirement: bool = False       # the demand itself: never relaxed jointly, never to zero
 
 
 class Relaxation(BaseModel):
@@ -64,7 +71,7 @@ REQUIREMENT = 1000.0
 
 
 def add_soft(block: pyo.Block, name: str, label: str, lhs, sense: str, limit: float, unit: str,
-             scale: float | None = None, weight: float = 1.0) -> SoftConstraint:
+             scale: float | None = None, weight: float = 1.0, requirement: bool = False) -> SoftConstraint:
     """Add ``lhs <= limit`` (or ``>=``) with a slack fixed at zero; returns its handle."""
     slack = pyo.Var(domain=pyo.NonNegativeReals, initialize=0.0)
     block.add_component(f"{name}_slack", slack)
@@ -79,7 +86,7 @@ def add_soft(block: pyo.Block, name: str, label: str, lhs, sense: str, limit: fl
         raise ValueError(f"sense must be '<=' or '>=', got {sense!r}")
     block.add_component(f"{name}_limit", con)
     return SoftConstraint(name, label, float(limit), unit, sense, slack,
-                          scale if scale else max(1.0, abs(float(limit))), weight, bound)
+                          scale if scale else max(1.0, abs(float(limit))), weight, bound, requirement)
 
 
 def set_limit(soft: SoftConstraint, value: float) -> None:
@@ -90,14 +97,55 @@ def set_limit(soft: SoftConstraint, value: float) -> None:
     soft.limit = float(value)
 
 
-def _fmt(value: float, unit: str) -> str:
+def _fmt(value: float, unit: str, outward: int = 0) -> str:
+    """``value`` for a person; ``outward`` +1 rounds up, -1 down, so a rounded threshold still holds."""
+    def rounded(v: float, step: float) -> float:
+        if outward > 0:
+            return math.ceil(v / step - 1e-12) * step
+        if outward < 0:
+            return math.floor(v / step + 1e-12) * step
+        return round(v / step) * step
+
     if unit in ("USD", "$"):
         if abs(value) >= 1e6:
-            return f"${value / 1e6:,.2f}M"
-        return f"${value:,.0f}"
-    if abs(value) >= 1000 or value == int(value):
-        return f"{value:,.0f} {unit}"
-    return f"{value:.3g} {unit}"
+            return f"${rounded(value, 1e4) / 1e6:,.2f}M"
+        return f"${rounded(value, 1.0):,.0f}"
+    if value == 0 or abs(value) >= 1000:
+        return f"{rounded(value, 1.0):,.0f} {unit}"
+    step = 10.0 ** (math.floor(math.log10(abs(value))) - 2)      # three significant digits
+    return f"{rounded(value, step):.{max(0, -int(math.floor(math.log10(step))))}f} {unit}"
+
+
+def _message(target: SoftConstraint, required: float) -> str:
+    verb, outward = ("rise", 1) if target.sense == "<=" else ("fall", -1)
+    return (f"{target.label} must {verb} to {_fmt(required, target.unit, outward)} "
+            f"(now {_fmt(target.limit, target.unit)})")
+
+
+def _exact_threshold(model, target: SoftConstraint, soft: list[SoftConstraint], slack: float,
+                     time_limit: float) -> float | None:
+    """The limit the smallest slack implies, moved outward until a solve at that limit is feasible
+    (the solver's slack is only accurate to its feasibility tolerance)."""
+    from .highs import solve
+    direction = 1.0 if target.sense == "<=" else -1.0
+    original = target.limit
+    size = max(abs(original), abs(slack), target.scale, 1e-9)
+    try:
+        for step in (0.0, 1e-9 * size, 1e-7 * size, 1e-6 * size, 1e-5 * size, 1e-4 * size):
+            required = original + direction * (slack + step)
+            set_limit(target, required)
+            for s in soft:
+                s.slack.fix(0.0)
+            model.add_component("_feasibility", pyo.Objective(expr=0.0))
+            try:
+                ok = solve(model, time_limit=time_limit).has_solution
+            finally:
+                model.del_component("_feasibility")
+            if ok:
+                return required
+        return None
+    finally:
+        set_limit(target, original)
 
 
 def explain_infeasibility(model: pyo.ConcreteModel, soft: list[SoftConstraint], *,
@@ -122,16 +170,14 @@ def explain_infeasibility(model: pyo.ConcreteModel, soft: list[SoftConstraint], 
             result = solve(model, time_limit=time_limit)
             model.del_component("_elastic_objective")
             target.slack.fix(0.0)
+            relaxed = None
             if result.has_solution:
                 need = float(pyo.value(target.slack)) if result.objective is None else float(result.objective)
-                need = max(need, 0.0)
-                required = target.limit + need if target.sense == "<=" else target.limit - need
-                verb = "rise" if target.sense == "<=" else "fall"
-                if target.sense == ">=" and required <= 0:
-                    required = 0.0
-                msg = f"{target.label} must {verb} to {_fmt(required, target.unit)} (now {_fmt(target.limit, target.unit)})"
+                relaxed = _exact_threshold(model, target, soft, max(need, 0.0), time_limit)
+            if relaxed is not None and not (target.requirement and relaxed <= 0):
                 relaxations.append(Relaxation(constraint=target.name, label=target.label, limit=target.limit,
-                                              required=required, unit=target.unit, message=msg))
+                                              required=relaxed, unit=target.unit,
+                                              message=_message(target, relaxed)))
             else:
                 relaxations.append(Relaxation(constraint=target.name, label=target.label, limit=target.limit,
                                               required=None, unit=target.unit,
@@ -150,50 +196,74 @@ def explain_infeasibility(model: pyo.ConcreteModel, soft: list[SoftConstraint], 
         summary = ("infeasible: no single limit can be relaxed alone; together (smallest relative change): "
                    + " and ".join(r.message for r in joint))
     else:
-        summary = "infeasible even with every limit relaxed: the model itself has no solution"
+        summary = ("infeasible even with every limit relaxed: no candidate design can serve the demand as "
+                   "asked (widen the candidates: hardware, precisions, TP/PP degrees, batch sizes)")
     return InfeasibilityExplanation(relaxations=relaxations, joint=joint, summary=summary)
 
 
 def _joint(model, soft: list[SoftConstraint], time_limit: float) -> list[Relaxation]:
-    """All limits relaxed at once, minimizing the weighted sum of relative changes."""
-    for s in soft:
+    """Every limit relaxed at once, minimizing the weighted sum of relative changes; the demand
+    itself stays as asked (a query answered by serving nothing is no answer)."""
+    limits = [s for s in soft if not s.requirement]
+    for s in limits:
         s.slack.unfix()
+    if not limits:
+        return []
     model.add_component("_elastic_objective", pyo.Objective(
-        expr=sum(s.weight * s.slack / s.scale for s in soft), sense=pyo.minimize))
+        expr=sum(s.weight * s.slack / s.scale for s in limits), sense=pyo.minimize))
     try:
         result = solve(model, time_limit=time_limit)
+        needs = {s.name: float(pyo.value(s.slack) or 0.0) for s in limits} if result.has_solution else None
     finally:
         model.del_component("_elastic_objective")
-    if not result.has_solution:
+        for s in limits:
+            s.slack.fix(0.0)
+    if needs is None:
         return []
-    out = []
-    for s in soft:
-        need = float(pyo.value(s.slack) or 0.0)
-        if need <= 1e-9 * max(1.0, s.scale):
-            continue
-        required = s.limit + need if s.sense == "<=" else max(0.0, s.limit - need)
-        verb = "rise" if s.sense == "<=" else "fall"
-        out.append(Relaxation(constraint=s.name, label=s.label, limit=s.limit, required=required, unit=s.unit,
-                              message=f"{s.label} must {verb} to {_fmt(required, s.unit)} (now {_fmt(s.limit, s.unit)})"))
-    return out
+    # Each relaxed limit moved outward by the solver's tolerance, then checked together.
+    moved = [(s, s.limit) for s in limits if needs[s.name] > 1e-9 * max(1.0, s.scale)]
+    try:
+        for scale in (1e-7, 1e-6, 1e-5, 1e-4):
+            for s, original in moved:
+                pad = needs[s.name] + scale * max(abs(original), needs[s.name], s.scale)
+                set_limit(s, original + pad if s.sense == "<=" else original - pad)
+            model.add_component("_feasibility", pyo.Objective(expr=0.0))
+            try:
+                ok = solve(model, time_limit=time_limit).has_solution
+            finally:
+                model.del_component("_feasibility")
+            if ok:
+                break
+        required = {s.name: s.limit for s, _ in moved}
+    finally:
+        for s, original in moved:
+            set_limit(s, original)
+    return [Relaxation(constraint=s.name, label=s.label, limit=s.limit, required=required[s.name], unit=s.unit,
+                       message=_message(s, required[s.name])) for s, _ in moved]
 
 
 def undominated(keys):
-    """Indices of the rows of ``keys`` (lower is better in every column) that no other row beats
-    or ties on everything; of identical rows the first is kept. A dominated option can always be
-    swapped for its dominator, so the MILPs drop them before solving. Pairwise, in row blocks."""
+    """Indices (ascending) of the rows of ``keys`` (lower is better in every column) that no other
+    row beats or ties on everything; of identical rows the first is kept. A dominated option can
+    always be swapped for its dominator, so the MILPs drop them before solving.
+
+    A row can only be dominated by one that sorts before it lexicographically, and a dominator of a
+    dropped row is dominated by (or is) a kept row, so one pass in sorted order that compares each
+    row with the rows kept so far suffices."""
     import numpy as np
     keys = np.asarray(keys, dtype=float)
-    n = len(keys)
-    index = np.arange(n)
-    dominated = np.zeros(n, dtype=bool)
-    for start in range(0, n, 512):
-        rows = keys[start:start + 512]
-        no_worse = (keys[None, :, :] <= rows[:, None, :]).all(-1)        # [i, j]: j no worse than i
-        better = (keys[None, :, :] < rows[:, None, :]).any(-1)
-        earlier_tie = no_worse & ~better & (index[None, :] < index[start:start + 512, None])
-        dominated[start:start + 512] = (no_worse & better).any(1) | earlier_tie.any(1)
-    return np.flatnonzero(~dominated)
+    if len(keys) == 0:
+        return np.zeros(0, dtype=int)
+    order = np.lexsort(keys.T[::-1])          # first column first; stable, so ties keep index order
+    kept: list[int] = []
+    front = np.empty((0, keys.shape[1]))
+    for i in order:
+        row = keys[i]
+        if len(kept) and (front <= row).all(axis=1).any():
+            continue
+        kept.append(int(i))
+        front = np.vstack([front, row])
+    return np.sort(np.array(kept, dtype=int))
 
 
 def integer_value(var: pyo.Var) -> int:

@@ -16,6 +16,7 @@ Unit conventions (in addition to pint's defaults, where ``B`` is the byte and ``
 """
 from __future__ import annotations
 
+import functools
 import numbers
 import pathlib
 import re
@@ -178,3 +179,26 @@ def quantity_factory(unit: str):
     if not (probe == reference and f"{probe:~P}" == f"{reference:~P}" and (probe * 2).to(unit).m == 5.0):
         return lambda value: ureg.Quantity(value, units)
     return make
+
+
+@functools.lru_cache(maxsize=None)
+def unit_factor(source: str, target: str | None) -> float:
+    """The number that turns a float in ``source`` units into one in ``target`` units (1 when
+    ``target`` is None or the same): how compiled-sheet floats reach the units results report."""
+    if target is None or target == source:
+        return 1.0
+    return float(ureg.Quantity(1.0, source).m_as(target))
+
+
+@functools.lru_cache(maxsize=None)
+def _maker(unit: str):
+    return quantity_factory(unit)
+
+
+def sheet_quantity(sheet, name: str, value, unit: str | None = None) -> pint.Quantity:
+    """What a compiled sheet returned for definition ``name`` (a float in the unit the definition
+    declares) as a quantity in ``unit`` (default: the declared unit). Results take their units from
+    the sheet this way, never from a hand factor such as ``* 1e3``."""
+    source = sheet.unit(name)
+    target = unit or source
+    return _maker(target)(float(value) * unit_factor(source, target))

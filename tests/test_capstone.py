@@ -64,13 +64,13 @@ def _enumerate_front(problem, eps_list):
     """Brute force on the reduced instance: every pair of configurations and replica counts."""
     cands = region_candidates(problem)
     r1, r2 = problem.regions
-    k, q = problem.redundancy, problem.qps
+    k, q, h = problem.redundancy, problem.qps, problem.headroom
     best = {eps: math.inf for eps in eps_list}
     pool = {r: [c for c in cands[r] if c.ttft_ms <= problem.ttft_ms] for r in (r1, r2)}
     for c1, c2 in itertools.product(pool[r1], pool[r2]):
-        for n1 in range(k + 1, math.ceil(q / c1.capacity_qps) + k + 2):
-            for n2 in range(k + 1, math.ceil(q / c2.capacity_qps) + k + 2):
-                u1, u2 = c1.capacity_qps * (n1 - k), c2.capacity_qps * (n2 - k)
+        for n1 in range(k + 1, math.ceil(q / (h * c1.capacity_qps)) + k + 2):
+            for n2 in range(k + 1, math.ceil(q / (h * c2.capacity_qps)) + k + 2):
+                u1, u2 = h * c1.capacity_qps * (n1 - k), h * c2.capacity_qps * (n2 - k)
                 if u1 + u2 < q - 1e-9:
                     continue
                 # a split of the demand giving each region at least its minimum share exists?

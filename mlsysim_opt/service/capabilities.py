@@ -9,6 +9,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field
 
 from ..catalog import Clusters, Datacenters, Grids
+from ..errors import InputError, renamed_owner
 from .jobs import job_kind
 from .records import resolve_hardware, resolve_workload
 from .schemas import RequestModel
@@ -21,15 +22,13 @@ def _fleet(name: str):
 
 
 def problem_from(fields: dict):
-    """A CapstoneProblem from request fields; invalid fields become the library's InputError."""
-    from pydantic import ValidationError
-
+    """A CapstoneProblem from request fields; invalid fields are the library's InputError(s), each
+    named after the request field (``problem.qps``)."""
     from ..formulations.capstone import CapstoneProblem
-    from ..types import _as_input_error
     try:
         return CapstoneProblem(**fields)
-    except ValidationError as exc:
-        raise _as_input_error("problem", exc) from None
+    except InputError as exc:
+        raise renamed_owner(exc, CapstoneProblem.__name__, "problem") from None
 
 
 def _site(name: Optional[str]):

@@ -141,15 +141,17 @@ class Sheet:
     def compiled(self, names: Iterable[str] | None = None):
         """The numeric (scalar + vectorized) evaluator of the named definitions, built once."""
         from ..compile.numeric import compile_numeric
-        key = ("numeric", tuple(names or self.definitions))
+        names = tuple(names or self.definitions)
+        # Keyed by the expressions too: a definition changed in place is compiled anew.
+        key = ("numeric", names, tuple(self.definitions[n].expr for n in names if n in self.definitions))
         if key not in self._compiled:
-            self._compiled[key] = compile_numeric(self, key[1])
+            self._compiled[key] = compile_numeric(self, names)
         return self._compiled[key]
 
     def gradient(self, name: str, wrt: Iterable[str] | None = None):
         """Exact partial derivatives of one definition, compiled once."""
         from ..compile.derivative import compile_gradient
-        key = ("gradient", name, tuple(wrt) if wrt else None)
+        key = ("gradient", name, tuple(wrt) if wrt else None, self[name])
         if key not in self._compiled:
             self._compiled[key] = compile_gradient(self, name, key[2])
         return self._compiled[key]

@@ -138,6 +138,8 @@ class SynthesizeRequest(RequestModel):
     budget_usd: Optional[float] = Field(None, gt=0)
     datacenter: Optional[str] = None
     allow_mix: bool = False
+    redundancy: int = Field(0, ge=0, le=1000, description="spare replicas kept for failures (N+k)")
+    headroom: float = Field(0.8, gt=0, le=1, description="planned fraction of each replica's capacity")
 
 
 @job_kind("synthesize", SynthesizeRequest, "SLA synthesis: the cheapest fleet meeting latency targets (MILP)")
@@ -146,7 +148,7 @@ def run_synthesize(p, progress=None):
     return synthesize(p.model, qps=p.qps, prompt_len=p.prompt_len, output_len=p.output_len, ttft=p.ttft, itl=p.itl,
                       e2e_latency=p.e2e_latency, hardware=p.hardware, precisions=p.precisions,
                       objective=p.objective, budget_usd=p.budget_usd, datacenter=_site(p.datacenter),
-                      allow_mix=p.allow_mix)
+                      allow_mix=p.allow_mix, redundancy=p.redundancy, headroom=p.headroom)
 
 
 class ParallelismRequest(RequestModel):

@@ -25,8 +25,6 @@ that enters the objective or a limit.
 """
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -34,6 +32,7 @@ import pyomo.environ as pyo
 import sympy
 from pyomo.core.expr.numeric_expr import LinearExpression
 
+from mlsysim_opt import inputs as _in
 from mlsysim_opt.compile.numeric import compile_expressions
 from mlsysim_opt.compile.pyomo import PyomoCompiler
 from mlsysim_opt.errors import InputError
@@ -57,17 +56,13 @@ every product of it with a coefficient must stay well below that."""
 
 def number(value: Any, field: str, *, minimum: float | None = 0.0, strict: bool = True,
            maximum: float = LARGEST, fix: str | None = None) -> float:
-    """A finite real ``value`` in range, else an :class:`InputError` naming ``field``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InputError(field, value, "must be a number", fix)
-    v = float(value)
-    if math.isnan(v):
-        raise InputError(field, value, "must be a number, not NaN", fix)
-    if math.isinf(v) or abs(v) >= maximum:
+    """A finite real ``value`` that enters a formulation, at least ``minimum`` (above it when
+    ``strict``, which is only meaningful for a minimum of 0) and below ``maximum`` in magnitude, else
+    an :class:`InputError` naming ``field`` (the rules are :func:`mlsysim_opt.inputs.finite_limit`'s)."""
+    v = _in.finite_limit(value, field, minimum=minimum, allow_zero=not strict, fix=fix)
+    if abs(v) >= maximum:
         raise InputError(field, value, f"must be below {maximum:.0e} in magnitude",
-                         fix or "leave the limit out (None) to have no limit")
-    if minimum is not None and (v < minimum or (strict and v <= minimum)):
-        raise InputError(field, value, f"must be {'>' if strict else '>='} {minimum:g}", fix)
+                         fix or "pass a realistic value; a limit that should not bind can be left out (None)")
     return v
 
 
@@ -120,6 +115,7 @@ class Columns:
 def in_symbol_unit(symbol: str, values, unit: str):
     """``values`` given in ``unit``, converted to the unit symbol ``symbol`` declares (the unit its
     floats carry inside compiled code)."""
+    import mlsysim_opt.models  # noqa: F401  (every sheet declares its symbols when imported)
     from mlsysim_opt.symbolic.sheet import symbol_info
     return np.asarray(values, dtype=float) * unit_factor(unit, symbol_info(symbol).unit)
 
@@ -294,7 +290,8 @@ class Formulation:
 
     # -- solving ---------------------------------------------------------------------------------
     def solve(self, *, time_limit: float = 30.0, warm_start=None, mip_gap: float = 1e-6) -> SolveResult:
-        number(time_limit, "time_limit", maximum=1e7)
+        number(time_limit, "time_limit", maximum=1e7, fix="seconds, e.g. 30")
+        _in.finite_number(mip_gap, "mip_gap", minimum=0.0, maximum=1.0, fix="a relative gap, e.g. 1e-6")
         return solve(self.model, time_limit=time_limit, warm_start=warm_start, mip_gap=mip_gap)
 
     def explain(self, *, time_limit: float = 30.0) -> InfeasibilityExplanation:

@@ -27,6 +27,7 @@ import numpy as np
 import pyomo.environ as pyo
 from pydantic import ConfigDict, Field
 
+from mlsysim_opt import inputs as _in
 from mlsysim_opt.errors import InputError
 from mlsysim_opt.formulations.builder import Columns, Formulation, in_symbol_unit, number, optional_number
 from mlsysim_opt.highs import SolveResult
@@ -48,7 +49,7 @@ class Candidate(StrictModel):
 
     name: str
     hardware: str
-    accelerators: int = Field(default=1, ge=1)
+    accelerators: int = Field(default=1, ge=1, le=1_000_000)
     throughput_qps: dict[str, Amount]         # request class -> requests/s one replica sustains
     annual_cost_usd: Amount
     power_kw: Amount = 0.0
@@ -155,9 +156,9 @@ def size_fleet(candidates: list[Candidate], *, demand_qps: dict[str, float] | fl
                 power_cap_kw=optional_number(power_cap_kw, "power_cap_kw", minimum=0.0, strict=False),
                 rack_units=optional_number(rack_units, "rack_units", minimum=0.0, strict=False),
                 carbon_cap_t=optional_number(carbon_cap_t, "carbon_cap_t", minimum=0.0, strict=False))
-    available = {hw: number(v, f"availability[{hw}]", minimum=0.0, strict=False, maximum=1e9)
+    available = {hw: _in.whole_number(v, f"availability[{hw}]", minimum=0, maximum=1_000_000_000)
                  for hw, v in (availability or {}).items()}
-    number(max_replicas, "max_replicas", maximum=1e9 + 1)
+    max_replicas = _in.whole_number(max_replicas, "max_replicas", minimum=1, maximum=1_000_000_000)
     number(time_limit, "time_limit", maximum=1e7)
     demand = shares = None
     if objective in MINIMIZED:
@@ -217,7 +218,9 @@ def _formulation(columns: Columns, classes, demand, shares, caps, available, upp
     pairs = [(k, i) for k in classes for i in index if kept[i].qps(k) > 0]
     x = f.variables("x", pairs)
     replicas = {"replicas": n}
-    # Each replica's time is shared by the classes assigned to it.
+    # Each replica's time is shared by the classes assigned to it. Each row is multiplied by the
+    # candidate's largest throughput, so it reads x <= q n rather than x / q <= n: a very fast
+    # replica's coefficient stays far above the solver's zero tolerance.
     busy = [0.0] * len(kept)
     for k in classes:
         where = [i for i in index if (k, i) in x]
@@ -226,7 +229,8 @@ def _formulation(columns: Columns, classes, demand, shares, caps, available, upp
         for i, row in zip(where, rows):
             busy[i] = busy[i] + row
     for i in index:
-        f.constraint("capacity", busy[i] <= n[i])
+        fastest = max(kept[i].throughput_qps.values())
+        f.constraint("capacity", fastest * busy[i] <= fastest * n[i])
     if demand is not None:
         for k in classes:
             served = sum(x[k, i] for (kk, i) in pairs if kk == k)

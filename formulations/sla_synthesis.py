@@ -46,6 +46,8 @@ Objective = Literal["tco", "power", "carbon"]
 FLEET_TOTALS = {"tco": ("fleet_annual_cost", "USD"), "power": ("fleet_power", "kW"),
                 "carbon": ("fleet_annual_carbon", "tCO2e")}
 """Each objective: the fleet sheet definition it minimizes, in the unit results report."""
+MAX_TOKENS = 10_000_000
+"""Longest prompt or output a query may name (tokens): beyond any published context window."""
 MIX_OBJECTIVES = {"tco": "min_cost", "power": "min_power", "carbon": "min_carbon"}
 """The fleet-sizing objective of a mixed fleet: the same metric as the homogeneous one."""
 LATENCY_LABELS = {"ttft": "TTFT", "itl": "ITL", "e2e_latency": "end-to-end latency"}
@@ -163,12 +165,13 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
     """
     wl_name = _in.workload(model).name
     q = number(qps, "qps", fix="requests per second, e.g. 1000")
-    prompt = _in.positive_int(prompt_len, "prompt_len")
-    output = _in.positive_int(output_len, "output_len", minimum=1)
+    prompt = _in.whole_number(prompt_len, "prompt_len", minimum=1, maximum=MAX_TOKENS)
+    output = _in.whole_number(output_len, "output_len", minimum=1, maximum=MAX_TOKENS)
+    top = _in.whole_number(top_k, "top_k", minimum=0, maximum=1000)
     if objective not in FLEET_TOTALS:
         raise InputError("objective", objective, "must be 'tco', 'power' or 'carbon'")
     head = _in.fraction(headroom, "headroom")
-    spares = _in.positive_int(redundancy, "redundancy", minimum=0)
+    spares = _in.whole_number(redundancy, "redundancy", minimum=0, maximum=1_000_000)
     if allow_mix and spares:
         raise InputError("redundancy", spares, "cannot be combined with allow_mix=True: mixed fleets are sized "
                          "without spares", "solve the mix with redundancy=0, or the homogeneous fleet alone")
@@ -209,7 +212,7 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
                                   mix=mix, candidates_after_pruning=len(everything), **common)
     chosen = next(i for i in range(len(pool)) if integer_value(y[i]) == 1)
     best = design(pool.items[chosen], integer_value(n[chosen]), headroom=head, spares=spares)
-    alternatives = _alternatives(columns.take(meeting), q, spares, head, objective, budget, best, top_k)
+    alternatives = _alternatives(columns.take(meeting), q, spares, head, objective, budget, best, top)
     return SLASynthesisResult(solve=result, best=best, alternatives=alternatives, mix=mix,
                               candidates_after_pruning=len(pool), required_per_replica=_required(best, limits),
                               **common)

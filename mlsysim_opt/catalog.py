@@ -422,12 +422,14 @@ def default_fabric() -> NetworkFabric:
 
 
 def default_node_for(hw: HardwareNode, per_node: int = 8) -> Node:
-    """An ``per_node``-way server of ``hw``: the registry node of that accelerator if there is one,
-    else a generic server whose intra-node link is the accelerator's host link (PCIe)."""
+    """An ``per_node``-way server of ``hw``: the registry node of that accelerator if there is one
+    (holding ``hw`` itself when it is a modified copy of the registry record, so its own price and
+    specs count), else a generic server whose intra-node link is the accelerator's host link (PCIe)."""
     _ensure_loaded()
     for node in Nodes:
         if node.accelerator.name == hw.name and node.accelerators_per_node == per_node:
-            return node
+            return node if node.accelerator is hw or node.accelerator == hw else node.model_copy(
+                update={"accelerator": hw})
     link = hw.host_link_bandwidth if hw.host_link_bandwidth is not None else ureg.Quantity(64, "GB/s")
     return Node(name=f"{per_node}x {hw.name} server", accelerator=hw, accelerators_per_node=per_node,
                 intra_node_bandwidth=link)

@@ -19,13 +19,18 @@ from pydantic import BaseModel, ConfigDict
 from .errors import SolverError
 
 
+ANSWER_TOLERANCE = 1e-5
+"""Relative violation of a row beyond which a solver's answer is not reported: looser than HiGHS's
+own feasibility tolerance (1e-7 on its scaled rows), so only numerically unsound answers fail."""
+
+
 class SolveStatus(str, enum.Enum):
     OPTIMAL = "optimal"              # proven optimal within the requested gap
     FEASIBLE = "feasible"            # an incumbent, optimality not proven (time or node limit)
     INFEASIBLE = "infeasible"        # proven infeasible
     UNBOUNDED = "unbounded"
     NO_SOLUTION = "no_solution"      # stopped before any incumbent was found
-    ERROR = "error"
+    ERROR = "error"                  # the solver failed, or its answer breaks a row (see termination)
 
 
 class SolveResult(BaseModel):
@@ -120,8 +125,13 @@ class Session:
         status = _status(res.termination_condition, res.solution_status)
         objective, bound = res.incumbent_objective, res.objective_bound
         source = "solver" if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) else None
+        termination = str(res.termination_condition.name)
         if source:
             res.solution_loader.load_vars()
+            broken = violations(model, [], tolerance=ANSWER_TOLERANCE, limit=1)
+            if broken:   # numerically unsound (e.g. coefficients near the solver's zero): not an answer
+                status, objective, source = SolveStatus.ERROR, None, None
+                termination = f"the solver's answer breaks {broken[0]}"
         if prefer_start(status, objective, start_objective, maximize=objective_data.sense == pyo.maximize):
             for var, val in warm_start.items():
                 var.set_value(val, skip_validation=True)
@@ -131,7 +141,7 @@ class Session:
             gap = abs(objective - bound) / max(1e-9, abs(objective))
         return SolveResult(status=status, objective=objective, bound=bound, gap=gap, solve_time_s=elapsed,
                            n_variables=n_vars, n_integer_variables=n_int, n_constraints=n_cons,
-                           termination=str(res.termination_condition.name), warm_start_used=used_start,
+                           termination=termination, warm_start_used=used_start,
                            solution_source=source)
 
 

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from . import expressions as ex
 from .dse_optuna import Range
+from .engine import PROFILE_OUTPUTS, profile_factors
 from .errors import InputError, MlsysimError, SolverError, UnknownNameError
 from .results import Result
 
@@ -494,12 +495,12 @@ def _in_unit(value, own_unit, other_unit, c, field):
 # ------------------------------------------------------------------------------------------------
 # The roofline grid (same lowering and compiled sheet as Engine.sweep_table, kept as arrays)
 
-FIELD_UNITS = {
-    "latency": "ms", "latency_compute": "ms", "latency_memory": "ms", "latency_overhead": "ms",
-    "throughput": "1/s", "arithmetic_intensity": "FLOP/byte", "ridge_point": "FLOP/byte", "energy": "J",
-    "energy_per_unit": "J", "memory_footprint": "GB", "weights_size": "GB", "kv_cache_size": "GB",
-    "memory_capacity": "GB", "peak_bw_actual": "byte/s", "mfu": "dimensionless", "efficiency": "dimensionless",
-}
+GRID_FIELDS = ("latency", "latency_compute", "latency_memory", "latency_overhead", "throughput",
+               "arithmetic_intensity", "ridge_point", "mfu", "energy", "energy_per_unit", "memory_footprint",
+               "weights_size", "kv_cache_size", "memory_capacity", "peak_bw_actual")
+"""Numeric columns of the grid, named like ``PerformanceProfile`` fields."""
+FIELD_UNITS = {**{f: PROFILE_OUTPUTS[f][1] for f in GRID_FIELDS if f in PROFILE_OUTPUTS},
+               "mfu": "dimensionless", "efficiency": "dimensionless"}
 """Units of the grid's numeric fields: those of ``PerformanceProfile``."""
 
 
@@ -511,22 +512,23 @@ class RooflineGrid:
         self.workload, self.devices, self.is_training = workload, devices, is_training
         self.is_lm = isinstance(workload, TransformerWorkload)
         v, lab = grid.values, grid.labels
-        batch = v["batch_size"]
-        units = batch * (lab["seq_len"] if (self.is_lm and is_training) else 1)
-        compute, memory, overhead = out["latency_compute"], out["latency_memory"], out["latency_overhead"]
+        factors = profile_factors()
+
+        def column(field):   # the sheet's output (or input) in the unit of the profile field
+            name = PROFILE_OUTPUTS[field][0] if field in PROFILE_OUTPUTS else field
+            values = out[name] if name in out else v[name]
+            mul, div = factors.get(field, (1.0, 1.0))
+            if div != 1.0:
+                return values / div
+            return values * mul if mul != 1.0 else values
+
         self.columns = {
-            "hardware": lab["hardware"], "precision": lab["precision"], "batch_size": batch.astype(int),
+            "hardware": lab["hardware"], "precision": lab["precision"], "batch_size": v["batch_size"].astype(int),
             "efficiency": v["efficiency"], "seq_len": lab["seq_len"],
-            "latency": out["latency"] * 1e3, "latency_compute": compute * 1e3, "latency_memory": memory * 1e3,
-            "latency_overhead": overhead * 1e3, "throughput": out["throughput"],
-            "arithmetic_intensity": out["arithmetic_intensity"], "ridge_point": out["ridge_point"],
-            "mfu": out["mfu"], "energy": out["energy"], "energy_per_unit": out["energy"] / units,
-            "memory_footprint": out["memory_footprint"] / 1e9, "weights_size": out["weights_bytes"] / 1e9,
-            "kv_cache_size": out["kv_cache_bytes"] / 1e9, "memory_capacity": v["memory_capacity"] / 1e9,
-            "peak_bw_actual": out["effective_bandwidth"],
-            "bottleneck": np.where(compute >= memory, "Compute", "Memory"),
+            **{field: column(field) for field in GRID_FIELDS},
+            "bottleneck": np.where(out["latency_compute"] >= out["latency_memory"], "Compute", "Memory"),
             "feasible": out["memory_footprint"] <= v["memory_capacity"],
-            "overhead_dominated": overhead > np.maximum(compute, memory),
+            "overhead_dominated": out["latency_overhead"] > out["latency_roofline"],
         }
         if not self.is_lm:
             del self.columns["seq_len"]

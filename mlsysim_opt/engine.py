@@ -12,7 +12,7 @@ from . import inputs as _in
 from .compile.numeric import CompiledFunction, compile_expressions
 from .precision import normalize_precision
 from .results import PerformanceProfile
-from .units import quantity_factory
+from .solvers.quantities import field_converters, quantities
 
 FOOTPRINT_OUTPUTS = ("weights_bytes", "kv_cache_bytes", "memory_footprint")
 
@@ -32,11 +32,28 @@ def memory_tier(index: float) -> str:
     return MEMORY_TIERS[int(index)]
 
 
-_MAKERS = {u: quantity_factory(u) for u in ("ms", "1/s", "FLOP/byte", "J", "GB", "FLOP/s", "byte/s")}
+PROFILE_OUTPUTS = {
+    # PerformanceProfile field: (roofline or memory output, or input symbol; unit of the field)
+    "latency": ("latency", "ms"), "latency_compute": ("latency_compute", "ms"),
+    "latency_memory": ("latency_memory", "ms"), "latency_overhead": ("latency_overhead", "ms"),
+    "throughput": ("throughput", "1/s"), "arithmetic_intensity": ("arithmetic_intensity", "FLOP/byte"),
+    "ridge_point": ("ridge_point", "FLOP/byte"), "energy": ("energy", "J"), "energy_per_unit": ("energy_per_unit", "J"),
+    "memory_footprint": ("memory_footprint", "GB"), "weights_size": ("weights_bytes", "GB"),
+    "kv_cache_size": ("kv_cache_bytes", "GB"), "memory_capacity": ("memory_capacity", "GB"),
+    "peak_flops_actual": ("effective_flops", "FLOP/s"), "peak_bw_actual": ("effective_bandwidth", "byte/s"),
+}
 
 
-def _q(value: float, unit: str):
-    return _MAKERS[unit](float(value))
+@lru_cache(maxsize=None)
+def profile_factors() -> dict[str, tuple[float, float]]:
+    """Per profile field, ``(mul, div)`` from the compiled float to the field's unit (see ``scale``)."""
+    return {field: (mul, div) for field, _, _, mul, div in _converters()}
+
+
+@lru_cache(maxsize=None)
+def _converters() -> tuple:
+    from .models import memory, roofline
+    return field_converters(PROFILE_OUTPUTS, roofline.sheet, memory.sheet)
 
 
 class Engine:
@@ -68,7 +85,7 @@ class Engine:
         values.update(_in.hardware_values(hw, choice), efficiency=eta, bandwidth_efficiency=eta_bw)
         out = roofline_function()(**values)
         out["memory_capacity"] = values["memory_capacity"]
-        return _profile(wl, hw, choice, batch, seq, bool(is_training), out, eta, raise_errors)
+        return _profile(wl, hw, choice, batch, seq, bool(is_training), out, raise_errors)
 
     @staticmethod
     def sweep(model, hardware_list: Sequence, batch_sizes: Iterable[int] = (1,),
@@ -174,20 +191,19 @@ def _categorical(per_pair: list[str], idx_pair: np.ndarray):
     return pd.Categorical.from_codes(code_of_pair[idx_pair], categories=categories)
 
 
-def _profile(wl, hw, choice, batch, seq, is_training, out, eta, raise_errors) -> PerformanceProfile:
-    capacity = out["memory_capacity"]
-    footprint = out["memory_footprint"]
-    feasible = footprint <= capacity
+def _profile(wl, hw, choice, batch, seq, is_training, out, raise_errors) -> PerformanceProfile:
+    fields = quantities(_converters(), out)
+    feasible = out["memory_footprint"] <= out["memory_capacity"]
     reason = None
     if not feasible:
-        reason = (f"needs {footprint / 1e9:.2f} GB (weights {out['weights_bytes'] / 1e9:.2f} GB, KV cache "
-                  f"{out['kv_cache_bytes'] / 1e9:.2f} GB, other {(footprint - out['weights_bytes'] - out['kv_cache_bytes']) / 1e9:.2f} GB)"
-                  f" but {hw.name} holds {capacity / 1e9:.2f} GB")
+        footprint, weights, kv = (fields[k].m for k in ("memory_footprint", "weights_size", "kv_cache_size"))
+        reason = (f"needs {footprint:.2f} GB (weights {weights:.2f} GB, KV cache {kv:.2f} GB, other "
+                  f"{footprint - weights - kv:.2f} GB) but {hw.name} holds {fields['memory_capacity'].m:.2f} GB")
         if raise_errors:
             from .errors import InputError
-            raise InputError("memory", f"{footprint / 1e9:.2f} GB", f"does not fit: {reason}",
+            raise InputError("memory", f"{footprint:.2f} GB", f"does not fit: {reason}",
                              "use a lower precision, a smaller batch, or shard the model (DistributedModel)")
-    compute, memory, overhead = out["latency_compute"], out["latency_memory"], out["latency_overhead"]
+    compute, memory = out["latency_compute"], out["latency_memory"]
     notes = []
     if choice.fallback:
         notes.append(choice.fallback)
@@ -195,21 +211,8 @@ def _profile(wl, hw, choice, batch, seq, is_training, out, eta, raise_errors) ->
     return PerformanceProfile.model_construct(  # fields are built here, already typed
         model=wl.name, hardware=hw.name, batch_size=batch, precision=choice.precision,
         compute_precision=choice.compute_precision, seq_len=seq if is_lm else None, is_training=is_training,
-        latency=_q(out["latency"] * 1e3, "ms"), latency_compute=_q(compute * 1e3, "ms"),
-        latency_memory=_q(memory * 1e3, "ms"), latency_overhead=_q(overhead * 1e3, "ms"),
-        bottleneck="Compute" if compute >= memory else "Memory",
-        throughput=_q(out["throughput"], "1/s"),
-        arithmetic_intensity=_q(out["arithmetic_intensity"], "FLOP/byte"),
-        ridge_point=_q(out["ridge_point"], "FLOP/byte"),
-        mfu=float(out["mfu"]), energy=_q(out["energy"], "J"),
-        energy_per_unit=_q(out["energy_per_unit"], "J"),
-        memory_footprint=_q(footprint / 1e9, "GB"), weights_size=_q(out["weights_bytes"] / 1e9, "GB"),
-        kv_cache_size=_q(out["kv_cache_bytes"] / 1e9, "GB"), memory_capacity=_q(capacity / 1e9, "GB"),
-        memory_tier=memory_tier(out["memory_tier"]),
-        peak_flops_actual=_q(choice.peak_flops * eta, "FLOP/s"),
-        peak_bw_actual=_q(out["effective_bandwidth"], "byte/s"),
-        feasible=bool(feasible), infeasibility_reason=reason,
-        overhead_dominated=bool(overhead > max(compute, memory)),
-        precision_fallback=choice.fallback, notes=notes,
+        bottleneck="Compute" if compute >= memory else "Memory", mfu=float(out["mfu"]),
+        memory_tier=memory_tier(out["memory_tier"]), feasible=bool(feasible), infeasibility_reason=reason,
+        overhead_dominated=bool(out["latency_overhead"] > out["latency_roofline"]),
+        precision_fallback=choice.fallback, notes=notes, **fields,
     )
-

@@ -31,7 +31,7 @@ A synchronous training job stops when any component fails (a series system), so 
 """
 from mlsysim_opt.symbolic import Min, Piecewise, Sheet, exp, sqrt, sym
 
-from .memory import P, b_opt, weights
+from .memory import P, b, b_opt
 from .sustainability import n_nodes
 
 k_gpu = sym("accelerators_per_node", "dimensionless", "accelerators in one node", "node record", lower=1.0)
@@ -66,10 +66,13 @@ rate = sheet.define("failure_rate",
 M = sheet.define("fleet_mtbf", 1 / rate, "s", "mean time between job-stopping failures")
 
 x = delta / (2 * M)
+daly_applies = delta < 2 * M      # beyond it the job rarely completes an interval
 young = sheet.define("young_interval", sqrt(2 * delta * M), "s", "Young's first-order optimal interval")
 sheet.define("daly_interval",
-             Piecewise((sqrt(2 * delta * M) * (1 + sqrt(x) / 3 + x / 9) - delta, delta < 2 * M), (M, True)),
+             Piecewise((sqrt(2 * delta * M) * (1 + sqrt(x) / 3 + x / 9) - delta, daly_applies), (M, True)),
              "s", "Daly's higher-order optimal interval")
+sheet.define("daly_fallback", Piecewise((0, daly_applies), (1, True)), "dimensionless",
+             "1 when the checkpoint time reaches twice the MTBF and Daly's interval falls back to the MTBF")
 
 goodput = sheet.define("goodput", tau / (M * exp(R / M) * (exp((tau + delta) / M) - 1)), "dimensionless",
                        "useful compute time over wall time (checkpoints, lost work and restarts)")
@@ -84,8 +87,13 @@ sheet.define("rework_share", (tau + delta) / (2 * M), "dimensionless",
 sheet.define("restart_share", R / M, "dimensionless", "first order: time spent restarting")
 
 # Checkpoint size and write time.
-checkpoint_bytes = sheet.define("checkpoint_bytes", weights + P * b_opt, "byte",
-                                "weights plus optimizer state")
-write_bw = sheet.define("checkpoint_write_bandwidth", Min(n_writers * BW_writer, BW_fs), "byte/s",
+per_param = sheet.define("checkpoint_bytes_per_param", b + b_opt, "byte",
+                         "bytes saved per parameter: the weight and its optimizer state")
+checkpoint_bytes = sheet.define("checkpoint_bytes", P * per_param, "byte", "weights plus optimizer state")
+writers_bw = n_writers * BW_writer
+CHECKPOINT_BOUNDS = ("per-writer storage bandwidth", "filesystem")
+write_bw = sheet.define("checkpoint_write_bandwidth", Min(writers_bw, BW_fs), "byte/s",
                         "aggregate write bandwidth, capped by the filesystem")
+sheet.define("checkpoint_write_bound", Piecewise((1, writers_bw > BW_fs), (0, True)), "dimensionless",
+             "index in CHECKPOINT_BOUNDS of the term that sets the write bandwidth")
 sheet.define("checkpoint_write_time", checkpoint_bytes / write_bw, "s", "time to write one checkpoint")

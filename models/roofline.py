@@ -87,19 +87,22 @@ bandwidth = sheet.define("effective_bandwidth", eta_bw * by_tier(BW_sram, BW_fla
                          "bandwidth of the tier the weights live in")
 
 # --- the roofline ------------------------------------------------------------------------------
-T_compute = sheet.define("latency_compute", ops / (eta * F), "s", "time the arithmetic needs")
+rate = sheet.define("effective_flops", eta * F, "FLOP/s", "compute rate the pass achieves: peak derated by efficiency")
+T_compute = sheet.define("latency_compute", ops / rate, "s", "time the arithmetic needs")
 T_memory = sheet.define("latency_memory", traffic / bandwidth, "s", "time the memory traffic needs")
 T_overhead = sheet.define("latency_overhead", tau_dispatch + passes * L * tau_layer, "s",
                           "launch overheads that do not overlap")
-T = sheet.define("latency", Max(T_compute, T_memory) + T_overhead, "s", "latency of the pass")
+T_roofline = sheet.define("latency_roofline", Max(T_compute, T_memory), "s",
+                          "the binding roofline term: latency without the launch overheads")
+T = sheet.define("latency", T_roofline + T_overhead, "s", "latency of the pass")
 
 sheet.define("throughput", B * n / T, "1/s", "tokens (language) or inputs (others) per second")
 sheet.define("arithmetic_intensity", ops / traffic, "FLOP/byte", "FLOP per byte moved")
-sheet.define("ridge_point", eta * F / bandwidth, "FLOP/byte", "intensity where compute time equals memory time")
+sheet.define("ridge_point", rate / bandwidth, "FLOP/byte", "intensity where compute time equals memory time")
 sheet.define("mfu", passes * model_flops / (T * F), "dimensionless",
              "model FLOP utilisation against the undiscounted peak")
 
 # Power: idle draw for the whole pass, full dynamic draw while the binding engine is busy.
-E = sheet.define("energy", TDP * (p_idle * T + (1 - p_idle) * Max(T_compute, T_memory)), "J",
+E = sheet.define("energy", TDP * (p_idle * T + (1 - p_idle) * T_roofline), "J",
                  "energy of the pass")
 sheet.define("energy_per_unit", E / (B * n), "J", "energy per token (language) or per input (others)")

@@ -253,3 +253,55 @@ def test_demo_example_runs():
     r = BatchingOptimizer().solve(LLAMA, H100, seq_len=128, arrival_rate_qps=10, sla_latency_ms=20000)
     assert f"Optimal bs: {r.best_batch_size}" in out
     assert f"lat={r.p99_latency.m_as('ms'):.0f} ms" in out
+
+
+# --- rules read from the sheets, not restated (edit the definition: the result follows) -----------
+
+def _edit(monkeypatch, sheet, name, factor):
+    from mlsysim_opt.symbolic.sheet import Definition
+    d = sheet.definitions[name]
+    monkeypatch.setitem(sheet.definitions, name, Definition(d.name, factor * d.expr, d.unit, d.meaning))
+
+
+def _fresh_queueing(monkeypatch):
+    from mlsysim_opt.solvers import batching
+    for name in ("_load_function", "_queue_function"):
+        monkeypatch.setattr(batching, name, getattr(batching, name).__wrapped__)
+
+
+def test_tail_latency_load_and_stability_are_the_sheets(monkeypatch):
+    from mlsysim_opt.models import queueing
+    before = TailLatencyModel().solve(60, "10 ms")
+    assert before.stable and before.utilization == pytest.approx(0.6) and before.offered_load == pytest.approx(0.6)
+    _fresh_queueing(monkeypatch)
+    _edit(monkeypatch, queueing.sheet, "offered_load", 3)
+    assert TailLatencyModel().solve(60, "10 ms").offered_load == pytest.approx(1.8)
+    _edit(monkeypatch, queueing.sheet, "utilization", 2)
+    after = TailLatencyModel().solve(60, "10 ms")
+    assert not after.stable and after.utilization == pytest.approx(1.2)
+
+
+def test_batching_p99_uses_the_sheets_sojourn_quantile(monkeypatch):
+    from mlsysim_opt.models import queueing
+    solve = lambda: BatchingOptimizer().solve(LLAMA, H100, seq_len=1024, arrival_rate_qps=2,  # noqa: E731
+                                              sla_latency_ms=1e6, max_batch_size=16)
+    before = solve()
+    assert before.is_feasible
+    _fresh_queueing(monkeypatch)
+    _edit(monkeypatch, queueing.sheet, "sojourn_quantile_deterministic", 2)
+    after = solve()
+    assert after.best_batch_size == before.best_batch_size
+    assert after.batch_service_time == before.batch_service_time
+    added = after.p99_latency - before.p99_latency   # one more sojourn quantile, at least one service time
+    assert added >= before.batch_service_time and after.p99_latency < 2 * before.p99_latency
+
+
+def test_continuous_batching_kv_budget_is_the_serving_sheets(monkeypatch):
+    from mlsysim_opt.models import serving
+    from mlsysim_opt.solvers import batching
+    solve = lambda: ContinuousBatchingModel().solve(LLAMA, H100, max_seq_len=4096, mean_request_tokens=1024)  # noqa
+    before = solve()
+    _edit(monkeypatch, serving.sheet, "kv_budget", 2)
+    monkeypatch.setattr(batching, "serving_function", batching.serving_function.__wrapped__)
+    after = solve()
+    assert after.kv_budget.m_as("GB") == pytest.approx(2 * before.kv_budget.m_as("GB"))

@@ -149,3 +149,16 @@ def test_exercise3_example_runs():
     assert "Compression ratio: 8.0x" in out and "Memory savings: 87.5%" in out
     assert "Compression ratio: 4.0x" in out and "Inference speedup: 3.81x" in out
     assert "Accuracy delta: -2.50%" in out
+
+
+def test_inference_speedup_is_the_ratio_of_the_sheets_roofline_term(monkeypatch):
+    from mlsysim_opt.models import roofline
+    from mlsysim_opt.solvers import compression
+    from mlsysim_opt.symbolic.sheet import Definition
+    assert CompressionModel().solve(LLAMA, H100, target_bitwidth=4).inference_speedup > 2
+    # the launch overheads do not shrink with the bytes: with them as the roofline term there is no speed-up
+    d = roofline.sheet.definitions["latency_roofline"]
+    monkeypatch.setitem(roofline.sheet.definitions, "latency_roofline",
+                        Definition(d.name, roofline.sheet["latency_overhead"], d.unit, d.meaning))
+    monkeypatch.setattr(compression, "_roofline_function", compression._roofline_function.__wrapped__)
+    assert CompressionModel().solve(LLAMA, H100, target_bitwidth=4).inference_speedup == pytest.approx(1.0)

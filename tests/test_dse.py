@@ -309,3 +309,21 @@ def test_comparison_rules():
         check(parse_constraint("latency == 'fast'"), r)
     with pytest.raises(InputError):
         check(parse_constraint("n < 3 ms"), r)                       # a plain field against a quantity with units
+
+
+def test_grid_energy_per_unit_and_overhead_label_are_the_sheets(monkeypatch):
+    from mlsysim_opt import engine
+    from mlsysim_opt.dse import evaluate_grid
+    from mlsysim_opt.models import roofline
+    from mlsysim_opt.symbolic.sheet import Definition
+    grid = lambda: evaluate_grid(LLAMA, [H100], [1, 8], ["fp16"], [0.5], [512], True).columns  # noqa: E731
+    before = grid()
+    assert not before["overhead_dominated"].any()
+    monkeypatch.setattr(engine, "roofline_function", engine.roofline_function.__wrapped__)
+    for name, factor in (("energy_per_unit", 2), ("latency_roofline", 0)):
+        d = roofline.sheet.definitions[name]
+        monkeypatch.setitem(roofline.sheet.definitions, name, Definition(d.name, factor * d.expr, d.unit, d.meaning))
+    after = grid()
+    assert list(after["energy_per_unit"]) == pytest.approx(list(2 * before["energy_per_unit"]), rel=1e-12)
+    assert list(after["energy"]) == list(before["energy"])
+    assert after["overhead_dominated"].all()

@@ -219,3 +219,30 @@ def test_vectorized_grid_handles_a_million_points():
                                efficiencies=[0.3, 0.4, 0.5, 0.6, 0.7])
     assert len(table) >= 0.9e6
     assert np.isfinite(table.latency_s).all()
+
+
+# --- rules read from the roofline sheet, not restated (edit the definition: the profile follows) --
+
+def _edit_roofline(monkeypatch, name, change):
+    """Replace one roofline definition by ``change(expr)`` for this test, compiled afresh."""
+    from mlsysim_opt import engine
+    from mlsysim_opt.models import roofline
+    from mlsysim_opt.symbolic.sheet import Definition
+    d = roofline.sheet.definitions[name]
+    monkeypatch.setitem(roofline.sheet.definitions, name, Definition(d.name, change(d.expr), d.unit, d.meaning))
+    monkeypatch.setattr(engine, "roofline_function", engine.roofline_function.__wrapped__)
+
+
+def test_peak_flops_actual_is_the_sheets_effective_flops(monkeypatch):
+    before = Engine.solve(LLAMA8, H100, efficiency=0.4)
+    assert before.peak_flops_actual.m_as("FLOP/s") == pytest.approx(0.4 * H100.compute.peak_flops.m_as("FLOP/s"))
+    _edit_roofline(monkeypatch, "effective_flops", lambda e: 2 * e)
+    after = Engine.solve(LLAMA8, H100, efficiency=0.4)
+    assert after.peak_flops_actual.m_as("FLOP/s") == pytest.approx(2 * before.peak_flops_actual.m_as("FLOP/s"))
+    assert after.latency == before.latency
+
+
+def test_overhead_dominated_compares_with_the_sheets_roofline_term(monkeypatch):
+    assert not Engine.solve(LLAMA8, H100).overhead_dominated
+    _edit_roofline(monkeypatch, "latency_roofline", lambda e: 0 * e)
+    assert Engine.solve(LLAMA8, H100).overhead_dominated

@@ -157,3 +157,37 @@ def test_bad_inputs_name_the_field():
         c.solve(Models.Llama3_70B, fleet, writers=0)
     with pytest.raises(InputError, match="interval_hours"):
         c.solve(Models.Llama3_70B, fleet, interval_hours=0)
+
+
+# --- rules read from the sheet, not restated (edit the definition: the result follows) -----------
+
+def _edit(monkeypatch, name, change):
+    """Replace one reliability-sheet definition by ``change(expr)`` for this test, compiled afresh."""
+    from mlsysim_opt.models import reliability
+    from mlsysim_opt.solvers import reliability as solver
+    from mlsysim_opt.symbolic.sheet import Definition
+    d = reliability.sheet.definitions[name]
+    monkeypatch.setitem(reliability.sheet.definitions, name, Definition(d.name, change(d.expr), d.unit, d.meaning))
+    monkeypatch.setattr(solver, "_compiled", solver._compiled.__wrapped__)
+
+
+def test_bytes_per_param_is_the_sheets(monkeypatch):
+    solve = lambda: CheckpointModel().solve(Models.Llama3_8B, Hardware.H100, interval_hours=1)  # noqa: E731
+    assert solve().bytes_per_param == 14.0
+    _edit(monkeypatch, "checkpoint_bytes_per_param", lambda e: 2 * e)
+    assert solve().bytes_per_param == 28.0
+
+
+def test_storage_bound_is_the_term_the_sheets_min_takes(monkeypatch):
+    solve = lambda: CheckpointModel().solve(Models.Llama3_405B, Systems.Clusters.Meta_Llama3_16K_H100,  # noqa: E731
+                                            interval_hours=1)
+    assert solve().storage_bound == "filesystem"
+    _edit(monkeypatch, "checkpoint_write_bound", lambda e: 1 - e)
+    assert solve().storage_bound == "per-writer storage bandwidth"
+
+
+def test_daly_fallback_note_follows_the_sheets_condition(monkeypatch):
+    solve = lambda: ReliabilityModel().solve(Systems.Clusters.Research_256, 500, checkpoint_time_s=300)  # noqa: E731
+    assert not any("falls back" in n for n in solve().notes)
+    _edit(monkeypatch, "daly_fallback", lambda e: 1 - e)
+    assert any("falls back to the MTBF" in n for n in solve().notes)

@@ -158,3 +158,19 @@ def test_demo_synthesis_example():
     assert "a device with exactly these specs runs in 30.000 ms" in out
     assert "a device with exactly these specs runs in 50.000 ms" in out
     assert "Impossible target" in out and "0.33 ms" in out
+
+
+def test_reported_intensity_is_the_sheets_arithmetic_intensity(monkeypatch, solver):
+    from mlsysim_opt.models import roofline
+    from mlsysim_opt.solvers import synthesis
+    from mlsysim_opt.symbolic.sheet import Definition
+    before = solver.solve(Models.Llama3_8B, "30 ms", hardware=[Hardware.H100])
+    assert before.arithmetic_intensity == Engine.solve(Models.Llama3_8B, Hardware.H100).arithmetic_intensity
+    d = roofline.sheet.definitions["arithmetic_intensity"]
+    monkeypatch.setitem(roofline.sheet.definitions, "arithmetic_intensity",
+                        Definition(d.name, 2 * d.expr, d.unit, d.meaning))
+    monkeypatch.setattr(synthesis, "inverse_roofline", synthesis.inverse_roofline.__wrapped__)
+    after = solver.solve(Models.Llama3_8B, "30 ms", hardware=[Hardware.H100])
+    intensity = [r.arithmetic_intensity.m_as("FLOP/byte") for r in (before, after)]
+    assert intensity[1] == pytest.approx(2 * intensity[0])
+    assert after.required_bw == before.required_bw

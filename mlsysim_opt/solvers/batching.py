@@ -15,11 +15,11 @@ import pint
 from .. import inputs as _in
 from ..errors import InputError, UnknownNameError
 from ..results import Result
-from ..units import as_quantity, quantity_factory
+from ..units import as_quantity, quantity_factory, sheet_quantity, unit_factor, ureg
+from .quantities import input_quantity
 from .serving import DEFAULT_PREFILL_CHUNK_TOKENS, serving_case, serving_function
 
 _ms = quantity_factory("ms")
-_gb = quantity_factory("GB")
 _per_s = quantity_factory("1/s")
 _tok_s = quantity_factory("token/s")
 _req_s = quantity_factory("request/s")
@@ -32,12 +32,20 @@ DEFAULT_PAGE_SIZE = 16
 """KV block size in tokens: vLLM's default (Kwon et al. 2023)."""
 QUEUE_OUTPUTS = ("utilization", "offered_load", "mean_wait", "wait_quantile", "mean_sojourn",
                  "sojourn_quantile_deterministic")
+LOAD_OUTPUTS = ("offered_load", "utilization")
 
 
 @lru_cache(maxsize=None)
 def _queue_function():
     from ..models import queueing
     return queueing.sheet.compiled(QUEUE_OUTPUTS)
+
+
+@lru_cache(maxsize=None)
+def _load_function():
+    """Offered load and utilisation alone: whether the queue is stable decides what else to evaluate."""
+    from ..models import queueing
+    return queueing.sheet.compiled(LOAD_OUTPUTS)
 
 
 @lru_cache(maxsize=None)
@@ -75,6 +83,11 @@ def _duration(value, field: str, unit: str) -> float:
     if not seconds > 0 or math.isinf(seconds):
         raise InputError(field, value, "must be a finite duration > 0", f"e.g. Q_('20 {unit}')")
     return seconds
+
+
+def _seconds_in_ms(seconds: float) -> pint.Quantity:
+    """A duration ``_duration`` returned (seconds), reported in ms."""
+    return _ms(seconds * unit_factor("s", "ms"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -137,7 +150,8 @@ class TailLatencyModel:
         dist = service_distribution.lower() if isinstance(service_distribution, str) else service_distribution
         if dist not in SERVICE_CV2:
             raise UnknownNameError("service_distribution", str(service_distribution), SERVICE_CV2)
-        rho = lam * t_s / c
+        load = _load_function()(arrival_rate=lam, service_time=t_s, servers=float(c))
+        rho = float(load["utilization"])
         stable = rho < 1.0
         method = ("M/M/c: Erlang C, exact waiting and response-time distributions" if dist == "exponential" else
                   "M/D/c: Allen-Cunneen approximation (Erlang C wait scaled by (1 + 0)/2; exact mean for M/D/1), "
@@ -145,27 +159,35 @@ class TailLatencyModel:
         if not stable:
             inf = _ms(math.inf)
             return TailLatencyResult(
-                arrival_rate=_per_s(lam), service_time=_ms(t_s * 1e3), servers=c, service_distribution=dist,
-                offered_load=lam * t_s, utilization=rho, wait_probability=1.0, stable=False,
+                arrival_rate=_per_s(lam), service_time=input_quantity(t_s, "service_time", "ms"), servers=c,
+                service_distribution=dist, offered_load=float(load["offered_load"]), utilization=rho,
+                wait_probability=1.0, stable=False,
                 mean_wait=inf, p50_wait=inf, p99_wait=inf, mean_latency=inf, p50_latency=inf, p99_latency=inf,
                 method=method + f"; unstable: arrivals ({lam:g}/s) reach the capacity ({c / t_s:g}/s)")
         quantiles = np.array([0.5, 0.99])
         values = dict(arrival_rate=lam, service_time=t_s, servers=float(c),
-                      wait_probability=float(_erlang_c(c, lam * t_s)), arrival_cv2=1.0,
+                      wait_probability=float(_erlang_c(c, load["offered_load"])), arrival_cv2=1.0,
                       service_cv2=SERVICE_CV2[dist])
         out = _queue_function().vector(**values, quantile=quantiles)
         waits = out["wait_quantile"]
+        from ..models.queueing import sheet as queueing
         if dist == "deterministic":
-            sojourn = out["sojourn_quantile_deterministic"]
-        else:
-            sojourn = _sojourn_quantiles_exponential(values, quantiles, waits + t_s * (1 + np.log(1 / (1 - quantiles))))
+            sojourn = [sheet_quantity(queueing, "sojourn_quantile_deterministic", x, "ms")
+                       for x in out["sojourn_quantile_deterministic"]]
+        else:   # the exact tail inverted: the quantiles are values of its latency_threshold input
+            upper = waits + t_s * (1 + np.log(1 / (1 - quantiles)))
+            sojourn = [input_quantity(x, "latency_threshold", "ms")
+                       for x in _sojourn_quantiles_exponential(values, quantiles, upper)]
         return TailLatencyResult(
-            arrival_rate=_per_s(lam), service_time=_ms(t_s * 1e3), servers=c, service_distribution=dist,
-            offered_load=float(out["offered_load"][0]), utilization=float(out["utilization"][0]),
+            arrival_rate=_per_s(lam), service_time=input_quantity(t_s, "service_time", "ms"), servers=c,
+            service_distribution=dist, offered_load=float(out["offered_load"][0]),
+            utilization=float(out["utilization"][0]),
             wait_probability=values["wait_probability"], stable=True,
-            mean_wait=_ms(float(out["mean_wait"][0]) * 1e3), p50_wait=_ms(float(waits[0]) * 1e3),
-            p99_wait=_ms(float(waits[1]) * 1e3), mean_latency=_ms(float(out["mean_sojourn"][0]) * 1e3),
-            p50_latency=_ms(float(sojourn[0]) * 1e3), p99_latency=_ms(float(sojourn[1]) * 1e3), method=method)
+            mean_wait=sheet_quantity(queueing, "mean_wait", out["mean_wait"][0], "ms"),
+            p50_wait=sheet_quantity(queueing, "wait_quantile", waits[0], "ms"),
+            p99_wait=sheet_quantity(queueing, "wait_quantile", waits[1], "ms"),
+            mean_latency=sheet_quantity(queueing, "mean_sojourn", out["mean_sojourn"][0], "ms"),
+            p50_latency=sojourn[0], p99_latency=sojourn[1], method=method)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -230,7 +252,14 @@ class ContinuousBatchingModel:
         alloc = _paged_function()(**v)
         n_static = max(0, int(alloc["static_requests"]))
         n_paged = max(0, int(alloc["paged_requests"]))
-        kv_per_token = _kv_bytes_per_token(v)
+        from ..models.memory import sheet as memory
+        from ..models.serving import sheet as serving
+        # the case's batch is the scheduler limit, so this is the budget the allocators divide
+        budget = sheet_quantity(serving, "kv_budget", serving_function()(**v)["kv_budget"], "GB")
+        per_token = sheet_quantity(memory, "kv_bytes_per_token", _kv_bytes_per_token(v))
+
+        def kv_of(tokens) -> pint.Quantity:   # the KV cache of ``tokens`` tokens, in GB
+            return (per_token * ureg.Quantity(tokens, "token")).to("GB")
         itl_static, thr_static = self._decode(v, n_static)
         itl_paged, thr_paged = self._decode(v, n_paged)
         if thr_static > 0:
@@ -240,21 +269,20 @@ class ContinuousBatchingModel:
         feasible = n_paged >= 1
         reason = None
         if not feasible:
-            budget = alloc["kv_token_budget"] * kv_per_token
-            reason = (f"{case.hardware.name} has {budget / 1e9:.2f} GB left for the KV cache after weights and "
-                      f"activations; one request of {s_mean} tokens needs {s_mean * kv_per_token / 1e9:.3f} GB")
+            reason = (f"{case.hardware.name} has {budget.m:.2f} GB left for the KV cache after weights and "
+                      f"activations; one request of {s_mean} tokens needs {kv_of(s_mean).m:.3f} GB")
         tokens_alloc = alloc["paged_tokens_per_request"]
         return ContinuousBatchingResult(
             model=case.model.name, hardware=case.hardware.name, precision=case.choice.precision,
             max_seq_len=s_max, mean_request_tokens=s_mean, page_size=page, max_batch_size=b_max,
-            kv_budget=_gb(alloc["kv_token_budget"] * kv_per_token / 1e9),
-            kv_bytes_per_token=as_quantity(kv_per_token, "byte", "kv_bytes_per_token"),
+            kv_budget=budget, kv_bytes_per_token=per_token.to("byte"),
             static_max_requests=n_static, paged_max_requests=n_paged,
             static_fragmentation=float(alloc["static_fragmentation"]),
             paged_fragmentation=float(alloc["paged_fragmentation"]),
-            static_wasted_memory=_gb(n_static * (s_max - s_mean) * kv_per_token / 1e9),
-            paged_wasted_memory=_gb(n_paged * (tokens_alloc - s_mean) * kv_per_token / 1e9),
-            static_itl=_ms(itl_static * 1e3), paged_itl=_ms(itl_paged * 1e3),
+            static_wasted_memory=kv_of(n_static * (s_max - s_mean)),
+            paged_wasted_memory=kv_of(n_paged * (tokens_alloc - s_mean)),
+            static_itl=sheet_quantity(serving, "itl", itl_static, "ms"),
+            paged_itl=sheet_quantity(serving, "itl", itl_paged, "ms"),
             static_throughput=_tok_s(thr_static), paged_throughput=_tok_s(thr_paged),
             speedup=float(speedup), feasible=feasible, infeasibility_reason=reason)
 
@@ -337,15 +365,16 @@ class BatchingOptimizer:
         fits = serve["memory_required"] <= case.values["memory_capacity"]
         # Batches as the service unit: arrival rate lambda / b, deterministic service t_b.
         batch_rate = lam / batches
-        offered = batch_rate * t_b
-        stable = offered / c < 1
-        p_wait = _erlang_c(c, offered)
+        load = _load_function().vector(arrival_rate=batch_rate, service_time=t_b, servers=float(c))
+        stable = load["utilization"] < 1
+        p_wait = _erlang_c(c, load["offered_load"])
         queue = _queue_function().vector(arrival_rate=batch_rate, service_time=t_b, servers=float(c),
                                          wait_probability=p_wait, arrival_cv2=1 / batches, service_cv2=0.0,
                                          quantile=0.99)
         formation = _formation_function().vector(batch_size=batches, arrival_rate=lam,
                                                  normal_quantile=NormalDist().inv_cdf(0.99))
-        p99 = np.where(stable, formation["batch_formation_wait_quantile"] + queue["wait_quantile"] + t_b, np.inf)
+        p99 = np.where(stable, formation["batch_formation_wait_quantile"] + queue["sojourn_quantile_deterministic"],
+                       np.inf)
         utilization = queue["utilization"]
         capacity_rps = c * batches / t_b
         tokens_s = capacity_rps * case.output_len
@@ -354,25 +383,37 @@ class BatchingOptimizer:
         front = _pareto(batches, p99, tokens_s, usable, meets)
         common = dict(model=case.model.name, hardware=case.hardware.name, seq_len=case.seq_len,
                       prompt_len=case.prompt_len, output_len=case.output_len, arrival_rate=_per_s(lam),
-                      sla_latency=_ms(sla * 1e3), replicas=c, total_searched=b_max, pareto_front=front,
+                      sla_latency=_seconds_in_ms(sla), replicas=c, total_searched=b_max, pareto_front=front,
                       queueing_model=QUEUEING_MODEL)
         if np.any(meets):
             pick = int(np.flatnonzero(meets)[np.argmin(utilization[meets])])  # first minimum = smaller batch
             return BatchingResult(
-                **common, best_batch_size=pick + 1, p99_latency=_ms(p99[pick] * 1e3),
-                batch_service_time=_ms(t_b[pick] * 1e3), utilization=float(utilization[pick]),
+                **common, best_batch_size=pick + 1, p99_latency=_p99_ms(p99[pick]),
+                batch_service_time=_service_ms(t_b[pick]), utilization=float(utilization[pick]),
                 max_throughput=_tok_s(tokens_s[pick]), max_request_rate=_req_s(capacity_rps[pick]),
                 slo_headroom_ratio=float(p99[pick] / sla), is_feasible=True)
         reason = _why_infeasible(lam, sla, fits, stable, usable, p99, capacity_rps, c)
         best = int(np.argmin(np.where(usable, p99, np.inf))) if np.any(usable) else None
         return BatchingResult(
             **common, best_batch_size=None,
-            p99_latency=_ms(p99[best] * 1e3 if best is not None else math.inf),
-            batch_service_time=_ms(t_b[best] * 1e3 if best is not None else math.inf),
+            p99_latency=_p99_ms(p99[best] if best is not None else math.inf),
+            batch_service_time=_service_ms(t_b[best] if best is not None else math.inf),
             utilization=float(utilization[best]) if best is not None else math.inf,
             max_throughput=_tok_s(0.0), max_request_rate=_req_s(0.0),
             slo_headroom_ratio=float(p99[best] / sla) if best is not None else math.inf,
             is_feasible=False, infeasibility_reason=reason)
+
+
+def _p99_ms(value) -> pint.Quantity:
+    """A p99 bound: formation wait plus queue sojourn, both in the unit of the sheet's sojourn quantile."""
+    from ..models.queueing import sheet
+    return sheet_quantity(sheet, "sojourn_quantile_deterministic", value, "ms")
+
+
+def _service_ms(value) -> pint.Quantity:
+    """A batch's service time: the serving sheet's request latency."""
+    from ..models.serving import sheet
+    return sheet_quantity(sheet, "request_latency", value, "ms")
 
 
 def _pareto(batches, p99, throughput, usable, meets) -> list[dict]:
@@ -384,7 +425,7 @@ def _pareto(batches, p99, throughput, usable, meets) -> list[dict]:
         if throughput[i] > best:
             keep.append(i)
             best = throughput[i]
-    return [{"batch_size": int(batches[i]), "p99_latency": _ms(float(p99[i]) * 1e3),
+    return [{"batch_size": int(batches[i]), "p99_latency": _p99_ms(p99[i]),
              "throughput": _tok_s(float(throughput[i])), "meets_sla": bool(meets[i])} for i in sorted(keep)]
 
 
@@ -397,5 +438,5 @@ def _why_infeasible(lam, sla, fits, stable, usable, p99, capacity_rps, c) -> str
         return (f"the offered load ({lam:g} requests/s) exceeds the capacity of every batch size that fits "
                 f"(at most {top:.3g} requests/s with {c} replica(s)); about {need} replicas are needed")
     best = int(np.argmin(np.where(usable, p99, np.inf)))
-    return (f"no batch size meets the p99 SLA of {sla * 1e3:g} ms; the lowest p99 is {p99[best] * 1e3:.4g} ms "
-            f"at batch {best + 1}")
+    return (f"no batch size meets the p99 SLA of {_seconds_in_ms(sla).m:g} ms; the lowest p99 is "
+            f"{_p99_ms(p99[best]).m:.4g} ms at batch {best + 1}")

@@ -19,7 +19,7 @@ from ..errors import InputError, UnknownNameError
 from ..precision import PrecisionChoice, normalize_precision
 from ..results import Result
 from ..types import HardwareNode
-from ..units import quantity_factory
+from ..units import sheet_quantity, unit_factor
 
 METHODS = ("quantization", "pruning", "distillation")
 SPARSITY_TYPES = ("unstructured", "structured", "n_m")
@@ -28,10 +28,7 @@ BITWIDTH_FORMATS = {32: "fp32", 16: "fp16", 8: "int8", 4: "int4", 3: None, 2: No
 SPARSE_TENSOR_CORES_SINCE = 2020
 """NVIDIA GPUs from Ampere (2020) on execute 2:4 sparse matrices at twice the dense rate
 (NVIDIA A100 Tensor Core GPU Architecture whitepaper, 2020)."""
-ROOFLINE_OUTPUTS = ("latency", "latency_compute", "latency_memory", "latency_overhead")
-
-_gb = quantity_factory("GB")
-_ms = quantity_factory("ms")
+ROOFLINE_OUTPUTS = ("latency", "latency_compute", "latency_memory", "latency_overhead", "latency_roofline")
 
 
 @lru_cache(maxsize=None)
@@ -103,7 +100,7 @@ def _choice(hw: HardwareNode, bits: int, baseline: PrecisionChoice, target_preci
         return _in.precision_for(hw, name)
     # 2- and 3-bit weights: weight-only kernels dequantize to 16 bits, like INT4 without native support.
     path = _in.precision_for(hw, "int4", warn=False)
-    return replace(path, precision=f"int{bits}", storage_bytes=bits / 8.0,
+    return replace(path, precision=f"int{bits}", storage_bytes=bits * unit_factor("bit", "byte"),
                    fallback=f"{hw.name}: {bits}-bit weights are dequantized and run on its "
                             f"{path.compute_precision} path")
 
@@ -131,7 +128,7 @@ class CompressionModel:
         seq = _in.DEFAULT_SEQ_LEN if seq_len is None else _in.positive_int(seq_len, "seq_len")
         eta = _in.fraction(efficiency, "efficiency")
         base = _in.precision_for(hw, normalize_precision(baseline, "baseline"))
-        base_bits = int(round(base.storage_bytes * 8))
+        base_bits = int(round(base.storage_bytes * unit_factor("byte", "bit")))
         s = _sparsity(sparsity, method)
         kind = _sparsity_type(sparsity_type, s) if method == "pruning" else None
         notes: list[str] = []
@@ -140,7 +137,7 @@ class CompressionModel:
         if method == "quantization":
             bits = _bitwidth(target_bitwidth)
             target = _choice(hw, bits, base, target_precision)
-            bits = int(round(target.storage_bytes * 8))
+            bits = int(round(target.storage_bytes * unit_factor("byte", "bit")))
             if bits > base_bits:
                 raise InputError("target_bitwidth", bits, f"must not be wider than the baseline ({base.precision}, "
                                  f"{base_bits} bits)", "choose a narrower format or a wider baseline")
@@ -148,7 +145,7 @@ class CompressionModel:
             kept = _student(student_params, wl.parameters)
         if target.fallback:
             notes.append(target.fallback)
-        bits = int(round(target.storage_bytes * 8))
+        bits = int(round(target.storage_bytes * unit_factor("byte", "bit")))
         sparse_compute = 0.0
         if kind == "structured":
             sparse_compute = 1.0
@@ -166,17 +163,20 @@ class CompressionModel:
 
         before = self._roofline(wl, hw, base, batch, seq, eta, wl.parameters, 1.0)
         after = self._roofline(wl, hw, target, batch, seq, eta, comp["equivalent_params"], comp["compute_fraction"])
-        core_before = max(before["latency_compute"], before["latency_memory"])
-        core_after = max(after["latency_compute"], after["latency_memory"])
+        from ..models import compression, roofline
         return CompressionResult(
             model=wl.name, hardware=hw.name, method=method, baseline=base.precision,
             target_format=_format_name(method, target, kind, kept, wl.parameters), target_bitwidth=bits,
             sparsity=s, sparsity_type=kind, compression_ratio=float(comp["compression_ratio"]),
-            original_size_gb=_gb(comp["original_weight_bytes"] / 1e9),
-            compressed_size_gb=_gb(comp["compressed_weight_bytes"] / 1e9),
+            original_size_gb=sheet_quantity(compression.sheet, "original_weight_bytes", comp["original_weight_bytes"],
+                                            "GB"),
+            compressed_size_gb=sheet_quantity(compression.sheet, "compressed_weight_bytes",
+                                              comp["compressed_weight_bytes"], "GB"),
             memory_savings_pct=float(comp["memory_savings_pct"]),
-            inference_speedup=core_before / core_after, latency_speedup=before["latency"] / after["latency"],
-            baseline_latency=_ms(before["latency"] * 1e3), compressed_latency=_ms(after["latency"] * 1e3),
+            inference_speedup=before["latency_roofline"] / after["latency_roofline"],
+            latency_speedup=before["latency"] / after["latency"],
+            baseline_latency=sheet_quantity(roofline.sheet, "latency", before["latency"], "ms"),
+            compressed_latency=sheet_quantity(roofline.sheet, "latency", after["latency"], "ms"),
             baseline_bottleneck=_label(before), compressed_bottleneck=_label(after),
             estimated_accuracy_delta=float(comp["accuracy_delta"]), batch_size=batch,
             seq_len=seq if hasattr(wl, "n_kv_heads") else None, notes=notes)
@@ -230,4 +230,4 @@ def _format_name(method: str, choice: PrecisionChoice, kind, kept: float, params
         return choice.precision
     if method == "pruning":
         return f"{choice.precision}, {'2:4' if kind == 'n_m' else kind} sparse"
-    return f"{choice.precision}, student of {kept / 1e9:.3g}B parameters"
+    return f"{choice.precision}, student of {kept * unit_factor('param', 'Gparam'):.3g}B parameters"

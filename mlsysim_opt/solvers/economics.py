@@ -13,9 +13,10 @@ import pint
 from ..errors import InputError
 from ..results import Result
 from ..types import Fleet
-from ..units import as_quantity, quantity_factory
-from .sustainability import (J_PER_KWH, SECONDS_PER_DAY, SECONDS_PER_YEAR, as_fleet, duration_seconds,
-                             power_notes, power_values, resolve_site, resolve_utilization)
+from ..units import as_quantity, sheet_quantity
+from .quantities import input_quantity
+from .sustainability import (SECONDS_PER_YEAR, as_fleet, duration_seconds, power_notes, power_values, resolve_site,
+                             resolve_utilization)
 
 DEFAULT_MAINTENANCE_RATE = 0.05
 """Yearly maintenance as a fraction of the hardware price (the reference's and Barroso et al.'s
@@ -23,12 +24,6 @@ DEFAULT_MAINTENANCE_RATE = 0.05
 
 ECONOMICS_OUTPUTS = ("capex_period", "opex_energy", "opex_maintenance", "tco")
 ENERGY_OUTPUTS = ("fleet_power", "it_energy", "facility_energy", "operational_carbon")
-
-_usd = quantity_factory("USD")
-_day = quantity_factory("day")
-_usd_kwh = quantity_factory("USD/kWh")
-_mwh = quantity_factory("MWh")
-_kw = quantity_factory("kW")
 
 
 @lru_cache(maxsize=None)
@@ -115,17 +110,24 @@ class EconomicsModel:
                 raise InputError("throughput", throughput, "must be positive (tokens per second of the whole fleet)")
             values["token_throughput"] = tps
         out = economics_function(with_tokens)(**values)
+        from ..models import economics, sustainability
+
+        def q(sheet, name: str, unit: str) -> pint.Quantity:
+            return sheet_quantity(sheet, name, out[name], unit)
+        usd = {name: q(economics.sheet, name, "USD").m for name in ECONOMICS_OUTPUTS}
         return EconomicsResult(
-            fleet=fl.name, region_name=site.name, duration=_day(seconds / SECONDS_PER_DAY),
+            fleet=fl.name, region_name=site.name, duration=input_quantity(seconds, "duration", "day"),
             utilization=u, hardware_cost_usd=hw_cost, capex_basis=basis,
-            capex_usd=out["capex_period"], opex_energy_usd=out["opex_energy"],
-            opex_maintenance_usd=out["opex_maintenance"],
-            total_opex_usd=out["opex_energy"] + out["opex_maintenance"], tco_usd=out["tco"],
-            cost_per_million_tokens=out["cost_per_token"] * 1e6 if with_tokens else None,
-            electricity_price=_usd_kwh(price * J_PER_KWH),
-            it_energy_kwh=out["it_energy"] / J_PER_KWH, total_energy_kwh=out["facility_energy"] / J_PER_KWH,
-            carbon_footprint_kg=out["operational_carbon"] / 1e3, pue=site.pue,
-            fleet_power=_kw(out["fleet_power"] / 1e3), tco=_usd(out["tco"]), notes=notes,
+            capex_usd=usd["capex_period"], opex_energy_usd=usd["opex_energy"],
+            opex_maintenance_usd=usd["opex_maintenance"],
+            total_opex_usd=usd["opex_energy"] + usd["opex_maintenance"], tco_usd=usd["tco"],
+            cost_per_million_tokens=q(economics.sheet, "cost_per_token", "USD/Mtoken").m if with_tokens else None,
+            electricity_price=input_quantity(price, "electricity_price", "USD/kWh"),
+            it_energy_kwh=q(sustainability.sheet, "it_energy", "kWh").m,
+            total_energy_kwh=q(sustainability.sheet, "facility_energy", "kWh").m,
+            carbon_footprint_kg=q(sustainability.sheet, "operational_carbon", "kgCO2e").m, pue=site.pue,
+            fleet_power=q(sustainability.sheet, "fleet_power", "kW"), tco=q(economics.sheet, "tco", "USD"),
+            notes=notes,
         )
 
 

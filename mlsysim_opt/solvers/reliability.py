@@ -13,7 +13,8 @@ from .. import inputs as _in
 from ..errors import InputError, UnknownNameError
 from ..results import Result
 from ..types import Fleet, HardwareNode, Node
-from ..units import as_quantity, quantity_factory
+from ..units import as_quantity, sheet_quantity, unit_factor
+from .quantities import input_quantity
 from .sustainability import as_fleet
 
 # ------------------------------------------------------------------------------------------------
@@ -58,10 +59,11 @@ software ~42,000 h per server. For comparison the reference library assumed 50,0
 COMPONENT_SYMBOLS = {"gpu": "gpu_mtbf", "nic": "nic_mtbf", "psu": "psu_mtbf", "host": "host_mtbf",
                      "network": "network_mtbf", "software": "software_mtbf"}
 
-RELIABILITY_OUTPUTS = ("failure_rate", "fleet_mtbf", "young_interval", "daly_interval")
+RELIABILITY_OUTPUTS = ("failure_rate", "fleet_mtbf", "young_interval", "daly_interval", "daly_fallback")
 GOODPUT_OUTPUTS = ("goodput", "expected_wall_time", "expected_failures", "failure_probability",
                    "checkpoint_overhead_share", "rework_share", "restart_share")
-CHECKPOINT_OUTPUTS = ("checkpoint_bytes", "checkpoint_write_bandwidth", "checkpoint_write_time")
+CHECKPOINT_OUTPUTS = ("checkpoint_bytes_per_param", "checkpoint_bytes", "checkpoint_write_bandwidth",
+                      "checkpoint_write_bound", "checkpoint_write_time")
 
 DEFAULT_WRITER_BANDWIDTH = "20 GB/s"
 """Checkpoint write bandwidth of one node to shared storage (estimate): half the >40 GB/s per-node
@@ -89,17 +91,15 @@ def optimizer_bytes(name: str) -> float:
     return constants()[declared_symbols()[constant].sym]
 
 
-_h = quantity_factory("hour")
-_s = quantity_factory("s")
-_min = quantity_factory("minute")
-_gb = quantity_factory("GB")
-_gbs = quantity_factory("GB/s")
-
-
 @lru_cache(maxsize=None)
 def _compiled(names: tuple[str, ...]):
     from ..models import reliability
     return reliability.sheet.compiled(names)
+
+
+def _sheet():
+    from ..models import reliability
+    return reliability.sheet
 
 
 def component_mtbf_seconds(overrides: Any) -> dict[str, float]:
@@ -119,7 +119,9 @@ def component_mtbf_seconds(overrides: Any) -> dict[str, float]:
             if not h > 0:
                 raise InputError(f"component_mtbf[{kind!r}]", value, "must be a positive time (hours)")
             hours[kind] = h
-    return {COMPONENT_SYMBOLS[k]: v * 3600.0 for k, v in hours.items()}
+    _sheet()   # declares the MTBF symbols
+    from ..symbolic.sheet import symbol_info
+    return {sym: hours[k] * unit_factor("hour", symbol_info(sym).unit) for k, sym in COMPONENT_SYMBOLS.items()}
 
 
 def fleet_values(fl: Fleet) -> dict[str, float]:
@@ -130,7 +132,7 @@ def fleet_values(fl: Fleet) -> dict[str, float]:
 
 def _seconds(value: Any, field: str, unit: str = "s", *, allow_zero: bool = False) -> float:
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        v = float(value) * (3600.0 if unit == "hour" else 1.0)
+        v = float(value) * unit_factor(unit, "s")
     else:
         v = as_quantity(value, "s", field, example=f"60 {unit}").m_as("s")
     if not (v >= 0 if allow_zero else v > 0):
@@ -202,7 +204,7 @@ class ReliabilityModel:
         values.update(checkpoint_time=delta, restart_time=restart, job_time=job)
         base = _compiled(RELIABILITY_OUTPUTS)(**values)
         notes = []
-        if delta >= 2 * base["fleet_mtbf"]:
+        if base["daly_fallback"]:
             notes.append("checkpoint time exceeds twice the MTBF: the job rarely completes an interval; "
                          "Daly's interval falls back to the MTBF")
         tau = base["daly_interval"] if checkpoint_interval_s is None else _seconds(checkpoint_interval_s,
@@ -213,17 +215,23 @@ class ReliabilityModel:
                          "checkpoint faster or use fewer, more reliable components")
         rates = _per_component_rates(values)
         total_rate = base["failure_rate"]
+        sheet = _sheet()
         return ReliabilityResult(
-            fleet=fl.name, accelerators=fl.total_accelerators, fleet_mtbf=_h(base["fleet_mtbf"] / 3600.0),
-            failure_rate_per_day=total_rate * 86400.0, job_duration=_h(job / 3600.0),
-            expected_wall_time=_h(out["expected_wall_time"] / 3600.0), expected_failures=out["expected_failures"],
-            failure_probability=out["failure_probability"],
-            young_interval=_min(base["young_interval"] / 60.0), daly_interval=_min(base["daly_interval"] / 60.0),
-            checkpoint_interval=_min(tau / 60.0), checkpoint_time=_s(delta), recovery_time=_s(restart),
+            fleet=fl.name, accelerators=fl.total_accelerators,
+            fleet_mtbf=sheet_quantity(sheet, "fleet_mtbf", base["fleet_mtbf"], "hour"),
+            failure_rate_per_day=sheet_quantity(sheet, "failure_rate", total_rate, "1/day").m,
+            job_duration=input_quantity(job, "job_time", "hour"),
+            expected_wall_time=sheet_quantity(sheet, "expected_wall_time", out["expected_wall_time"], "hour"),
+            expected_failures=out["expected_failures"], failure_probability=out["failure_probability"],
+            young_interval=sheet_quantity(sheet, "young_interval", base["young_interval"], "minute"),
+            daly_interval=sheet_quantity(sheet, "daly_interval", base["daly_interval"], "minute"),
+            checkpoint_interval=input_quantity(tau, "checkpoint_interval", "minute"),
+            checkpoint_time=input_quantity(delta, "checkpoint_time", "s"),
+            recovery_time=input_quantity(restart, "restart_time", "s"),
             goodput=out["goodput"], checkpoint_overhead_share=out["checkpoint_overhead_share"],
             rework_share=out["rework_share"], restart_share=out["restart_share"],
             component_mtbf={} if fleet_mtbf_hours is not None else
-            {k: _h(values[sym] / 3600.0) for k, sym in COMPONENT_SYMBOLS.items()},
+            {k: input_quantity(values[sym], sym, "hour") for k, sym in COMPONENT_SYMBOLS.items()},
             failures_by_component={k: out["expected_failures"] * r / total_rate for k, r in rates.items()
                                    if fleet_mtbf_hours is None},
             notes=notes,
@@ -305,13 +313,20 @@ class CheckpointModel:
             rel = {**fleet_values(fl), **component_mtbf_seconds(None), "checkpoint_time": delta}
             tau, source = _compiled(("daly_interval",))(**rel)["daly_interval"], "Daly optimum for the fleet MTBF"
         share = _compiled(("checkpoint_overhead_share",))(checkpoint_time=delta, checkpoint_interval=tau)
-        bound = "filesystem" if n_writers * per_writer > cap else "per-writer storage bandwidth"
+        from ..models.reliability import CHECKPOINT_BOUNDS
+        sheet = _sheet()
         return CheckpointResult(
-            model=wl.name, optimizer=opt, bytes_per_param=b + b_opt,
-            checkpoint_size=_gb(out["checkpoint_bytes"] / 1e9), writers=n_writers,
-            write_bandwidth=_gbs(out["checkpoint_write_bandwidth"] / 1e9), write_time=_s(delta),
-            checkpoint_interval=_min(tau / 60.0), interval_source=source,
-            checkpoint_overhead_fraction=share["checkpoint_overhead_share"], storage_bound=bound, notes=notes,
+            model=wl.name, optimizer=opt,
+            bytes_per_param=sheet_quantity(sheet, "checkpoint_bytes_per_param", out["checkpoint_bytes_per_param"],
+                                           "byte").m,
+            checkpoint_size=sheet_quantity(sheet, "checkpoint_bytes", out["checkpoint_bytes"], "GB"),
+            writers=n_writers,
+            write_bandwidth=sheet_quantity(sheet, "checkpoint_write_bandwidth", out["checkpoint_write_bandwidth"],
+                                           "GB/s"),
+            write_time=sheet_quantity(sheet, "checkpoint_write_time", delta, "s"),
+            checkpoint_interval=input_quantity(tau, "checkpoint_interval", "minute"), interval_source=source,
+            checkpoint_overhead_fraction=share["checkpoint_overhead_share"],
+            storage_bound=CHECKPOINT_BOUNDS[int(out["checkpoint_write_bound"])], notes=notes,
         )
 
 

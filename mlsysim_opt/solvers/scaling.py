@@ -13,14 +13,12 @@ from .. import inputs as _in
 from ..errors import InputError
 from ..results import Result
 from ..types import Fleet, HardwareNode, Workload
-from ..units import as_quantity, quantity_factory, ureg
-from .sustainability import SECONDS_PER_DAY
+from ..units import as_quantity, quantity_factory, sheet_quantity, unit_factor, ureg
 
 REFERENCE_HARDWARE = "H100"
 """Accelerator that converts GPU-time budgets to FLOP when no fleet or hardware is given."""
 
 _flop = quantity_factory("FLOP")
-_day = quantity_factory("day")
 
 
 @lru_cache(maxsize=None)
@@ -62,8 +60,9 @@ class ScalingResult(Result):
         shape = _functions()["shape"](params=self.optimal_parameters)
         layers = max(1, round(shape["shape_layers"]))
         width = max(128, 128 * round(shape["shape_width"] / 128))
+        billions = self.optimal_parameters * unit_factor("param", "Gparam")
         return TransformerWorkload(
-            name=name or f"Chinchilla-optimal {self.optimal_parameters / 1e9:.3g}B", parameters=self.optimal_parameters,
+            name=name or f"Chinchilla-optimal {billions:.3g}B", parameters=self.optimal_parameters,
             layers=layers, hidden_size=width, heads=width // 128, head_dim=128, training_tokens=self.optimal_tokens)
 
     def pipeline_outputs(self) -> dict:
@@ -102,12 +101,15 @@ class ScalingModel:
             tokens = f["fixed"](compute_budget=budget, params=params)["tokens_for_size"]
         loss = f["loss"](params=params, training_token_count=tokens)["loss"]
         gpu_seconds = f["to_time"](compute_budget=budget, peak_flops=peak, efficiency=eta)["accelerator_time_for_budget"]
+        from ..models.scaling import sheet
         return ScalingResult(
             compute_budget=_flop(budget), compute_budget_flops=budget, optimal_parameters=params,
             optimal_tokens=tokens, tokens_per_parameter=tokens / params, loss=loss,
             fixed_size=target_model_size is not None, reference_accelerator=hw.name, precision=choice.precision, mfu=eta,
-            accelerator_days=_day(gpu_seconds / SECONDS_PER_DAY),
-            wall_clock=_day(gpu_seconds / n_acc / SECONDS_PER_DAY) if n_acc else None,
+            accelerator_days=sheet_quantity(sheet, "accelerator_time_for_budget", gpu_seconds, "day"),
+            # the accelerator-time shared by the fleet's accelerators
+            wall_clock=None if not n_acc else sheet_quantity(sheet, "accelerator_time_for_budget", gpu_seconds / n_acc,
+                                                             "day"),
             accelerators=n_acc, notes=notes,
         )
 

@@ -22,6 +22,7 @@ from ..engine import Engine
 from ..errors import InputError
 from ..results import PerformanceProfile, Result
 from ..types import HardwareNode, TransformerWorkload, Workload
+from ..units import ureg
 
 
 @dataclass
@@ -189,7 +190,7 @@ class SensitivitySolver:
 
     @staticmethod
     def _finite_differences(low: Lowered, params: dict[str, Weights], latency: float, pct: float) -> dict[str, float]:
-        f = 1.0 + pct / 100.0
+        f = 1.0 + ureg.Quantity(pct, "percent").m_as("dimensionless")
         evaluate = _latency_fn()
         out = {}
         for name, weights in params.items():

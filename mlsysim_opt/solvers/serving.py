@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..precision import PrecisionChoice, normalize_precision
 from ..results import Result
 from ..types import PRECISION_BYTES, HardwareNode, TransformerWorkload
-from ..units import quantity_factory
+from .quantities import field_converters, quantities
 
 DEFAULT_PREFILL_CHUNK_TOKENS = 512
 """Tokens per chunked-prefill iteration (Sarathi-Serve, Agrawal et al. 2024, evaluates 512-2048;
@@ -28,9 +28,17 @@ SERVING_OUTPUTS = (
     "max_concurrent_requests", "kv_budget",
 )
 
-_ms = quantity_factory("ms")
-_gb = quantity_factory("GB")
-_tok_s = quantity_factory("token/s")
+RESULT_FIELDS = {
+    # ServingResult field: (serving output, or input symbol; unit of the field)
+    "ttft": ("ttft", "ms"), "itl": ("itl", "ms"), "itl_max": ("itl_max", "ms"),
+    "request_latency": ("request_latency", "ms"), "throughput": ("decode_throughput", "token/s"),
+    "prefill_compute": ("prefill_compute", "ms"), "prefill_memory": ("prefill_memory", "ms"),
+    "prefill_overhead": ("prefill_overhead", "ms"), "decode_compute": ("decode_compute", "ms"),
+    "decode_memory": ("decode_memory", "ms"), "decode_overhead": ("decode_overhead", "ms"),
+    "weights_size": ("weights_resident", "GB"), "kv_cache_size": ("kv_cache_reserved", "GB"),
+    "activation_memory": ("activation_working_set", "GB"), "total_memory_required": ("memory_required", "GB"),
+    "memory_capacity": ("memory_capacity", "GB"),
+}
 
 
 @lru_cache(maxsize=None)
@@ -38,6 +46,12 @@ def serving_function():
     """The serving sheet's definitions, compiled once (scalar and vectorized)."""
     from ..models import serving
     return serving.sheet.compiled(SERVING_OUTPUTS)
+
+
+@lru_cache(maxsize=None)
+def _converters() -> tuple:
+    from ..models import serving
+    return field_converters(RESULT_FIELDS, serving.sheet)
 
 
 @dataclass(frozen=True)
@@ -180,33 +194,25 @@ class ServingModel:
 
 def serving_result(case: ServingCase, out: dict) -> ServingResult:
     v = case.values
-    capacity = v["memory_capacity"]
-    required = out["memory_required"]
-    weights = out["weights_resident"]
-    kv = out["kv_cache_reserved"]
+    fields = quantities(_converters(), out, v)
     fits = max(0, int(out["max_concurrent_requests"]))
-    feasible = required <= capacity
+    feasible = out["memory_required"] <= v["memory_capacity"]
     reason = None
     if not feasible:
-        reason = (f"needs {required / 1e9:.2f} GB (weights {weights / 1e9:.2f} GB, KV cache {kv / 1e9:.2f} GB for "
-                  f"{int(v['batch_size'])} x {case.seq_len} tokens, activations "
-                  f"{out['activation_working_set'] / 1e9:.2f} GB) but {case.hardware.name} holds "
-                  f"{capacity / 1e9:.2f} GB; at most {fits} requests of {case.seq_len} tokens fit")
+        gb = {k: fields[k].m for k in ("total_memory_required", "weights_size", "kv_cache_size", "activation_memory",
+                                       "memory_capacity")}
+        reason = (f"needs {gb['total_memory_required']:.2f} GB (weights {gb['weights_size']:.2f} GB, KV cache "
+                  f"{gb['kv_cache_size']:.2f} GB for {int(v['batch_size'])} x {case.seq_len} tokens, activations "
+                  f"{gb['activation_memory']:.2f} GB) but {case.hardware.name} holds "
+                  f"{gb['memory_capacity']:.2f} GB; at most {fits} requests of {case.seq_len} tokens fit")
     return ServingResult.model_construct(
         model=case.model.name, hardware=case.hardware.name, precision=case.choice.precision,
         kv_precision=case.kv_precision, seq_len=case.seq_len, prompt_len=case.prompt_len,
         output_len=case.output_len, batch_size=int(v["batch_size"]),
-        ttft=_ms(out["ttft"] * 1e3), itl=_ms(out["itl"] * 1e3), itl_max=_ms(out["itl_max"] * 1e3),
-        request_latency=_ms(out["request_latency"] * 1e3), throughput=_tok_s(out["decode_throughput"]),
         ttft_bottleneck=_label(out["prefill_compute"], out["prefill_memory"]),
         itl_bottleneck=_label(out["decode_compute"], out["decode_memory"]),
-        prefill_compute=_ms(out["prefill_compute"] * 1e3), prefill_memory=_ms(out["prefill_memory"] * 1e3),
-        prefill_overhead=_ms(out["prefill_overhead"] * 1e3),
-        decode_compute=_ms(out["decode_compute"] * 1e3), decode_memory=_ms(out["decode_memory"] * 1e3),
-        decode_overhead=_ms(out["decode_overhead"] * 1e3), decode_context=float(out["decode_context"]),
-        weights_size=_gb(weights / 1e9), kv_cache_size=_gb(kv / 1e9),
-        activation_memory=_gb(out["activation_working_set"] / 1e9),
-        total_memory_required=_gb(required / 1e9), memory_capacity=_gb(capacity / 1e9),
+        decode_context=float(out["decode_context"]),
         memory_utilization=float(out["memory_utilization"]), max_batch_size=fits,
         feasible=bool(feasible), infeasibility_reason=reason, precision_fallback=case.choice.fallback,
+        **fields,
     )

@@ -16,7 +16,8 @@ from .. import inputs as _in
 from ..errors import InputError
 from ..results import Result
 from ..types import Datacenter, Fleet, GridProfile
-from ..units import as_quantity, quantity_factory, ureg
+from ..units import as_quantity, sheet_quantity, ureg
+from .quantities import input_quantity
 
 DEFAULT_UTILIZATION = 0.4
 """Power activity factor when neither ``mfu`` nor ``utilization`` is given: the middle of the
@@ -30,7 +31,7 @@ the middle of the 3-5 year depreciation schedules the tutorial deck quotes."""
 DEFAULT_GRID = "US_Avg"
 """Grid used when neither the call nor the fleet names a site (the registry's US average)."""
 
-SECONDS_PER_DAY = 86400.0
+SECONDS_PER_DAY = float(ureg.Quantity(1, "day").m_as("s"))
 SECONDS_PER_YEAR = float(ureg.Quantity(1, "year").m_as("s"))  # 365.25 days
 
 SUSTAINABILITY_OUTPUTS = ("node_power", "fleet_power", "it_energy", "facility_energy", "operational_carbon",
@@ -111,8 +112,9 @@ def resolve_site(fl: Fleet, datacenter: Any = None, field_name: str = "datacente
         from ..catalog import Grids
         record = Grids[DEFAULT_GRID]
         default = _lowered_site(record)
+        intensity = input_quantity(default.carbon_intensity, "carbon_intensity", "gCO2e/kWh")
         notes.append(f"no site given (datacenter=, fleet.datacenter or fleet.region): assumed the "
-                     f"{record.name} grid ({default.carbon_intensity * 3.6e6:g} gCO2e/kWh, PUE {default.pue:g})")
+                     f"{record.name} grid ({intensity.m:g} gCO2e/kWh, PUE {default.pue:g})")
     site = _lowered_site(record)
     return Site(**{**site.__dict__, "notes": tuple(notes)}) if notes else site
 
@@ -169,15 +171,6 @@ def power_notes(fl: Fleet) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------
 # Result and solver
-
-_kwh = quantity_factory("kWh")
-_mwh = quantity_factory("MWh")
-_kw = quantity_factory("kW")
-_t = quantity_factory("tCO2e")
-_l = quantity_factory("L")
-_day = quantity_factory("day")
-_g_kwh = quantity_factory("gCO2e/kWh")
-J_PER_KWH = 3.6e6
 
 
 class SustainabilityResult(Result):
@@ -246,16 +239,18 @@ def _positive(value: Any, field_name: str) -> float:
 
 
 def _result(fl: Fleet, site: Site, seconds: float, u: float, out: dict, notes: list[str]) -> SustainabilityResult:
-    it_kwh = out["it_energy"] / J_PER_KWH
-    total_kwh = out["facility_energy"] / J_PER_KWH
+    from ..models.sustainability import sheet
+
+    def q(name: str, unit: str) -> pint.Quantity:
+        return sheet_quantity(sheet, name, out[name], unit)
     return SustainabilityResult(
-        fleet=fl.name, region_name=site.name, duration=_day(seconds / SECONDS_PER_DAY), utilization=u,
-        pue=site.pue, carbon_intensity=_g_kwh(site.carbon_intensity * J_PER_KWH),
-        node_power=_kw(out["node_power"] / 1e3), fleet_power=_kw(out["fleet_power"] / 1e3),
-        it_energy_kwh=it_kwh, total_energy_kwh=total_kwh,
-        carbon_footprint_kg=out["operational_carbon"] / 1e3, water_usage_liters=out["water_usage"],
-        embodied_carbon_kg=out["embodied_carbon"] / 1e3, total_carbon_kg=out["total_carbon"] / 1e3,
-        it_energy=_mwh(it_kwh / 1e3), total_energy=_mwh(total_kwh / 1e3),
-        carbon_footprint=_t(out["operational_carbon"] / 1e6),
+        fleet=fl.name, region_name=site.name, duration=input_quantity(seconds, "duration", "day"), utilization=u,
+        pue=site.pue, carbon_intensity=input_quantity(site.carbon_intensity, "carbon_intensity", "gCO2e/kWh"),
+        node_power=q("node_power", "kW"), fleet_power=q("fleet_power", "kW"),
+        it_energy_kwh=q("it_energy", "kWh").m, total_energy_kwh=q("facility_energy", "kWh").m,
+        carbon_footprint_kg=q("operational_carbon", "kgCO2e").m, water_usage_liters=q("water_usage", "L").m,
+        embodied_carbon_kg=q("embodied_carbon", "kgCO2e").m, total_carbon_kg=q("total_carbon", "kgCO2e").m,
+        it_energy=q("it_energy", "MWh"), total_energy=q("facility_energy", "MWh"),
+        carbon_footprint=q("operational_carbon", "tCO2e"),
         overhead_energy_fraction=1.0 - 1.0 / site.pue, notes=notes,
     )

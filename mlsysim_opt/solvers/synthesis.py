@@ -27,19 +27,21 @@ from ..errors import InputError
 from ..precision import PrecisionChoice, normalize_precision
 from ..results import PerformanceProfile, Result
 from ..types import PRECISION_BYTES, ComputeCore, HardwareNode, MemoryHierarchy
-from ..units import as_quantity, quantity_factory
+from ..units import as_quantity, quantity_factory, sheet_quantity, ureg
+from .quantities import input_quantity, scale
 
 TARGET = sympy.Symbol("target_latency", positive=True)
 """T*, seconds. A solver-local unknown: it is not a model input, so it is not declared package-wide."""
 
-_GBS, _TFLOPS, _GB, _MS, _INTENSITY = (quantity_factory(u) for u in ("GB/s", "TFLOP/s", "GB", "ms", "FLOP/byte"))
+_GB = quantity_factory("GB")
 
 
 @lru_cache(maxsize=None)
 def inverse_roofline():
     """``(forward, inverse)`` compiled functions: the forward quantities the requirements are reported
-    with (overhead, ops, traffic, footprint), and ``required_bw``/``required_flops`` as derived by
-    SymPy from the roofline sheet. The inverse is only evaluated once the budget is known positive."""
+    with (overhead, arithmetic intensity, footprint), and the budget ``T* - overhead`` with
+    ``required_bw``/``required_flops`` as derived by SymPy from the roofline sheet. The inverse is
+    only evaluated once the budget is known positive."""
     from ..compile.numeric import compile_expressions
     from ..models import memory, roofline
     from ..symbolic import constants, declared_symbols
@@ -47,20 +49,30 @@ def inverse_roofline():
     main_memory_only = {s["sram_capacity"]: 0, s["flash_capacity"]: 0}
     budget = TARGET - roofline.sheet["latency_overhead"]
     inverse = {
+        "latency_budget": budget,
         "required_bw": _solve_for(roofline.sheet["latency_memory"].subs(main_memory_only), budget,
                                   s["memory_bandwidth"]),
         "required_flops": _solve_for(roofline.sheet["latency_compute"], budget, s["peak_flops"]),
     }
-    forward = {
-        "latency_overhead": roofline.sheet["latency_overhead"],
-        "ops": roofline.sheet["ops"],
-        "traffic": roofline.sheet["traffic"],
-        "memory_footprint": memory.sheet["memory_footprint"],
-    }
+    # peak over bandwidth of the device that meets the target exactly
+    inverse["required_intensity"] = inverse["required_flops"] / inverse["required_bw"]
+    forward = {name: roofline.sheet[name] for name in ("latency_overhead", "arithmetic_intensity")}
+    forward["memory_footprint"] = memory.sheet["memory_footprint"]
     order = list(declared_symbols())
     free = set().union(*(e.free_symbols for e in inverse.values())) - {TARGET} - set(constants())
     inputs = sorted(free, key=lambda x: order.index(x.name)) + [TARGET]
     return compile_expressions(forward), compile_expressions(inverse, inputs)
+
+
+@lru_cache(maxsize=None)
+def inverse_units() -> dict[str, str]:
+    """Units the inverse returns its outputs in: those of the roofline symbols solved for (the budget:
+    the overhead's)."""
+    from ..models import roofline
+    from ..symbolic.sheet import symbol_info
+    flops, bandwidth = symbol_info("peak_flops").unit, symbol_info("memory_bandwidth").unit
+    return {"latency_budget": roofline.sheet.unit("latency_overhead"), "required_bw": bandwidth,
+            "required_flops": flops, "required_intensity": f"({flops}) / ({bandwidth})"}
 
 
 def _solve_for(expr, budget, unknown):
@@ -154,31 +166,38 @@ class SynthesisSolver:
                       layer_tax=_in.LAYER_TAX_S, target_latency=t_star)
         forward, inverse = inverse_roofline()
         out = forward(**values)
-        overhead = out["latency_overhead"]
-        if t_star <= overhead:
+        from ..models import memory, roofline
+        overhead = sheet_quantity(roofline.sheet, "latency_overhead", out["latency_overhead"], "ms")
+        layer_tax = input_quantity(_in.LAYER_TAX_S, "layer_tax", "ms")
+        if t_star <= out["latency_overhead"]:
             raise InputError(
                 "target_latency", f"{target.to('ms'):~P}",
-                f"is below the minimum achievable latency of {overhead * 1e3:.4g} ms: the dispatch tax "
-                f"({tax.to('ms').magnitude:.4g} ms) plus {wl.layers or 1} layer launches x {_in.LAYER_TAX_S * 1e3:g} ms "
+                f"is below the minimum achievable latency of {overhead.m:.4g} ms: the dispatch tax "
+                f"({tax.to('ms').magnitude:.4g} ms) plus {wl.layers or 1} layer launches x {layer_tax.m:g} ms "
                 "are paid whatever the hardware",
-                f"ask for more than {overhead * 1e3:.4g} ms, or fewer layers / a smaller dispatch tax")
+                f"ask for more than {overhead.m:.4g} ms, or fewer layers / a smaller dispatch tax")
         required = inverse(**values)
-        required_bw, required_flops = required["required_bw"], required["required_flops"]
+        units = inverse_units()
+
+        def requirement(name: str, unit: str) -> pint.Quantity:
+            mul, div = scale(units[name], unit)
+            return ureg.Quantity(float(required[name]) * mul / div, unit)
         is_lm = hasattr(wl, "n_kv_heads")
         result_seq = seq if is_lm else None
         candidates, rejected = self._match(wl, hardware, batch, prec, eta, result_seq, bool(is_training), target)
         notes = [f"requirements assume weights served from main memory, a dispatch tax of {tax.to('us').magnitude:.4g} us "
-                 f"and {_in.LAYER_TAX_S * 1e6:g} us per layer launch"]
+                 f"and {layer_tax.to('us').m:g} us per layer launch"]
         if any(not c.price_listed for c in candidates):
             notes.append("devices without a listed unit_cost are ranked after the priced ones")
         return SynthesisResult(
             model=wl.name, target_latency=target.to("ms"), batch_size=batch, precision=prec, efficiency=eta,
-            seq_len=result_seq, latency_overhead=_MS(overhead * 1e3), latency_budget=_MS((t_star - overhead) * 1e3),
-            dispatch_tax=tax.to("us"), required_bw=_GBS(required_bw / 1e9),
-            required_flops=_TFLOPS(required_flops / 1e12),
-            required_capacity=_GB(_gigabytes_at_least(out["memory_footprint"])),
-            required_intensity=_INTENSITY(required_flops / required_bw),
-            arithmetic_intensity=_INTENSITY(out["ops"] / out["traffic"]),
+            seq_len=result_seq, latency_overhead=overhead, latency_budget=requirement("latency_budget", "ms"),
+            dispatch_tax=tax.to("us"), required_bw=requirement("required_bw", "GB/s"),
+            required_flops=requirement("required_flops", "TFLOP/s"),
+            required_capacity=_capacity_at_least(out["memory_footprint"], memory.sheet.unit("memory_footprint")),
+            required_intensity=requirement("required_intensity", "FLOP/byte"),
+            arithmetic_intensity=sheet_quantity(roofline.sheet, "arithmetic_intensity", out["arithmetic_intensity"],
+                                                "FLOP/byte"),
             candidates=candidates, rejected=rejected, notes=notes)
 
     @staticmethod
@@ -228,9 +247,12 @@ def _device_list(hardware) -> list[HardwareNode]:
     return [_in.hardware(h, "hardware[]") for h in items]
 
 
-def _gigabytes_at_least(n_bytes: float) -> float:
-    """GB that convert back to at least ``n_bytes``, so the round trip never misses by a rounding error."""
-    gb = n_bytes / 1e9
-    while gb * 1e9 < n_bytes:
+def _capacity_at_least(footprint: float, unit: str) -> pint.Quantity:
+    """GB that convert back to at least ``footprint`` (in ``unit``), so the round trip never misses by
+    a rounding error."""
+    mul, div = scale(unit, "GB")
+    gb = footprint * mul / div
+    back_mul, back_div = scale("GB", unit)
+    while gb * back_mul / back_div < footprint:
         gb = math.nextafter(gb, math.inf)
-    return gb
+    return _GB(gb)

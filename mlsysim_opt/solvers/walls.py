@@ -18,16 +18,10 @@ from ..compile.numeric import compile_expressions
 from ..errors import InputError, UnknownNameError
 from ..results import Result
 from ..types import Fleet, HardwareNode, TransformerWorkload
-from ..units import as_quantity, quantity_factory
+from ..units import as_quantity, quantity_factory, sheet_quantity
+from .quantities import input_quantity
 
-_gbs = quantity_factory("GB/s")
 _per_s = quantity_factory("1/s")
-_ms = quantity_factory("ms")
-_s = quantity_factory("s")
-_us = quantity_factory("us")
-_gb = quantity_factory("GB")
-_j = quantity_factory("J")
-_w = quantity_factory("W")
 
 
 def _quantity(value: Any, unit: str, field: str, example: str, *, allow_zero: bool = False) -> float:
@@ -50,11 +44,14 @@ def _compiled(sheet_name: str, names: Sequence[str]):
     return _compiled_cached(sheet_name, tuple(names))
 
 
+def _sheet(sheet_name: str):
+    import importlib
+    return importlib.import_module(f"mlsysim_opt.models.{sheet_name}").sheet
+
+
 @lru_cache(maxsize=None)
 def _compiled_cached(sheet_name: str, names: tuple[str, ...]):
-    import importlib
-    module = importlib.import_module(f"mlsysim_opt.models.{sheet_name}")
-    return module.sheet.compiled(names)
+    return _sheet(sheet_name).compiled(names)
 
 
 def _fleet_or_hardware(value: Any, field: str = "hardware") -> tuple[HardwareNode, int, str]:
@@ -125,11 +122,16 @@ class IngestionModel:
             accelerator_count=float(n))
         stalled = out["ingest_stall_fraction"] > 0
         bottleneck = ("none" if not stalled else ("storage" if storage <= n * link else "host link"))
+        sheet = _sheet("data_pipeline")
         return IngestionResult(
-            system=label, accelerators=n, demand=_gbs(out["ingest_demand"] / 1e9), supply=_gbs(out["ingest_supply"] / 1e9),
-            storage_bandwidth=_gbs(storage / 1e9), host_link_total=_gbs(n * link / 1e9), bottleneck=bottleneck,
+            system=label, accelerators=n, demand=sheet_quantity(sheet, "ingest_demand", out["ingest_demand"], "GB/s"),
+            supply=sheet_quantity(sheet, "ingest_supply", out["ingest_supply"], "GB/s"),
+            storage_bandwidth=input_quantity(storage, "storage_bandwidth", "GB/s"),
+            host_link_total=input_quantity(n * link, "host_link_bandwidth", "GB/s"), bottleneck=bottleneck,
             utilization=out["ingest_utilization"], stall_fraction=out["ingest_stall_fraction"],
-            demand_rate=_per_s(rate), delivered_rate=_per_s(out["ingest_delivered_rate"]), feasible=not stalled)
+            demand_rate=_per_s(rate),
+            delivered_rate=sheet_quantity(sheet, "ingest_delivered_rate", out["ingest_delivered_rate"], "1/s"),
+            feasible=not stalled)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -166,10 +168,13 @@ class TransformationModel:
         cores = _count(cpu_cores, "cpu_cores")
         out = _compiled("data_pipeline", TRANSFORM_OUTPUTS)(
             sample_demand_rate=rate, transform_time_per_sample=cost, cpu_cores=cores)
+        sheet = _sheet("data_pipeline")
         return TransformationResult(
-            cpu_cores=cores, capacity=_per_s(out["transform_capacity"]), demand_rate=_per_s(rate),
+            cpu_cores=cores, capacity=sheet_quantity(sheet, "transform_capacity", out["transform_capacity"], "1/s"),
+            demand_rate=_per_s(rate),
             utilization=out["transform_utilization"], stall_fraction=out["transform_stall_fraction"],
-            cores_required=int(out["cores_required"]), delivered_rate=_per_s(out["transform_delivered_rate"]),
+            cores_required=int(out["cores_required"]),
+            delivered_rate=sheet_quantity(sheet, "transform_delivered_rate", out["transform_delivered_rate"], "1/s"),
             feasible=out["transform_stall_fraction"] == 0)
 
 
@@ -268,12 +273,15 @@ class TopologyModel:
                 raise InputError("endpoints", n, f"exceed a balanced dragonfly of radix {radix} "
                                                  f"({(2 * h * h + 1) * 2 * h * h:,} endpoints)",
                                  "raise switch_radix or dragonfly_global_links")
+        sheet = _sheet("locality")
+        bandwidth = f"{prefix}_effective_bandwidth"
         return TopologyResult(
-            topology=name, endpoints=n, link_bandwidth=_gbs(bw / 1e9),
+            topology=name, endpoints=n, link_bandwidth=input_quantity(bw, "link_bandwidth", "GB/s"),
             bisection_fraction=out[f"{prefix}_bisection_fraction"],
-            effective_bandwidth=_gbs(out[f"{prefix}_effective_bandwidth"] / 1e9),
+            effective_bandwidth=sheet_quantity(sheet, bandwidth, out[bandwidth], "GB/s"),
             max_hops=out[f"{prefix}_max_hops"], mean_hops=out.get("torus_mean_hops"),
-            path_latency=_us(out[latency_name] * 1e6) if hop_latency is not None else None, structure=structure)
+            path_latency=None if hop_latency is None else sheet_quantity(sheet, latency_name, out[latency_name], "us"),
+            structure=structure)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -326,7 +334,7 @@ class WeightStreamingModel:
                 raise InputError("stream_bandwidth", None, f"is unknown for {hw.name}",
                                  "pass stream_bandwidth=Q_('1.2 TB/s') (the weight store's bandwidth into the chip)")
             bw = float(hw.host_link_bandwidth.m_as("byte/s"))
-            notes.append(f"weights streamed over the host link ({bw / 1e9:g} GB/s)")
+            notes.append(f"weights streamed over the host link ({hw.host_link_bandwidth.m_as('GB/s'):g} GB/s)")
         else:
             bw = _quantity(stream_bandwidth, "byte/s", "stream_bandwidth", "1.2 TB/s")
         choice = _in.precision_for(hw, precision)
@@ -337,13 +345,19 @@ class WeightStreamingModel:
             notes.append("no on-chip SRAM on record: device memory holds the activations and KV cache")
         out = _compiled("streaming", STREAM_OUTPUTS)(**values)
         compute, transfer = out["stream_compute_time"], out["stream_transfer_time"]
+        sheet = _sheet("streaming")
+
+        def q(name, unit):
+            return sheet_quantity(sheet, name, out[name], unit)
         return WeightStreamingResult(
-            model=wl.name, hardware=hw.name, batch_size=batch, stream_bandwidth=_gbs(bw / 1e9),
-            latency=_ms(out["stream_latency"] * 1e3), compute_time=_ms(compute * 1e3),
-            transfer_time=_ms(transfer * 1e3), layer_time=_ms(out["stream_layer_time"] * 1e3),
+            model=wl.name, hardware=hw.name, batch_size=batch,
+            stream_bandwidth=input_quantity(bw, "stream_bandwidth", "GB/s"),
+            latency=q("stream_latency", "ms"), compute_time=q("stream_compute_time", "ms"),
+            transfer_time=q("stream_transfer_time", "ms"), layer_time=q("stream_layer_time", "ms"),
             bottleneck="Compute" if compute >= transfer else "Weight streaming",
-            streamed_bytes=_gb(out["streamed_bytes"] / 1e9), on_chip_required=_gb(out["stream_resident_bytes"] / 1e9),
-            on_chip_capacity=_gb(values["sram_capacity"] / 1e9), feasible=out["stream_on_chip_headroom"] >= 0,
+            streamed_bytes=q("streamed_bytes", "GB"), on_chip_required=q("stream_resident_bytes", "GB"),
+            on_chip_capacity=input_quantity(values["sram_capacity"], "sram_capacity", "GB"),
+            feasible=out["stream_on_chip_headroom"] >= 0,
             batch_to_hide_streaming=int(out["batch_to_hide_streaming"]), notes=notes)
 
 
@@ -447,12 +461,18 @@ class InferenceScalingModel:
             first_token_latency=t_first, inter_token_latency=t_step, reasoning_steps=steps, tokens_per_step=per_step,
             answer_tokens=answer, node_max_power=decode["tdp"], idle_power_fraction=decode["idle_power_fraction"],
             utilization=u, batch_size=float(batch))
+        from ..models import reasoning, sustainability
+
+        def q(name, unit):
+            return sheet_quantity(reasoning.sheet, name, out[name], unit)
         return InferenceScalingResult(
             model=wl.name, hardware=hw.name, reasoning_steps=steps, tokens_per_step=per_step,
-            generated_tokens=out["generated_tokens"], ttft=_ms(t_first * 1e3), itl=_ms(t_step * 1e3),
-            latency=_s(out["reasoning_latency"]), slowdown_vs_direct=out["reasoning_slowdown"], power=_w(out["node_power"]),
-            energy=_j(out["reasoning_energy"]), energy_per_token=_j(out["reasoning_energy_per_token"]),
-            energy_per_request=_j(out["reasoning_energy_per_request"]), utilization=u, notes=notes)
+            generated_tokens=out["generated_tokens"], ttft=input_quantity(t_first, "first_token_latency", "ms"),
+            itl=input_quantity(t_step, "inter_token_latency", "ms"),
+            latency=q("reasoning_latency", "s"), slowdown_vs_direct=out["reasoning_slowdown"],
+            power=sheet_quantity(sustainability.sheet, "node_power", out["node_power"], "W"),
+            energy=q("reasoning_energy", "J"), energy_per_token=q("reasoning_energy_per_token", "J"),
+            energy_per_request=q("reasoning_energy_per_request", "J"), utilization=u, notes=notes)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -542,15 +562,19 @@ class MultiTenantModel:
             notes.append(f"total load {total:.3f} >= 1: the queue grows without bound"
                          + (" for the lower-priority tenants" if disc == "priority" and not unstable.all() else ""))
         result_tenants = []
+        sheet = _sheet("multitenant")
         for i, name in enumerate(names):
             bad = bool(unstable[i])
             w = math.inf if bad else float(waits["tenant_wait"][i])
             resp = math.inf if bad else float(waits["tenant_response_time"][i])
             result_tenants.append(TenantWait(
-                name=name, arrival_rate=_per_s(lam[i]), service_time=_ms(svc[i] * 1e3), load=float(loads[i]),
-                wait=_ms(w * 1e3), response_time=_ms(resp * 1e3),
+                name=name, arrival_rate=_per_s(lam[i]), service_time=input_quantity(svc[i], "service_time", "ms"),
+                load=float(loads[i]), wait=sheet_quantity(sheet, "tenant_wait", w, "ms"),
+                response_time=sheet_quantity(sheet, "tenant_response_time", resp, "ms"),
                 slowdown=math.inf if bad else float(waits["tenant_slowdown"][i])))
-        return MultiTenantResult(discipline=disc, total_load=total, stable=stable, residual_work=_ms(w0 * 1e3),
+        # W0 is the sum over tenants of their tenant_residual_work
+        residual = sheet_quantity(sheet, "tenant_residual_work", w0, "ms")
+        return MultiTenantResult(discipline=disc, total_load=total, stable=stable, residual_work=residual,
                                  tenants=result_tenants, notes=notes)
 
 
@@ -621,14 +645,19 @@ class PrivacyModel:
             notes.append("ghost-norm work (about 2 T^2 (d_in + d_out) per linear layer per example) is not "
                          "counted; it matters when seq_len^2 exceeds d_in x d_out")
         feasible = out["dp_memory_footprint"] <= capacity
+        from ..models import memory, roofline, safety
+        footprint = sheet_quantity(safety.sheet, "dp_memory_footprint", out["dp_memory_footprint"], "GB")
+        capacity_gb = input_quantity(capacity, "memory_capacity", "GB")
         if not feasible:
-            notes.append(f"needs {out['dp_memory_footprint'] / 1e9:.1f} GB of {capacity / 1e9:.1f} GB: lower the batch, "
+            notes.append(f"needs {footprint.m:.1f} GB of {capacity_gb.m:.1f} GB: lower the batch, "
                          "use ghost clipping, or shard the model")
         return PrivacyResult(
             model=wl.name, hardware=hw.name, method=key, batch_size=batch, seq_len=seq,
-            step_latency=_ms(out["dp_step_latency"] * 1e3), baseline_step_latency=_ms(out["latency"] * 1e3),
+            step_latency=sheet_quantity(safety.sheet, "dp_step_latency", out["dp_step_latency"], "ms"),
+            baseline_step_latency=sheet_quantity(roofline.sheet, "latency", out["latency"], "ms"),
             slowdown=out["dp_slowdown"], compute_multiplier=out["dp_compute_multiplier"],
-            per_sample_gradient_memory=_gb(out["per_sample_gradient_bytes"] / 1e9),
-            memory_footprint=_gb(out["dp_memory_footprint"] / 1e9),
-            baseline_memory_footprint=_gb(out["memory_footprint"] / 1e9), memory_capacity=_gb(capacity / 1e9),
-            feasible=bool(feasible), notes=notes)
+            per_sample_gradient_memory=sheet_quantity(safety.sheet, "per_sample_gradient_bytes",
+                                                      out["per_sample_gradient_bytes"], "GB"),
+            memory_footprint=footprint,
+            baseline_memory_footprint=sheet_quantity(memory.sheet, "memory_footprint", out["memory_footprint"], "GB"),
+            memory_capacity=capacity_gb, feasible=bool(feasible), notes=notes)

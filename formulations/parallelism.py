@@ -65,6 +65,7 @@ def solve_parallelism(model, fleet, batch_size: int, *, objective: str = "step_t
     if not result.has_solution:
         explanation = f.explain(time_limit=time_limit)
         return ParallelismResult(status=result.status.value, infeasibility_reason=str(explanation),
+                                 explanation=explanation,
                                  top_candidates=[], solver=result, solve_time=_S(time.perf_counter() - start),
                                  **common)
     chosen = int(keep[next(i for i in C if integer_value(x[i]) == 1)])

@@ -201,4 +201,7 @@ def sheet_quantity(sheet, name: str, value, unit: str | None = None) -> pint.Qua
     the sheet this way, never from a hand factor such as ``* 1e3``."""
     source = sheet.unit(name)
     target = unit or source
-    return _maker(target)(float(value) * unit_factor(source, target))
+    factor = unit_factor(source, target)
+    # To a larger unit, divide by the exact factor (1e9, not 1e-9, is exact in binary floating point).
+    converted = float(value) * factor if factor >= 1 else float(value) / unit_factor(target, source)
+    return _maker(target)(converted)

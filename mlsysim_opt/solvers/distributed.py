@@ -17,6 +17,7 @@ from ..errors import InputError, UnknownNameError
 from ..results import Result
 from ..types import Fleet, TransformerWorkload
 from ..units import as_quantity, quantity_factory
+from .quantities import field_converters, quantities, scale
 
 RECOMPUTE_MODES = {"none": 0.0, "selective": 1.0, "full": 2.0}
 """Activation recomputation: keep everything, replay the attention core, replay the whole forward."""
@@ -119,11 +120,26 @@ class DistributedResult(Result):
         return self.tp_communication_time + self.pp_communication_time + self.dp_exposed_time
 
 
-_Q = {u: quantity_factory(u) for u in ("s", "GB", "token/s", "1/s")}
+RESULT_FIELDS = {
+    # DistributedResult field: (distributed or training-memory output, or input symbol; unit of the field)
+    "memory_per_gpu": ("training_memory_per_gpu", "GB"), "memory_capacity": ("memory_capacity", "GB"),
+    "compute_time": ("compute_time", "s"), "tp_communication_time": ("tp_communication_time", "s"),
+    "tp_allreduce_time": ("tp_allreduce_time", "s"), "pp_communication_time": ("pp_communication_time", "s"),
+    "pp_bubble_time": ("bubble_time", "s"), "dp_communication_time": ("dp_communication_time", "s"),
+    "dp_exposed_time": ("dp_exposed_time", "s"), "optimizer_update_time": ("optimizer_update_time", "s"),
+    "step_latency_total": ("step_time", "s"), "effective_throughput": ("tokens_per_second", "token/s"),
+    "samples_per_second": ("samples_per_second", "1/s"), "single_accelerator_time": ("single_accelerator_time", "s"),
+}
+BREAKDOWN_FIELDS = {name.replace("_per_gpu", ""): (name, "GB") for name in MEMORY_OUTPUTS[:5]}
 
 
-def _q(value: float, unit: str) -> pint.Quantity:
-    return _Q[unit](float(value))
+@lru_cache(maxsize=None)
+def _converters() -> tuple[tuple, tuple, tuple]:
+    """Result fields, memory breakdown and the reserve (bytes) in the units the result reports."""
+    from ..models import distributed, training_memory
+    sheets = (distributed.sheet, training_memory.sheet)
+    reserve = (quantity_factory("GB"), *scale("byte", "GB"))
+    return field_converters(RESULT_FIELDS, *sheets), field_converters(BREAKDOWN_FIELDS, *sheets), reserve
 
 
 # --------------------------------------------------------------------------------------------------
@@ -189,6 +205,14 @@ def fleet_values(fleet: Fleet) -> dict[str, float]:
     }
 
 
+MAX_GLOBAL_BATCH = 10_000_000
+"""Largest global batch, in sequences (Llama 3's 405B run used about 2,000 of 8,192 tokens)."""
+MAX_SEQ_LEN = 10_000_000
+"""Longest training sequence, in tokens: beyond any published context window."""
+MAX_MEMORY_RESERVE = 1e15
+"""Largest memory reserve per accelerator, in bytes (1 PB: no accelerator has as much memory)."""
+
+
 class Setting:
     """Validated, lowered inputs shared by one solve and a grid of configurations."""
 
@@ -199,27 +223,27 @@ class Setting:
         self.fleet = fleet_arg(fleet)
         self.hw = self.fleet.node.accelerator
         # None: one sequence per data-parallel replica, fixed once the split is known (set_batch).
-        self.batch = None if batch_size is None else _in.positive_int(batch_size, "batch_size")
-        self.seq = _in.DEFAULT_SEQ_LEN if seq_len is None else _in.positive_int(seq_len, "seq_len")
+        self.batch = None if batch_size is None else _in.whole_number(batch_size, "batch_size", minimum=1,
+                                                                      maximum=MAX_GLOBAL_BATCH)
+        self.seq = _in.DEFAULT_SEQ_LEN if seq_len is None else _in.whole_number(seq_len, "seq_len", minimum=1,
+                                                                                maximum=MAX_SEQ_LEN)
         self.eta = _in.fraction(efficiency, "efficiency")
         self.overlap = bool_arg(overlap_comm, "overlap_comm")
         self.zero = zero_arg(zero_stage)
         self.recompute = recompute_arg(activation_recomputation)
-        self.v = _in.positive_int(virtual_stages, "virtual_stages")
+        self.v = _in.whole_number(virtual_stages, "virtual_stages", minimum=1, maximum=1024)
         self.sp = bool_arg(sequence_parallel, "sequence_parallel")
         self.choice = _in.precision_for(self.hw, precision)
         if gradient_bytes is None:
             # Gradients live in the training precision, never below 16 bits (fp8 recipes keep bf16 grads).
             self.grad_bytes = max(2.0, self.choice.storage_bytes)
         else:
-            self.grad_bytes = float(gradient_bytes)
-            if not self.grad_bytes > 0:
-                raise InputError("gradient_bytes", gradient_bytes, "must be > 0 bytes per gradient",
-                                 "2 for fp16/bf16 gradients, 4 for fp32 main gradients")
-        self.reserve = float(as_quantity(memory_reserve, "byte", "memory_reserve", example="4 GB").magnitude)
-        if self.reserve < 0:
-            raise InputError("memory_reserve", memory_reserve, "must be >= 0 bytes",
-                             "it is memory kept back for the runtime, e.g. '4 GB'")
+            self.grad_bytes = _in.finite_number(gradient_bytes, "gradient_bytes", minimum=0.0, maximum=64.0,
+                                                allow_zero=False, unit="bytes",
+                                                fix="2 for fp16/bf16 gradients, 4 for fp32 main gradients")
+        reserve = as_quantity(memory_reserve, "byte", "memory_reserve", example="4 GB").magnitude
+        self.reserve = _in.finite_number(reserve, "memory_reserve", minimum=0.0, maximum=MAX_MEMORY_RESERVE,
+                                         unit="bytes", fix="memory kept back for the runtime, e.g. '4 GB'")
         self.n = self.fleet.total_accelerators
         self.per_node = self.fleet.node.accelerators_per_node
         values = _in.workload_values(self.wl, self.choice, batch_size=self.batch or 1, seq_len=self.seq,
@@ -360,15 +384,17 @@ class DistributedModel:
 
 
 def build_result(s: Setting, tp, pp, dp, m, mu, out: dict) -> DistributedResult:
-    gb = 1e-9
-    memory = out["training_memory_per_gpu"]
-    feasible = bool(memory <= s.capacity)
-    breakdown = {k.replace("_per_gpu", ""): _q(out[k] * gb, "GB") for k in MEMORY_OUTPUTS[:5]}
+    converters, breakdown_converters, (gb, mul, div) = _converters()
+    fields = quantities(converters, out, s.values)
+    breakdown = quantities(breakdown_converters, out)
+    reserve = gb(s.reserve * mul / div)
+    feasible = bool(out["training_memory_per_gpu"] <= s.capacity)
     reason = None
     if not feasible:
         parts = ", ".join(f"{k} {v.magnitude:.1f}" for k, v in breakdown.items())
-        usable = f"{s.capacity * gb:.1f} GB" + (f" after a {s.reserve * gb:.1f} GB reserve" if s.reserve else "")
-        reason = (f"needs {memory * gb:.1f} GB per accelerator ({parts} GB) but {s.hw.name} holds "
+        capacity = fields["memory_capacity"].m - reserve.m
+        usable = f"{capacity:.1f} GB" + (f" after a {reserve.m:.1f} GB reserve" if s.reserve else "")
+        reason = (f"needs {fields['memory_per_gpu'].m:.1f} GB per accelerator ({parts} GB) but {s.hw.name} holds "
                   f"{usable}: raise pp_size or tp_size, use zero_stage >= 1 or full recomputation")
     layers = s.wl.layers
     notes = []
@@ -397,18 +423,9 @@ def build_result(s: Setting, tp, pp, dp, m, mu, out: dict) -> DistributedResult:
         model=s.wl.name, fleet=s.fleet.name, hardware=s.hw.name, precision=s.choice.precision,
         parallelism=parallelism, global_batch_size=s.batch, seq_len=s.seq, local_batch_size=s.local_batch(dp),
         active_dp_ranks=active, feasible=feasible, infeasibility_reason=reason,
-        memory_per_gpu=_q(memory * gb, "GB"), memory_capacity=_q(s.values["memory_capacity"] * gb, "GB"),
-        memory_reserve=_q(s.reserve * gb, "GB"), memory_breakdown=breakdown,
-        compute_time=_q(out["compute_time"], "s"), tp_communication_time=_q(out["tp_communication_time"], "s"),
-        tp_allreduce_time=_q(out["tp_allreduce_time"], "s"),
-        pp_communication_time=_q(out["pp_communication_time"], "s"),
-        pp_bubble_fraction=float(out["bubble_fraction"]), pp_bubble_time=_q(out["bubble_time"], "s"),
-        dp_communication_time=_q(out["dp_communication_time"], "s"), dp_exposed_time=_q(out["dp_exposed_time"], "s"),
-        optimizer_update_time=_q(out["optimizer_update_time"], "s"), step_latency_total=_q(out["step_time"], "s"),
-        effective_throughput=_q(out["tokens_per_second"], "token/s"),
-        samples_per_second=_q(out["samples_per_second"], "1/s"),
-        mfu=float(out["mfu"]), scaling_efficiency=float(out["scaling_efficiency"]),
-        single_accelerator_time=_q(out["single_accelerator_time"], "s"), links=placement, notes=notes,
+        memory_reserve=reserve, memory_breakdown=breakdown, pp_bubble_fraction=float(out["bubble_fraction"]),
+        mfu=float(out["mfu"]), scaling_efficiency=float(out["scaling_efficiency"]), links=placement, notes=notes,
+        **fields,
     )
     result._records = (s.wl, s.fleet)
     return result

@@ -63,6 +63,7 @@ from ..errors import InputError
 from ..results import Result
 from ..units import quantity_factory
 from .distributed import DistributedModel, DistributedResult, Setting, build_result, divisors
+from .quantities import field_converters
 
 OBJECTIVES = ("step_time", "mfu")
 
@@ -93,6 +94,9 @@ class ParallelismResult(Result):
     solve_time: pint.Quantity
     infeasibility_reason: Optional[str] = None
     solver: Optional[object] = None
+    explanation: Optional[object] = None
+    """With the MILP backend, when no split fits: an ``InfeasibilityExplanation`` whose relaxation
+    ``memory`` holds the exact memory per accelerator (GB) that would make one fit."""
     """The HiGHS proof (``SolveResult``) when solved with ``backend="highs"``."""
 
     def __str__(self) -> str:
@@ -107,7 +111,16 @@ class ParallelismResult(Result):
         return text
 
 
-_S, _GB, _TOK = quantity_factory("s"), quantity_factory("GB"), quantity_factory("token/s")
+_S = quantity_factory("s")
+CANDIDATE_FIELDS = {"step_time": ("step_time", "s"), "throughput": ("tokens_per_second", "token/s"),
+                    "memory_per_gpu": ("training_memory_per_gpu", "GB")}
+"""Quantities of each entry of ``top_candidates``: (distributed or training-memory output, unit)."""
+
+
+@lru_cache(maxsize=None)
+def _candidate_converters() -> tuple:
+    from ..models import distributed, training_memory
+    return field_converters(CANDIDATE_FIELDS, distributed.sheet, training_memory.sheet)
 
 
 def _powers_of_two(limit: int) -> list[int]:
@@ -180,12 +193,13 @@ class ParallelismOptimizer:
 
         Micro-batch sizes are ``microbatch_candidates(L)`` for the L sequences of each DP rank, or the
         given ``microbatch_sizes`` that do not exceed L."""
-        s = Setting(model, fleet, _in.positive_int(batch_size, "batch_size"), seq_len, precision, efficiency,
+        s = Setting(model, fleet, _in.whole_number(batch_size, "batch_size", minimum=1), seq_len, precision, efficiency,
                     overlap_comm, zero_stage, activation_recomputation, virtual_stages, sequence_parallel,
                     gradient_bytes, memory_reserve)
         n, layers, heads = s.n, s.wl.layers, s.wl.heads
-        tp_cap = s.per_node if max_tp is None else _in.positive_int(max_tp, "max_tp")
-        pp_cap = layers if max_pp is None else min(layers, _in.positive_int(max_pp, "max_pp"))
+        tp_cap = s.per_node if max_tp is None else _in.whole_number(max_tp, "max_tp", minimum=1, maximum=1_000_000)
+        pp_cap = layers if max_pp is None else min(layers, _in.whole_number(max_pp, "max_pp", minimum=1,
+                                                                            maximum=1_000_000))
         sizes = None if microbatch_sizes is None else sorted({_in.positive_int(x, "microbatch_sizes[]")
                                                               for x in microbatch_sizes})
         given = None if sizes is None else np.array(sizes, dtype=float)
@@ -244,12 +258,11 @@ class ParallelismOptimizer:
         # Ties (equal to the last bit) go to the smaller TP, then PP, then micro-batch size.
         order = feasible[np.lexsort((out["microbatch_size"][feasible], out["pp"][feasible], out["tp"][feasible],
                                      key[feasible]))]
+        converters = _candidate_converters()
         candidates = [{
             "config": _config(out, i),
             "mfu": float(out["mfu"][i]),
-            "step_time": _S(float(out["step_time"][i])),
-            "throughput": _TOK(float(out["tokens_per_second"][i])),
-            "memory_per_gpu": _GB(float(out["training_memory_per_gpu"][i]) * 1e-9),
+            **{field: make(float(out[name][i]) * mul / div) for field, name, make, mul, div in converters},
         } for i in order]
         space = {"tp": sorted({int(x) for x in out["tp"]}), "pp": sorted({int(x) for x in out["pp"]}),
                  "microbatch_size": sorted({int(x) for x in out["microbatch_size"]}),
@@ -260,9 +273,11 @@ class ParallelismOptimizer:
         if len(order) == 0:
             closest = int(np.argmin(out["training_memory_per_gpu"]))
             cfg = _config(out, closest)
-            reason = (f"no configuration fits in {s.capacity * 1e-9:.1f} GB: the smallest footprint, "
+            _, gb, mul, div = {c[0]: c[1:] for c in converters}["memory_per_gpu"]
+            capacity = gb(s.capacity * mul / div)   # the device's bytes less the reserve, like the footprint
+            reason = (f"no configuration fits in {capacity.m:.1f} GB: the smallest footprint, "
                       f"TP={cfg['tp']} PP={cfg['pp']} DP={cfg['dp']} micro-batch {cfg['microbatch_size']}, "
-                      f"needs {out['training_memory_per_gpu'][closest] * 1e-9:.1f} GB per accelerator; "
+                      f"needs {gb(out['training_memory_per_gpu'][closest] * mul / div).m:.1f} GB per accelerator; "
                       "use zero_stage >= 1, full recomputation, lower precision or more accelerators")
             return ParallelismResult(status="infeasible", infeasibility_reason=reason,
                                      solve_time=_S(time.perf_counter() - start), **common)

@@ -85,7 +85,7 @@ def measure(repeats: int) -> list[tuple[str, float, float | None, str]]:
         f"{per_config * 1e6:.0f} us per configuration x {a.total_searched}")
 
     problem = CapstoneProblem()
-    t_cand, cands = timed(lambda: region_candidates(problem), 1)
+    t_cand, cands = timed(lambda: region_candidates(problem), repeats)
     t_cap, cap = timed(lambda: solve_capstone(problem, candidates=cands), repeats)
     add("capstone: candidate grid of both regions (forward models)", t_cand, None,
         f"{sum(len(v) for v in cands.values())} priced configurations")
@@ -130,7 +130,7 @@ def main() -> None:
     if not args.no_reference:
         from _refenv import ensure_reference_env
         python = ensure_reference_env()
-        out = subprocess.run([python, "-c", REFERENCE_EXERCISE4.replace("REPEATS", str(repeats))],
+        out = subprocess.run([python, "-c", REFERENCE_EXERCISE4.replace("REPEATS", str(args.repeats))],
                              capture_output=True, text=True, cwd=str(Path(python).parent), check=True)
         ref = json.loads(out.stdout.strip().splitlines()[-1])
         add("mlsysim 0.3.0 ParallelismOptimizer, exercise 4 (same run)", ref["median_s"], None,

@@ -122,11 +122,19 @@ def _message(target: SoftConstraint, required: float) -> str:
             f"(now {_fmt(target.limit, target.unit)})")
 
 
+def _feasible(model, time_limit: float) -> bool:
+    """Whether ``model`` has a solution at its current limits (its objective set aside)."""
+    model.add_component("_feasibility", pyo.Objective(expr=0.0))
+    try:
+        return solve(model, time_limit=time_limit).has_solution
+    finally:
+        model.del_component("_feasibility")
+
+
 def _exact_threshold(model, target: SoftConstraint, soft: list[SoftConstraint], slack: float,
                      time_limit: float) -> float | None:
     """The limit the smallest slack implies, moved outward until a solve at that limit is feasible
     (the solver's slack is only accurate to its feasibility tolerance)."""
-    from .highs import solve
     direction = 1.0 if target.sense == "<=" else -1.0
     original = target.limit
     size = max(abs(original), abs(slack), target.scale, 1e-9)
@@ -136,12 +144,7 @@ def _exact_threshold(model, target: SoftConstraint, soft: list[SoftConstraint], 
             set_limit(target, required)
             for s in soft:
                 s.slack.fix(0.0)
-            model.add_component("_feasibility", pyo.Objective(expr=0.0))
-            try:
-                ok = solve(model, time_limit=time_limit).has_solution
-            finally:
-                model.del_component("_feasibility")
-            if ok:
+            if _feasible(model, time_limit):
                 return required
         return None
     finally:
@@ -220,24 +223,23 @@ def _joint(model, soft: list[SoftConstraint], time_limit: float) -> list[Relaxat
             s.slack.fix(0.0)
     if needs is None:
         return []
-    # Each relaxed limit moved outward by the solver's tolerance, then checked together.
+    # Each relaxed limit moved outward by the solver's tolerance, then checked together; limits
+    # that cannot be confirmed feasible are not reported.
     moved = [(s, s.limit) for s in limits if needs[s.name] > 1e-9 * max(1.0, s.scale)]
+    required = None
     try:
-        for scale in (1e-7, 1e-6, 1e-5, 1e-4):
+        for scale in (0.0, 1e-7, 1e-6, 1e-5, 1e-4):
             for s, original in moved:
                 pad = needs[s.name] + scale * max(abs(original), needs[s.name], s.scale)
                 set_limit(s, original + pad if s.sense == "<=" else original - pad)
-            model.add_component("_feasibility", pyo.Objective(expr=0.0))
-            try:
-                ok = solve(model, time_limit=time_limit).has_solution
-            finally:
-                model.del_component("_feasibility")
-            if ok:
+            if _feasible(model, time_limit):
+                required = {s.name: s.limit for s, _ in moved}
                 break
-        required = {s.name: s.limit for s, _ in moved}
     finally:
         for s, original in moved:
             set_limit(s, original)
+    if required is None:
+        return []
     return [Relaxation(constraint=s.name, label=s.label, limit=s.limit, required=required[s.name], unit=s.unit,
                        message=_message(s, required[s.name])) for s, _ in moved]
 

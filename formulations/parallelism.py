@@ -22,7 +22,7 @@ import pyomo.environ as pyo
 from mlsysim_opt.formulations.builder import Formulation, number, undominated_columns
 from mlsysim_opt.milp import integer_value
 from mlsysim_opt.solvers.distributed import build_result
-from mlsysim_opt.solvers.parallelism import OBJECTIVES, ParallelismOptimizer, ParallelismResult, _config
+from mlsysim_opt.solvers.parallelism import OBJECTIVES, ParallelismOptimizer, ParallelismResult, split_config
 from mlsysim_opt.units import quantity_factory
 
 _S, _GB, _TOK = quantity_factory("s"), quantity_factory("GB"), quantity_factory("token/s")
@@ -71,11 +71,11 @@ def solve_parallelism(model, fleet, batch_size: int, *, objective: str = "step_t
     chosen = int(keep[next(i for i in C if integer_value(x[i]) == 1)])
     tp, pp, dp, mb, mu = (int(out[k][chosen]) for k in ("tp", "pp", "dp", "microbatches", "microbatch_size"))
     best = build_result(s, tp, pp, dp, mb, mu, {k: v[chosen] for k, v in out.items()})
-    candidate = {"config": _config(out, chosen), "mfu": float(out["mfu"][chosen]),
+    candidate = {"config": split_config(out, chosen), "mfu": float(out["mfu"][chosen]),
                  "step_time": _S(float(out["step_time"][chosen])),
                  "throughput": _TOK(float(out["tokens_per_second"][chosen])),
                  "memory_per_gpu": _GB(float(memory[chosen]) * 1e-9)}
-    return ParallelismResult(status=result.status.value, best_config=_config(out, chosen), best_mfu=best.mfu,
+    return ParallelismResult(status=result.status.value, best_config=split_config(out, chosen), best_mfu=best.mfu,
                              best_step_time=best.step_latency_total, best_throughput=best.effective_throughput,
                              best_samples_per_second=best.samples_per_second, best=best,
                              top_candidates=[candidate], solver=result,

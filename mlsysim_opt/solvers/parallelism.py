@@ -260,7 +260,7 @@ class ParallelismOptimizer:
                                      key[feasible]))]
         converters = _candidate_converters()
         candidates = [{
-            "config": _config(out, i),
+            "config": split_config(out, i),
             "mfu": float(out["mfu"][i]),
             **{field: make(float(out[name][i]) * mul / div) for field, name, make, mul, div in converters},
         } for i in order]
@@ -272,7 +272,7 @@ class ParallelismOptimizer:
                       feasible_count=len(feasible), top_candidates=candidates, search_space=space)
         if len(order) == 0:
             closest = int(np.argmin(out["training_memory_per_gpu"]))
-            cfg = _config(out, closest)
+            cfg = split_config(out, closest)
             _, gb, mul, div = {c[0]: c[1:] for c in converters}["memory_per_gpu"]
             capacity = gb(s.capacity * mul / div)   # the device's bytes less the reserve, like the footprint
             reason = (f"no configuration fits in {capacity.m:.1f} GB: the smallest footprint, "
@@ -285,11 +285,11 @@ class ParallelismOptimizer:
         tp, pp, dp, m, mu = (int(out[k][i]) for k in ("tp", "pp", "dp", "microbatches", "microbatch_size"))
         best = build_result(s, tp, pp, dp, m, mu, {k: v[i] for k, v in out.items()})
         return ParallelismResult(
-            status="optimal", best_config=_config(out, i), best_mfu=best.mfu, best_step_time=best.step_latency_total,
+            status="optimal", best_config=split_config(out, i), best_mfu=best.mfu, best_step_time=best.step_latency_total,
             best_throughput=best.effective_throughput, best_samples_per_second=best.samples_per_second, best=best,
             solve_time=_S(time.perf_counter() - start), **common)
 
 
-def _config(out: dict, i: int) -> dict:
+def split_config(out: dict, i: int) -> dict:
     return {"tp": int(out["tp"][i]), "pp": int(out["pp"][i]), "dp": int(out["dp"][i]),
             "microbatches": int(out["microbatches"][i]), "microbatch_size": int(out["microbatch_size"][i])}

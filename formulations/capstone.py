@@ -22,13 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal, Optional, Union
 
 import pyomo.environ as pyo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from mlsysim_opt.catalog import Datacenters, Grids, Models
+from mlsysim_opt import inputs as _in
+from mlsysim_opt.catalog import Datacenters, Grids, Hardware
 from mlsysim_opt.errors import InputError, UnknownNameError, renamed_owner
 from mlsysim_opt.formulations.builder import Columns, Formulation, number
 from mlsysim_opt.formulations.serving_grid import (DEFAULT_BATCHES, DEFAULT_HEADROOM, DEFAULT_PRECISIONS,
@@ -37,7 +38,7 @@ from mlsysim_opt.formulations.serving_grid import (DEFAULT_BATCHES, DEFAULT_HEAD
 from mlsysim_opt.formulations.sla_synthesis import design, replicas_needed
 from mlsysim_opt.highs import SolveResult, SolveStatus
 from mlsysim_opt.milp import InfeasibilityExplanation, integer_value
-from mlsysim_opt.types import StrictModel
+from mlsysim_opt.types import HardwareNode, StrictModel, TransformerWorkload
 
 Positive = Annotated[float, Field(gt=0, lt=1e15, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, lt=1e15, allow_inf_nan=False)]
@@ -51,7 +52,8 @@ class CapstoneProblem(StrictModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = "capstone"
-    model: str = "Llama3_70B"
+    model: Union[str, TransformerWorkload] = "Llama3_70B"
+    """A registry name, or a workload record (registered or not)."""
     qps: Positive = 1000.0
     prompt_len: int = Field(default=512, ge=1)
     output_len: int = Field(default=256, ge=1)
@@ -62,7 +64,8 @@ class CapstoneProblem(StrictModel):
     regions: list[str] = Field(default_factory=lambda: ["US_East", "EU_West"])
     min_share: float = Field(default=0.2, ge=0, le=1, allow_inf_nan=False)
     redundancy: int = Field(default=1, ge=0, le=1_000_000)
-    hardware: Optional[list[str]] = None
+    hardware: Optional[list[Union[str, HardwareNode]]] = None
+    """Candidate accelerators: registry names or records (registered or not); None: every priced one."""
     precisions: list[str] = Field(default_factory=lambda: list(DEFAULT_PRECISIONS))
     tp_sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_TP))
     pp_sizes: list[int] = Field(default_factory=lambda: [1, 2])
@@ -91,7 +94,22 @@ class CapstoneProblem(StrictModel):
 
     def with_(self, **changes) -> "CapstoneProblem":
         """A copy with ``changes``, validated like a new problem."""
-        return type(self)(**{**self.model_dump(), **changes})
+        return type(self)(**{**dict(self), **changes})
+
+    @property
+    def model_name(self) -> str:
+        return self.model if isinstance(self.model, str) else self.model.name
+
+    def workload(self) -> TransformerWorkload:
+        """The workload record the problem names."""
+        return _in.workload(self.model, "model")
+
+    def accelerator(self, name: str) -> HardwareNode:
+        """A candidate accelerator by name: the problem's own record when it holds one, else the registry's."""
+        for h in self.hardware or []:
+            if isinstance(h, HardwareNode) and h.name == name:
+                return h
+        return Hardware[name]
 
 
 def resolve_region(name: str):
@@ -139,7 +157,7 @@ class CapstoneResult(BaseModel):
         p = self.problem
         if not self.regions:
             return f"{p.name}: {self.solve.status.value}. {self.explanation or ''}"
-        lines = [f"{p.name}: {p.model} at {p.qps:,.0f} QPS, minimizing {p.objective} "
+        lines = [f"{p.name}: {p.model_name} at {p.qps:,.0f} QPS, minimizing {p.objective} "
                  f"({self.solve.status.value}, gap {(self.solve.gap or 0):.1e}, {self.solve.solve_time_s:.2f} s)"]
         for d in self.regions:
             lines.append(f"  {d.region:<10} {d.replicas:>4} x {d.config.name} ({d.accelerators} accelerators): "
@@ -156,7 +174,7 @@ class CapstoneResult(BaseModel):
 def region_candidates(problem: CapstoneProblem) -> dict[str, list[ServingConfig]]:
     """Memory-feasible configurations of every region, priced at its grid (SLA not yet applied;
     ``capacity_qps`` at full load: the headroom is applied by the fleet sheet)."""
-    model = Models[problem.model]
+    model = problem.workload()
     if len(set(problem.regions)) != len(problem.regions) or not problem.regions:
         raise InputError("regions", problem.regions, "must list at least one region, each once")
     if problem.min_share * len(problem.regions) > 1 + 1e-9:
@@ -168,10 +186,10 @@ def region_candidates(problem: CapstoneProblem) -> dict[str, list[ServingConfig]
                                tp_sizes=problem.tp_sizes, batch_sizes=problem.batch_sizes,
                                pp_sizes=problem.pp_sizes, efficiency=problem.efficiency)
     if not perf:
-        raise InputError("model", problem.model, "fits on none of the candidate configurations",
+        raise InputError("model", problem.model_name, "fits on none of the candidate configurations",
                          "allow larger TP/PP degrees, lower precisions or hardware with more memory")
     return {r: price_configs(perf, datacenter=site, utilization=problem.utilization,
-                             infrastructure_multiplier=problem.infrastructure_multiplier)
+                             infrastructure_multiplier=problem.infrastructure_multiplier, hardware=problem.hardware)
             for r, site in sites.items()}
 
 

@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from . import inputs as _in
-from .catalog import Hardware, Models, default_node_for
+from .catalog import Hardware, default_node_for
 from .errors import InputError, MlsysimError
 from .formulations.capstone import CapstoneProblem, CapstoneResult, resolve_region, solve_capstone
 from .formulations.pareto import ParetoFront, pareto_front, plot_front
@@ -275,8 +275,8 @@ def _explain(exc: Exception) -> str:
 def _evaluate(p: CapstoneProblem, region: str, choice: RegionChoice):
     """Forward evaluation of one region's design: its serving metrics, and its capacity, annual cost
     and carbon from the fleet sheet."""
-    hw = Hardware[choice.hardware]
-    wl = Models[p.model]
+    hw = p.accelerator(choice.hardware)
+    wl = p.workload()
     for field in ("tp", "pp", "batch_size"):
         _in.positive_int(getattr(choice, field), f"regions.{region}.{field}")
     _in.positive_int(choice.replicas, f"regions.{region}.replicas", minimum=0)

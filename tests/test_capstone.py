@@ -140,3 +140,24 @@ def test_bad_problems():
         region_candidates(CapstoneProblem(**{**REDUCED, "min_share": 0.6}))
     with pytest.raises(Exception, match="Atlantis"):
         solve_capstone(CapstoneProblem(**{**REDUCED, "regions": ["Atlantis", "Quebec"]}))
+
+
+def test_unregistered_records_work_in_the_capstone_and_its_grading():
+    """A modified, unregistered accelerator and model are priced and evaluated from their own records."""
+    from mlsysim_opt import Grader
+    pricier = Hardware.L4.model_copy(update={"name": "PricierL4", "unit_cost": Hardware.L4.unit_cost * 3})
+    small = Models.Llama3_8B.model_copy(update={"name": "MyLlama"})
+    base = CapstoneProblem(**{**REDUCED, "hardware": ["H100", "L4"]})
+    mine = CapstoneProblem(**{**REDUCED, "model": small, "hardware": ["H100", pricier]})
+    a, b = solve_capstone(base), solve_capstone(mine)
+    assert a.feasible and b.feasible and "MyLlama" in str(b)
+    l4 = [c for c in region_candidates(base)["Iowa"] if c.hardware == Hardware.L4.name]
+    mine_l4 = [c for c in region_candidates(mine)["Iowa"] if c.hardware == "PricierL4"]
+    assert l4 and len(mine_l4) == len(l4) and all(m.annual_cost_usd > c.annual_cost_usd for m, c in zip(mine_l4, l4))
+    d = b.regions[0]
+    report = Grader(mine).grade({"student": "s", "regions": {
+        r.region: {"hardware": r.config.hardware, "precision": r.config.precision, "tp": r.config.tp,
+                   "pp": r.config.pp, "batch_size": r.config.batch_size, "replicas": r.replicas}
+        for r in b.regions}})
+    assert report.status != "malformed", report.feedback
+    assert report.annual_cost_usd == pytest.approx(b.annual_cost_usd, rel=1e-9) and d.replicas > 0

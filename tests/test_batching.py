@@ -305,3 +305,13 @@ def test_continuous_batching_kv_budget_is_the_serving_sheets(monkeypatch):
     monkeypatch.setattr(batching, "serving_function", batching.serving_function.__wrapped__)
     after = solve()
     assert after.kv_budget.m_as("GB") == pytest.approx(2 * before.kv_budget.m_as("GB"))
+
+
+def test_an_overloaded_replica_is_told_the_fleet_sheet_replica_count():
+    import re
+    r = BatchingOptimizer().solve(Models.Llama3_8B, Hardware.H100, seq_len=2048, arrival_rate_qps=1e5,
+                                  sla_latency_ms=1000, replicas=2)
+    assert not r.is_feasible
+    top = float(re.search(r"at most ([0-9.e+]+) requests/s", r.infeasibility_reason).group(1))
+    need = int(re.search(r"about (\d+) replicas", r.infeasibility_reason).group(1))
+    assert need == pytest.approx(math.ceil(1e5 / (top / 2)), rel=5e-3)    # top is printed to 3 digits

@@ -429,12 +429,20 @@ def _pareto(batches, p99, throughput, usable, meets) -> list[dict]:
              "throughput": _tok_s(float(throughput[i])), "meets_sla": bool(meets[i])} for i in sorted(keep)]
 
 
+def _replicas_needed(demand: float, per_replica: float) -> int:
+    """The fleet sheet's replica count for ``demand`` at full load (no headroom, no spares)."""
+    from ..models import fleet
+    out = fleet.sheet.compiled(["replicas_needed"])(demand=demand, replica_capacity=per_replica, headroom=1.0,
+                                                     spares=0.0)
+    return int(out["replicas_needed"])
+
+
 def _why_infeasible(lam, sla, fits, stable, usable, p99, capacity_rps, c) -> str:
     if not np.any(fits):
         return "not even a batch of 1 fits in memory at this seq_len and precision"
     if not np.any(fits & stable):
         top = float(np.max(np.where(fits, capacity_rps, 0.0)))
-        need = math.ceil(lam / top * c) if top > 0 else math.inf
+        need = _replicas_needed(lam, top / c) if top > 0 else math.inf
         return (f"the offered load ({lam:g} requests/s) exceeds the capacity of every batch size that fits "
                 f"(at most {top:.3g} requests/s with {c} replica(s)); about {need} replicas are needed")
     best = int(np.argmin(np.where(usable, p99, np.inf)))

@@ -192,7 +192,7 @@ def size_fleet(candidates: list[Candidate], *, demand_qps: dict[str, float] | fl
     if objective in MINIMIZED:
         name, unit = MINIMIZED[objective]
         f.objective(f.total(_sheet(), name, columns, {"replicas": n}, unit=unit))
-        start = _greedy_start(f, kept, classes, demand, n, x, pairs, upper, split_classes)
+        start = _greedy_start(f, columns, classes, demand, n, x, pairs, upper, split_classes)
         result = f.solve(time_limit=time_limit, mip_gap=mip_gap, warm_start=start)
     else:
         result = _max_throughput(f, columns, n, time_limit, mip_gap)
@@ -287,16 +287,24 @@ def _ident(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name)
 
 
+def _busy(columns: Columns, i: int, k: str, served: float) -> float:
+    """Replicas of column i that ``served`` requests/s of class k keep busy (the fleet sheet)."""
+    one = columns.take([i]).with_values(replica_capacity=columns.items[i].qps(k))
+    return float(one.evaluate(_sheet(), "replicas_busy", served=served)[0])
+
+
+def _whole_replicas(busy: float) -> int:
+    """Busy replicas rounded up to whole ones (a 1e-9 guard against round-off, as the fleet sheet's)."""
+    return math.ceil(busy - 1e-9)
+
+
 def _replica_bound(columns: Columns, i: int, classes, demand, budget, availability, max_replicas) -> int:
     """A tight upper bound on replicas of column i (no loose big-M): the replicas its share of every
-    class's demand keeps busy (the fleet sheet), rounded up; what the budget buys; what is available."""
+    class's demand keeps busy, rounded up; what the budget buys; what is available."""
     c = columns.items[i]
     bounds = [max_replicas]
     if demand is not None:
-        one = columns.take([i])
-        busy = [one.with_values(replica_capacity=c.qps(k)).evaluate(_sheet(), "replicas_busy", served=demand[k])[0]
-                for k in classes if c.qps(k) > 0]
-        bounds.append(sum(math.ceil(b - 1e-9) for b in busy))
+        bounds.append(sum(_whole_replicas(_busy(columns, i, k, demand[k])) for k in classes if c.qps(k) > 0))
     if budget is not None and c.annual_cost_usd > 0:
         bounds.append(math.floor(budget / c.annual_cost_usd) + 1)
     if availability and c.hardware in availability:
@@ -304,15 +312,16 @@ def _replica_bound(columns: Columns, i: int, classes, demand, budget, availabili
     return int(max(0, min(bounds)))
 
 
-def _greedy_start(f, kept, classes, demand, n, x, pairs, upper, split_classes):
+def _greedy_start(f, columns, classes, demand, n, x, pairs, upper, split_classes):
     """Lowest cost per request for each class, rounded up: a start when the caps allow (the
     builder checks it against every row before handing it over)."""
+    kept = columns.items
     counts = [0] * len(kept)
     assign = {}
     for k in classes:
         best = min((i for i in range(len(kept)) if kept[i].qps(k) > 0),
                    key=lambda i: kept[i].annual_cost_usd / kept[i].qps(k))
-        counts[best] += math.ceil(demand[k] / kept[best].qps(k))
+        counts[best] += _whole_replicas(_busy(columns, best, k, demand[k]))
         assign[(k, best)] = demand[k]
     if any(counts[i] > upper[i] for i in range(len(kept))):
         return None

@@ -239,7 +239,7 @@ def _node_rates(hw, datacenter, utilization, infrastructure_multiplier, amortiza
     seconds = PLANNING_DAYS * SECONDS_PER_DAY
     return {"node_cost_rate": econ.tco.m_as("USD") / seconds,
             "node_average_power": econ.fleet_power.m_as("W"),
-            "node_carbon_rate": carbon.carbon_footprint_kg * 1e3 / seconds,
+            "node_carbon_rate": carbon.carbon_footprint_kg * unit_factor("kgCO2e", "gCO2e") / seconds,
             "accelerators_per_node": float(fleet.node.accelerators_per_node)}
 
 

@@ -1,7 +1,6 @@
 """DSE: exhaustive search with objectives and constraints parsed from strings, infeasible points
 dropped at any depth, errors collected; the vectorized roofline grid; bad inputs."""
 import itertools
-import time
 
 import pytest
 
@@ -228,17 +227,14 @@ def test_roofline_grid_table_matches_engine_solve():
     assert "seq_len" not in g.best_params                     # not a language model
 
 
-def test_roofline_grid_million_points_in_about_a_second():
+def test_roofline_grid_evaluates_a_million_points():
+    """Its speed is measured in benchmarks/bench_dse.py and bench_engine.py, not here."""
     hardware = [Hardware.A100, Hardware.H100, Hardware.H200, Hardware.B200, Hardware.MI300X]
     kwargs = dict(batch_sizes=list(range(1, 1001)), precisions=["fp16", "fp8", "int8", "int4"],
                   efficiencies=[0.3, 0.4, 0.5, 0.6, 0.7], seq_lens=[128, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072])
-    DSE.roofline_grid(LLAMA, hardware=hardware, **kwargs)             # warm: compile, first-touch memory
-    start = time.perf_counter()
     g = DSE.roofline_grid(LLAMA, hardware=hardware, objective="minimize: energy_per_unit",
                           constraints=["latency < 50 ms"], **kwargs)
-    elapsed = time.perf_counter() - start
     assert g.evaluated == 5 * 1000 * 4 * 5 * 10 == 1_000_000
-    assert elapsed < 3.0, f"{elapsed:.2f} s for 10^6 points"
     assert g.best_result.latency.to("ms").magnitude < 50 and g.best_result.feasible
 
 

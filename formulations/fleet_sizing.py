@@ -294,8 +294,10 @@ def _busy(columns: Columns, i: int, k: str, served: float) -> float:
 
 
 def _whole_replicas(busy: float) -> int:
-    """Busy replicas rounded up to whole ones (a 1e-9 guard against round-off, as the fleet sheet's)."""
-    return math.ceil(busy - 1e-9)
+    """Busy replicas rounded up to whole ones, with the fleet sheet's own round-off guard."""
+    from mlsysim_opt.models.fleet import ROUNDOFF
+    from mlsysim_opt.symbolic import constants
+    return math.ceil(busy - constants()[ROUNDOFF])
 
 
 def _replica_bound(columns: Columns, i: int, classes, demand, budget, availability, max_replicas) -> int:

@@ -37,6 +37,7 @@ from mlsysim_opt.formulations.serving_grid import (DEFAULT_BATCHES, DEFAULT_HEAD
                                                    prune, serving_columns, serving_configs)
 from mlsysim_opt.highs import SolveResult
 from mlsysim_opt.milp import InfeasibilityExplanation, integer_value
+from mlsysim_opt.units import unit_factor
 
 __all__ = ["synthesize", "SLASynthesisResult", "Design", "ServingConfig", "serving_configs", "performance_configs",
            "price_configs", "evaluate_replica", "accelerator_year", "serving_candidates", "design", "fleet_for", "DEFAULT_BATCHES", "DEFAULT_HEADROOM",
@@ -104,7 +105,7 @@ class SLASynthesisResult(BaseModel):
         source = " from the starting solution" if self.solve.solution_source == "warm_start" else ""
         lines = [f"{self.model} at {self.qps:,.0f} QPS, minimizing {self.objective} "
                  f"({self.solve.status.value}{source}, gap {(self.solve.gap or 0):.1e}, "
-                 f"{self.solve.solve_time_s * 1e3:.0f} ms):",
+                 f"{self.solve.solve_time_s * unit_factor('s', 'ms'):.0f} ms):",
                  f"  {b.replicas} replicas x {b.config.name} = {b.accelerators} accelerators"
                  + (f" ({b.spares} spare)" if b.spares else ""),
                  f"  TTFT {b.config.ttft_ms:.1f} ms, ITL {b.config.itl_ms:.2f} ms, "

@@ -1,6 +1,8 @@
 """Dimension backend: the physical dimension of an expression, checked node by node."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy
 
 from ..errors import ModelDefinitionError
@@ -11,7 +13,10 @@ _ANY = "any"  # the literal 0 fits every dimension (sympy writes "x if c else 0"
 _DIMLESS = ureg.dimensionless.dimensionality
 
 
+@lru_cache(maxsize=1 << 16)
 def _dim(expr):
+    # Memoized: sheets reuse sub-expressions (a quantile repeats its tail terms), and a tree walk
+    # without it revisits each shared node once per path to it.
     return rule_for(RULES, expr, "dimension")(expr)
 
 

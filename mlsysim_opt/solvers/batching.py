@@ -4,7 +4,9 @@
 Equations: models/queueing.py, models/paged_kv.py and models/serving.py."""
 from __future__ import annotations
 
+import dataclasses
 import math
+import warnings
 from functools import lru_cache
 from statistics import NormalDist
 from typing import Optional
@@ -14,10 +16,12 @@ import pint
 
 from .. import inputs as _in
 from ..errors import InputError, UnknownNameError
+from ..precision import PrecisionFallbackWarning
 from ..results import Result
 from ..units import as_quantity, quantity_factory, sheet_quantity, unit_factor, ureg
 from .quantities import input_quantity
 from .serving import DEFAULT_PREFILL_CHUNK_TOKENS, serving_case, serving_function
+from .loaded import LoadedReplicaResult, arrival_rate_per_second, loaded_replica, text_with_load
 
 _ms = quantity_factory("ms")
 _per_s = quantity_factory("1/s")
@@ -219,10 +223,15 @@ class ContinuousBatchingResult(Result):
     speedup: float
     feasible: bool
     infeasibility_reason: Optional[str] = None
+    load: Optional[LoadedReplicaResult] = None
+    """The paged replica under an offered load (``solve(..., arrival_rate=...)``), else None."""
 
     @property
     def throughput_speedup(self) -> float:
         return self.speedup
+
+    def __str__(self) -> str:
+        return text_with_load(self)
 
 
 class ContinuousBatchingModel:
@@ -230,12 +239,19 @@ class ContinuousBatchingModel:
     Kwon et al. 2023): concurrency, fragmentation and the decode throughput of each.
 
     ``mean_request_tokens`` is the mean number of tokens a request holds (default ``max_seq_len // 2``);
-    throughput is the decode step of all admitted requests at that mean context."""
+    throughput is the decode step of all admitted requests at that mean context.
+
+    ``arrival_rate`` (requests per second; a number, a quantity or a string such as ``"5 /s"``) adds
+    ``load``: the paged replica (``paged_max_requests`` batch slots, each reserving the paged
+    allocation of a mean request) under that Poisson load, for requests of ``prompt_len`` prompt and
+    ``output_len`` generated tokens (default: ``mean_request_tokens`` split in two, the output
+    ``mean_request_tokens // 2``). ``load`` is None when no request fits."""
 
     def solve(self, model, hardware, max_seq_len, mean_request_tokens=None,
               max_batch_size=DEFAULT_MAX_BATCH_SIZE, page_size=DEFAULT_PAGE_SIZE, precision="fp16",
               efficiency=0.5, kv_precision=None,
-              prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS) -> ContinuousBatchingResult:
+              prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, arrival_rate=None, prompt_len=None,
+              output_len=None) -> ContinuousBatchingResult:
         s_max = _in.positive_int(max_seq_len, "max_seq_len")
         s_mean = s_max // 2 if mean_request_tokens is None else _in.positive_int(mean_request_tokens,
                                                                                   "mean_request_tokens")
@@ -244,6 +260,10 @@ class ContinuousBatchingModel:
                              "a request cannot hold more tokens than its longest context")
         b_max = _in.positive_int(max_batch_size, "max_batch_size")
         page = _in.positive_int(page_size, "page_size")
+        under_load = arrival_rate is not None
+        if under_load:
+            arrival_rate_per_second(arrival_rate)
+            prompt, output = _request_split(s_mean, s_max, prompt_len, output_len)
         # Decode at the mean context: prompt = mean tokens held, no further growth.
         case = serving_case(model, hardware, s_max, b_max, precision, efficiency, kv_precision,
                             prompt_len=s_mean, output_len=0, prefill_chunk_tokens=prefill_chunk_tokens)
@@ -272,6 +292,16 @@ class ContinuousBatchingModel:
             reason = (f"{case.hardware.name} has {budget.m:.2f} GB left for the KV cache after weights and "
                       f"activations; one request of {s_mean} tokens needs {kv_of(s_mean).m:.3f} GB")
         tokens_alloc = alloc["paged_tokens_per_request"]
+        load = None
+        if under_load and feasible:
+            # the replica it describes: paged_max_requests slots, each reserving a paged request's blocks
+            with warnings.catch_warnings():   # a precision fallback was reported for ``case`` above
+                warnings.simplefilter("ignore", PrecisionFallbackWarning)
+                replica = serving_case(model, hardware, s_max, n_paged, precision, efficiency, kv_precision,
+                                       prompt_len=prompt, output_len=output,
+                                       prefill_chunk_tokens=prefill_chunk_tokens)
+            replica = dataclasses.replace(replica, values=dict(replica.values, reserved_context=float(tokens_alloc)))
+            load = loaded_replica(replica, arrival_rate)
         return ContinuousBatchingResult(
             model=case.model.name, hardware=case.hardware.name, precision=case.choice.precision,
             max_seq_len=s_max, mean_request_tokens=s_mean, page_size=page, max_batch_size=b_max,
@@ -284,7 +314,7 @@ class ContinuousBatchingModel:
             static_itl=sheet_quantity(serving, "itl", itl_static, "ms"),
             paged_itl=sheet_quantity(serving, "itl", itl_paged, "ms"),
             static_throughput=_tok_s(thr_static), paged_throughput=_tok_s(thr_paged),
-            speedup=float(speedup), feasible=feasible, infeasibility_reason=reason)
+            speedup=float(speedup), feasible=feasible, infeasibility_reason=reason, load=load)
 
     @staticmethod
     def _decode(values: dict, requests: int) -> tuple[float, float]:
@@ -292,6 +322,20 @@ class ContinuousBatchingModel:
             return math.inf, 0.0
         out = serving_function()(**dict(values, batch_size=float(requests)))
         return out["itl"], out["decode_throughput"]
+
+
+def _request_split(mean_tokens: int, max_tokens: int, prompt_len, output_len) -> tuple[int, int]:
+    """Prompt and output tokens of the requests of a loaded replica: given, or ``mean_tokens`` split in
+    two (the output ``mean_tokens // 2``); together at most ``max_tokens``."""
+    output = mean_tokens // 2 if output_len is None else _in.positive_int(output_len, "output_len")
+    prompt = mean_tokens - mean_tokens // 2 if prompt_len is None else _in.positive_int(prompt_len, "prompt_len")
+    if output < 1:
+        raise InputError("output_len", output, "must be >= 1 generated token for the latency under load",
+                         "pass output_len, or raise mean_request_tokens to 2 or more")
+    if prompt + output > max_tokens:
+        raise InputError("prompt_len", prompt, f"plus output_len ({output}) must fit max_seq_len ({max_tokens})",
+                         "lower prompt_len or output_len, or raise max_seq_len")
+    return prompt, output
 
 
 def _kv_bytes_per_token(values: dict) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pint
 
@@ -15,6 +15,9 @@ from ..precision import PrecisionChoice, normalize_precision
 from ..results import Result
 from ..types import PRECISION_BYTES, HardwareNode, TransformerWorkload
 from .quantities import field_converters, quantities
+
+if TYPE_CHECKING:   # loaded.py builds on this module and completes ServingResult's ``load`` field
+    from .loaded import LoadedReplicaResult
 
 DEFAULT_PREFILL_CHUNK_TOKENS = 512
 """Tokens per chunked-prefill iteration (Sarathi-Serve, Agrawal et al. 2024, evaluates 512-2048;
@@ -158,6 +161,8 @@ class ServingResult(Result):
     feasible: bool
     infeasibility_reason: Optional[str] = None
     precision_fallback: Optional[str] = None
+    load: Optional["LoadedReplicaResult"] = None
+    """The replica under an offered load (``solve(..., arrival_rate=...)``), else None."""
 
     @property
     def model_weights_size(self) -> pint.Quantity:
@@ -167,6 +172,10 @@ class ServingResult(Result):
     def tpot(self) -> pint.Quantity:
         """Time per output token (the usual name for ITL in serving benchmarks)."""
         return self.itl
+
+    def __str__(self) -> str:
+        from .loaded import text_with_load
+        return text_with_load(self)
 
 
 def _label(compute: float, memory: float) -> str:
@@ -181,18 +190,26 @@ class ServingModel:
     TTFT is the prefill of the whole batch (static batching); ITL is the decode step at the mean
     context ``prompt_len + output_len / 2`` and ``itl_max`` the last step. ``kv_precision``
     stores the KV cache in another format (default: the weights' precision).
+
+    ``arrival_rate`` (requests per second; a number, a quantity or a string such as ``"5 /s"``)
+    adds ``load``: the same accelerator run as a continuously batched replica with ``batch_size``
+    slots under that Poisson load (``LoadedReplicaModel``: TTFT and ITL, mean and p50/p90/p99).
     """
 
     def solve(self, model, hardware, seq_len, batch_size=1, precision="fp16", efficiency=0.5, kv_precision=None,
               prompt_len=None, output_len=None, bandwidth_efficiency=1.0,
-              prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS) -> ServingResult:
+              prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, arrival_rate=None) -> ServingResult:
         case = serving_case(model, hardware, seq_len, batch_size, precision, efficiency, kv_precision,
                             prompt_len, output_len, bandwidth_efficiency, prefill_chunk_tokens)
         out = serving_function()(**case.values)
-        return serving_result(case, out)
+        load = None
+        if arrival_rate is not None:
+            from .loaded import loaded_replica
+            load = loaded_replica(case, arrival_rate)
+        return serving_result(case, out, load)
 
 
-def serving_result(case: ServingCase, out: dict) -> ServingResult:
+def serving_result(case: ServingCase, out: dict, load=None) -> ServingResult:
     v = case.values
     fields = quantities(_converters(), out, v)
     fits = max(0, int(out["max_concurrent_requests"]))
@@ -213,6 +230,6 @@ def serving_result(case: ServingCase, out: dict) -> ServingResult:
         itl_bottleneck=_label(out["decode_compute"], out["decode_memory"]),
         decode_context=float(out["decode_context"]),
         memory_utilization=float(out["memory_utilization"]), max_batch_size=fits,
-        feasible=bool(feasible), infeasibility_reason=reason, precision_fallback=case.choice.fallback,
+        feasible=bool(feasible), infeasibility_reason=reason, precision_fallback=case.choice.fallback, load=load,
         **fields,
     )

@@ -12,6 +12,9 @@ soft, so an infeasible problem is explained)
     sum_c fleet_capacity(n_rc, k y_rc) >= d_r      the region serves its share with k replicas down
     sum_r d_r >= QPS,   d_r >= share_min QPS
     sum_c TTFT_c y_rc <= TTFT_max,  sum_c ITL_c y_rc <= ITL_max   (per region, one shared limit)
+    fleet_capacity plans each replica at its goodput: the load at which the limits hold at the
+    problem's percentile (p90 by default) under load (formulations/goodput.py); the latency rows
+    hold the zero-load values, the least any load gives, and decide only in explanations.
     sum_rc fleet_annual_cost(n_rc) <= budget,  sum_rc fleet_annual_carbon(n_rc) <= carbon cap
 Objective: annual TCO (default) or annual carbon.
 
@@ -26,16 +29,17 @@ from typing import Annotated, Literal, Optional, Union
 
 import pyomo.environ as pyo
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlsysim_opt import inputs as _in
 from mlsysim_opt.catalog import Datacenters, Grids, Hardware
 from mlsysim_opt.errors import InputError, UnknownNameError, renamed_owner
 from mlsysim_opt.formulations.builder import Columns, Formulation, number
-from mlsysim_opt.formulations.serving_grid import (DEFAULT_BATCHES, DEFAULT_HEADROOM, DEFAULT_PRECISIONS,
-                                                   DEFAULT_TP, DEFAULT_UTILIZATION, ServingConfig, meets,
-                                                   performance_configs, price_configs, prune, serving_columns)
-from mlsysim_opt.formulations.sla_synthesis import design, replicas_needed
+from mlsysim_opt.formulations.goodput import DEFAULT_PERCENTILE, LoadPoint, apply_sla, percentile_level
+from mlsysim_opt.formulations.serving_grid import (DEFAULT_BATCHES, DEFAULT_CHUNKS, DEFAULT_PRECISIONS, DEFAULT_TP,
+                                                   DEFAULT_UTILIZATION, ServingConfig, meets, performance_configs,
+                                                   price_configs, prune, serving_columns)
+from mlsysim_opt.formulations.sla_synthesis import design, planning_headroom, replicas_needed
 from mlsysim_opt.highs import SolveResult, SolveStatus
 from mlsysim_opt.milp import InfeasibilityExplanation, integer_value
 from mlsysim_opt.types import HardwareNode, StrictModel, TransformerWorkload
@@ -70,11 +74,23 @@ class CapstoneProblem(StrictModel):
     tp_sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_TP))
     pp_sizes: list[int] = Field(default_factory=lambda: [1, 2])
     batch_sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_BATCHES))
+    chunk_sizes: list[int] = Field(default_factory=lambda: list(DEFAULT_CHUNKS))
+    """Prefill tokens per iteration (chunked prefill) to choose from."""
+    percentile: Union[str, float] = DEFAULT_PERCENTILE
+    """The percentile the TTFT and ITL limits bound, under the load each replica carries."""
     efficiency: Fraction = 0.5
     utilization: Fraction = DEFAULT_UTILIZATION
-    headroom: Fraction = DEFAULT_HEADROOM
+    headroom: Optional[Fraction] = None
+    """An extra margin below each replica's goodput (None: none with a latency limit, 80% of the
+    stable load without one)."""
     infrastructure_multiplier: float = Field(default=1.0, ge=1, lt=1e6, allow_inf_nan=False)
     objective: Literal["tco", "carbon"] = "tco"
+
+    @field_validator("percentile")
+    @classmethod
+    def _percentile(cls, value):
+        percentile_level(value)     # raises InputError naming the field and the accepted forms
+        return value
 
     @classmethod
     def exercise8(cls, **overrides) -> "CapstoneProblem":
@@ -95,6 +111,14 @@ class CapstoneProblem(StrictModel):
     def with_(self, **changes) -> "CapstoneProblem":
         """A copy with ``changes``, validated like a new problem."""
         return type(self)(**{**dict(self), **changes})
+
+    @property
+    def planned_headroom(self) -> float:
+        return planning_headroom(self.headroom, bool(_limits(self)))
+
+    @property
+    def percentile_label(self) -> str:
+        return percentile_level(self.percentile)[0]
 
     @property
     def model_name(self) -> str:
@@ -134,6 +158,8 @@ class RegionDesign(BaseModel):
     annual_cost_usd: float
     annual_carbon_t: float
     power_kw: float
+    load: Optional[LoadPoint] = None
+    """The latencies each working replica shows carrying the region's served share."""
 
 
 class CapstoneResult(BaseModel):
@@ -161,8 +187,10 @@ class CapstoneResult(BaseModel):
                  f"({self.solve.status.value}, gap {(self.solve.gap or 0):.1e}, {self.solve.solve_time_s:.2f} s)"]
         for d in self.regions:
             lines.append(f"  {d.region:<10} {d.replicas:>4} x {d.config.name} ({d.accelerators} accelerators): "
-                         f"{d.served_qps:,.0f} QPS ({100 * d.share:.0f}%), TTFT {d.config.ttft_ms:.0f} ms, "
-                         f"ITL {d.config.itl_ms:.1f} ms, ${d.annual_cost_usd:,.0f}/yr, {d.annual_carbon_t:,.1f} t/yr")
+                         f"{d.served_qps:,.0f} QPS ({100 * d.share:.0f}%), ${d.annual_cost_usd:,.0f}/yr, "
+                         f"{d.annual_carbon_t:,.1f} t/yr")
+            if d.load is not None:
+                lines.append(f"  {'':<10} {d.load}")
         lines.append(f"  total      {self.accelerators} accelerators, ${self.annual_cost_usd:,.0f}/yr, "
                      f"{self.annual_carbon_t:,.1f} tCO2e/yr, {self.power_kw:,.0f} kW")
         return "\n".join(lines)
@@ -172,8 +200,9 @@ class CapstoneResult(BaseModel):
 
 
 def region_candidates(problem: CapstoneProblem) -> dict[str, list[ServingConfig]]:
-    """Memory-feasible configurations of every region, priced at its grid (SLA not yet applied;
-    ``capacity_qps`` at full load: the headroom is applied by the fleet sheet)."""
+    """Memory-feasible configurations of every region, priced at its grid, each with its goodput at
+    the problem's latency limits (those that meet them at no load follow at their stable load, for
+    explanations; :func:`meets` tells them apart)."""
     model = problem.workload()
     if len(set(problem.regions)) != len(problem.regions) or not problem.regions:
         raise InputError("regions", problem.regions, "must list at least one region, each once")
@@ -184,10 +213,12 @@ def region_candidates(problem: CapstoneProblem) -> dict[str, list[ServingConfig]
     perf = performance_configs(model, prompt_len=problem.prompt_len, output_len=problem.output_len,
                                hardware=problem.hardware, precisions=problem.precisions,
                                tp_sizes=problem.tp_sizes, batch_sizes=problem.batch_sizes,
-                               pp_sizes=problem.pp_sizes, efficiency=problem.efficiency)
+                               pp_sizes=problem.pp_sizes, chunk_sizes=problem.chunk_sizes,
+                               efficiency=problem.efficiency)
     if not perf:
         raise InputError("model", problem.model_name, "fits on none of the candidate configurations",
                          "allow larger TP/PP degrees, lower precisions or hardware with more memory")
+    perf = apply_sla(perf, _limits(problem), problem.percentile, keep_unmet=True)
     return {r: price_configs(perf, datacenter=site, utilization=problem.utilization,
                              infrastructure_multiplier=problem.infrastructure_multiplier, hardware=problem.hardware)
             for r, site in sites.items()}
@@ -222,10 +253,10 @@ class CapstoneModel:
                 i = next((i for i in range(len(cols)) if integer_value(self.y[r, i]) == 1), None)
                 if i is None:
                     continue
-                fleet = design(cols.items[i], integer_value(self.n[r, i]), headroom=problem.headroom,
-                               spares=problem.redundancy)
                 served = float(pyo.value(self.d[r]))
-                regions.append(RegionDesign(region=r, config=fleet.config, replicas=fleet.replicas,
+                fleet = design(cols.items[i], integer_value(self.n[r, i]), headroom=problem.planned_headroom,
+                               spares=problem.redundancy, demand=served)
+                regions.append(RegionDesign(region=r, config=fleet.config, replicas=fleet.replicas, load=fleet.load,
                                             accelerators=fleet.accelerators, served_qps=served,
                                             capacity_qps=fleet.total_qps, share=served / problem.qps,
                                             annual_cost_usd=fleet.annual_cost_usd,
@@ -253,7 +284,7 @@ def build_model(problem: CapstoneProblem, candidates: dict[str, list[ServingConf
     # Exact pruning: cost and carbon each enter the objective or a limit (or a Pareto sweep).
     pools = {}
     for r, configs in candidates.items():
-        cols = serving_columns(configs, headroom=p.headroom)
+        cols = serving_columns(configs, headroom=p.planned_headroom)
         if apply_sla_filter:
             cols = cols.take([i for i, c in enumerate(configs) if meets(c, limits)])
         pools[r] = prune(cols, objectives=("tco", "carbon"), limits=limits)

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import warnings
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from mlsysim_opt import inputs as _in
 from mlsysim_opt.catalog import Hardware, default_node_for
@@ -24,10 +24,13 @@ from mlsysim_opt.units import unit_factor
 DEFAULT_PRECISIONS = ("fp16", "fp8", "int8", "int4")
 DEFAULT_TP = (1, 2, 4, 8)
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+DEFAULT_CHUNKS = (256, 512, 2048)
+"""Prefill tokens per iteration (Sarathi-Serve's chunk): small chunks keep ITL low, large ones TTFT."""
 DEFAULT_UTILIZATION = 0.6
 """Average accelerator utilization of a serving fleet, for energy (planned headroom below capacity)."""
 DEFAULT_HEADROOM = 0.8
-"""Replicas are planned to run at most at this fraction of their capacity (queueing headroom)."""
+"""Without a latency limit nothing bounds a replica's queue: it is planned at this fraction of its
+stable load. With a limit the SLA sets the load (goodput) and the headroom is an explicit margin."""
 PLANNING_DAYS = 365
 """The annual figures are one planning year of 365 days (the fleet sheet's ``planning_year``)."""
 
@@ -38,7 +41,11 @@ LATENCY_OUTPUTS = {"ttft": "cb_ttft", "itl": "cb_itl", "e2e_latency": "tp_reques
 
 class ServingConfig(BaseModel):
     """One point of the design space with its forward-evaluated metrics (per replica).
-    ``capacity_qps`` is what one replica serves at full load; the fleet plans it at a headroom."""
+
+    ``ttft_ms`` is one request's TTFT alone (zero load), ``itl_ms`` the ITL of a full batch with
+    prefill interleaved and ``capacity_qps`` what one replica serves at full load (serving_tp).
+    The latencies a loaded replica shows are the ``serving_load`` sheet's (:mod:`goodput`);
+    ``goodput_qps`` is the load at which they meet an SLA, once one is applied."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -48,14 +55,39 @@ class ServingConfig(BaseModel):
     tp: int
     pp: int = 1
     batch_size: int
+    chunk_tokens: int = 512
+    prompt_tokens: int = 512
+    output_tokens: int = 256
     ttft_ms: float
     itl_ms: float
+    itl_alone_ms: float = 0.0
     request_latency_ms: float
     capacity_qps: float
     memory_utilization: float
     annual_cost_usd: float
     power_kw: float
     annual_carbon_t: float
+    goodput_qps: Optional[float] = None
+    """Requests per second per replica at which the applied SLA holds (None: no SLA applied)."""
+    percentile: Optional[str] = None
+    replica_costs: dict[str, float] = Field(default_factory=dict, repr=False)
+    """The serving_load sheet's replica inputs (serving_tp's prefill time, decode-step pieces, capacity)."""
+
+    @classmethod
+    def trusted(cls, **values) -> "ServingConfig":
+        """A configuration from values this module computed (every field given, already typed),
+        without validating each again: a query builds thousands. The same object pydantic's
+        ``model_construct`` makes (tests/test_goodput.py compares it with a validated one)."""
+        config = cls.__new__(cls)
+        object.__setattr__(config, "__dict__", values)
+        object.__setattr__(config, "__pydantic_fields_set__", _FIELDS)
+        object.__setattr__(config, "__pydantic_extra__", None)
+        object.__setattr__(config, "__pydantic_private__", None)
+        return config
+
+    def replaced(self, **update) -> "ServingConfig":
+        """A copy with ``update`` (values this package computed), as :meth:`trusted` builds one."""
+        return type(self).trusted(**{**self.__dict__, **update})
 
     @property
     def accelerators(self) -> int:
@@ -64,11 +96,21 @@ class ServingConfig(BaseModel):
     @property
     def name(self) -> str:
         split = f"TP{self.tp}" + (f" PP{self.pp}" if self.pp > 1 else "")
-        return f"{self.hardware} {self.precision} {split} batch {self.batch_size}"
+        return f"{self.hardware} {self.precision} {split} batch {self.batch_size} chunk {self.chunk_tokens}"
+
+    @property
+    def planned_qps(self) -> float:
+        """The load per replica the fleet sheet plans with: the goodput at the SLA, else full load."""
+        return self.capacity_qps if self.goodput_qps is None else self.goodput_qps
 
     def latency_ms(self, limit: str) -> float:
-        """The latency a limit named ``ttft``, ``itl`` or ``e2e_latency`` bounds."""
-        return {"ttft": self.ttft_ms, "itl": self.itl_ms, "e2e_latency": self.request_latency_ms}[limit]
+        """The latency a limit named ``ttft``, ``itl`` or ``e2e_latency`` bounds, at zero load (a
+        request alone): the least any load gives, so a limit below it rules the configuration out."""
+        return {"ttft": self.ttft_ms, "itl": self.itl_alone_ms,
+                "e2e_latency": self.ttft_ms + self.output_tokens * self.itl_alone_ms}[limit]
+
+
+_FIELDS = frozenset(ServingConfig.model_fields)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -104,16 +146,20 @@ def hardware_list(hardware) -> list[HardwareNode]:
 def performance_configs(model, *, prompt_len: int, output_len: int, hardware: Iterable | None = None,
                         precisions: Sequence[str] = DEFAULT_PRECISIONS, tp_sizes: Sequence[int] = DEFAULT_TP,
                         batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
-                        efficiency: float = 0.5) -> list[ServingConfig]:
-    """Latency, capacity and memory of every memory-feasible point, evaluated at once per
-    (hardware, precision); cost fields are zero until :func:`price_configs`."""
+                        chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, efficiency: float = 0.5) -> list[ServingConfig]:
+    """Latency, capacity and memory of every memory-feasible (hardware, precision, TP, PP, batch,
+    chunk) point, evaluated at once per (hardware, precision); cost fields are zero until
+    :func:`price_configs`."""
     from mlsysim_opt.solvers.serving import language_model, serving_case
     wl = language_model(model)
     hws = hardware_list(hardware)
     precs = [normalize_precision(p, "precisions[]") for p in precisions]
     tps = sorted({_in.positive_int(t, "tp_sizes[]") for t in tp_sizes})
     pps = sorted({_in.positive_int(v, "pp_sizes[]") for v in pp_sizes})
-    batches = np.array(sorted({_in.positive_int(b, "batch_sizes[]") for b in batch_sizes}), dtype=float)
+    batches = sorted({_in.positive_int(b, "batch_sizes[]") for b in batch_sizes})
+    chunks = sorted({_in.positive_int(c, "chunk_sizes[]") for c in chunk_sizes})
+    if not chunks:
+        raise InputError("chunk_sizes", list(chunk_sizes), "must list at least one chunk size", "e.g. [512]")
     eta = _in.fraction(efficiency, "efficiency")
     seq = prompt_len + output_len
     f = _replica_function()
@@ -131,16 +177,14 @@ def performance_configs(model, *, prompt_len: int, output_len: int, hardware: It
                       and wl.heads % t == 0 and wl.n_kv_heads % t == 0 and v <= wl.layers]
             if not splits:
                 continue
-            split_idx, b_idx = (a.ravel() for a in np.meshgrid(np.arange(len(splits)), np.arange(len(batches)),
-                                                                indexing="ij"))
-            tp_grid = np.array([splits[i][0] for i in split_idx], dtype=float)
-            pp_grid = np.array([splits[i][1] for i in split_idx], dtype=float)
-            b_grid = batches[b_idx]
-            values = dict(_replica_values(case, wl, hw, node), tp_size=tp_grid, pp_size=pp_grid, batch_size=b_grid)
+            grid = np.array([(t, v, b, c) for t, v in splits for b in batches for c in chunks], dtype=float).T
+            values = dict(_replica_values(case, wl, hw, node), tp_size=grid[0], pp_size=grid[1], batch_size=grid[2],
+                          prefill_chunk_tokens=grid[3])
             out = f.vector(**values)
             fits = np.flatnonzero(out["tp_memory_utilization"] <= 1.0)
-            configs.extend(_configs(hw.name, prec, case.choice.compute_precision, tp_grid[fits], pp_grid[fits],
-                                    b_grid[fits], {k: np.asarray(v)[fits] for k, v in out.items()}))
+            configs.extend(_configs(hw.name, prec, case.choice.compute_precision, grid[:, fits], prompt_len,
+                                    output_len, {k: np.asarray(v)[fits] for k, v in out.items()},
+                                    _load_costs({k: v[fits] if np.ndim(v) else v for k, v in values.items()})))
     return configs
 
 
@@ -150,15 +194,39 @@ REPORTED_UNITS = {"ttft_ms": ("cb_ttft", "ms"), "itl_ms": ("cb_itl", "ms"),
 """Each reported field of a configuration: the serving_tp definition and the unit it is reported in."""
 
 
-def _configs(hardware: str, precision: str, compute_precision: str, tp, pp, batch, out: dict) -> list[ServingConfig]:
-    """Configurations from the serving_tp sheet's outputs (arrays), each field in its reported unit."""
+KV_SHAPE = ("kv_bytes_per_value", "layers", "kv_heads", "head_dim")
+"""Kept with a configuration's replica costs: the KV cache a disaggregated prefill replica sends."""
+
+
+def _load_costs(values: dict) -> dict[str, np.ndarray]:
+    """The serving_load sheet's replica inputs (SI), the KV shape and the decode step of one
+    request alone."""
+    from mlsysim_opt.models import serving_load
+    costs = serving_load.replica_costs(**values)
+    step = serving_load.decode_step_alone(costs)
+    return dict(costs, **{k: values[k] for k in KV_SHAPE}, itl_alone=step)
+
+
+def _configs(hardware: str, precision: str, compute_precision: str, grid, prompt_len: int, output_len: int,
+             out: dict, load: dict) -> list[ServingConfig]:
+    """Configurations from the serving_tp sheet's outputs (arrays), each field in its reported unit;
+    ``grid`` holds the TP, PP, batch and chunk of each, ``load`` its serving_load replica inputs."""
     sheet = _tp_sheet()
     fields = {f: np.asarray(out[name], dtype=float) * unit_factor(sheet.unit(name), unit)
               for f, (name, unit) in REPORTED_UNITS.items()}
-    return [ServingConfig(
-        hardware=hardware, precision=precision, compute_precision=compute_precision, tp=int(tp[i]), pp=int(pp[i]),
-        batch_size=int(batch[i]), annual_cost_usd=0.0, power_kw=0.0, annual_carbon_t=0.0,
-        **{f: float(v[i]) for f, v in fields.items()}) for i in range(len(tp))]
+    alone = np.atleast_1d(np.asarray(load.pop("itl_alone"), dtype=float)) * unit_factor("s", "ms")
+    names = list(load)
+    costs = zip(*(np.broadcast_to(np.asarray(load[k], dtype=float), alone.shape).tolist() for k in names))
+    rows = zip(*(np.broadcast_to(v, alone.shape).tolist() for v in fields.values()))
+    tp, pp, batch, chunk = (np.atleast_1d(row).astype(int).tolist() for row in grid)
+    # Every field is computed here from validated inputs: construct without re-validating each one
+    # (thousands per query).
+    return [ServingConfig.trusted(
+        hardware=hardware, precision=precision, compute_precision=compute_precision, tp=tp[i], pp=pp[i],
+        batch_size=batch[i], chunk_tokens=chunk[i], prompt_tokens=int(prompt_len), output_tokens=int(output_len),
+        itl_alone_ms=step, annual_cost_usd=0.0, power_kw=0.0, annual_carbon_t=0.0, goodput_qps=None,
+        percentile=None, replica_costs=dict(zip(names, cost)), **dict(zip(fields, row)))
+        for i, (step, cost, row) in enumerate(zip(alone.tolist(), costs, rows))]
 
 
 def _replica_values(case, wl, hw: HardwareNode, node) -> dict:
@@ -172,13 +240,13 @@ def _replica_values(case, wl, hw: HardwareNode, node) -> dict:
 
 
 def _replica_inputs(model, hardware, *, precision: str, tp: int, pp: int, batch_size: int, prompt_len: int,
-                    output_len: int, efficiency: float):
+                    output_len: int, efficiency: float, chunk_tokens: int = 512):
     from mlsysim_opt.solvers.serving import language_model, serving_case
     wl, hw = language_model(model), _in.hardware(hardware)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionFallbackWarning)
         case = serving_case(wl, hw, prompt_len + output_len, batch_size, precision, efficiency, None, prompt_len,
-                            output_len)
+                            output_len, prefill_chunk_tokens=chunk_tokens)
     values = dict(_replica_values(case, wl, hw, default_node_for(hw)), tp_size=tp, pp_size=pp, batch_size=batch_size)
     return hw, case, values
 
@@ -193,14 +261,16 @@ def evaluate_replica(model, hardware, *, precision: str, tp: int, pp: int, batch
 
 
 def serving_config(model, hardware, *, precision: str, tp: int, pp: int, batch_size: int, prompt_len: int,
-                   output_len: int, efficiency: float = 0.5) -> ServingConfig:
+                   output_len: int, efficiency: float = 0.5, chunk_tokens: int = 512) -> ServingConfig:
     """One configuration evaluated forward, unpriced, and kept even when it does not fit in memory
     (see ``memory_utilization``)."""
     hw, case, values = _replica_inputs(model, hardware, precision=precision, tp=tp, pp=pp, batch_size=batch_size,
-                                       prompt_len=prompt_len, output_len=output_len, efficiency=efficiency)
+                                       prompt_len=prompt_len, output_len=output_len, efficiency=efficiency,
+                                       chunk_tokens=chunk_tokens)
     out = _replica_function()(**values)
-    [config] = _configs(hw.name, normalize_precision(precision, "precision"), case.choice.compute_precision, [tp], [pp],
-                        [batch_size], {k: [v] for k, v in out.items()})
+    [config] = _configs(hw.name, normalize_precision(precision, "precision"), case.choice.compute_precision,
+                        [[tp], [pp], [batch_size], [chunk_tokens]], prompt_len, output_len,
+                        {k: [v] for k, v in out.items()}, _load_costs(values))
     return config
 
 
@@ -275,20 +345,21 @@ def price_configs(configs: list[ServingConfig], *, datacenter=None, utilization:
     carbon = columns.evaluate(fleet.sheet, "replica_annual_carbon", "tCO2e")
     check_table({"annual_cost_usd": cost, "power_kw": power, "annual_carbon_t": carbon},
                 [c.name for c in configs], "configurations")
-    return [c.model_copy(update={"annual_cost_usd": float(cost[i]), "power_kw": float(power[i]),
-                                 "annual_carbon_t": float(carbon[i])}) for i, c in enumerate(configs)]
+    return [c.replaced(annual_cost_usd=a, power_kw=b, annual_carbon_t=d)
+            for c, a, b, d in zip(configs, cost.tolist(), power.tolist(), carbon.tolist())]
 
 
 def serving_configs(model, *, prompt_len: int, output_len: int, hardware: Iterable | None = None,
                     precisions: Sequence[str] = DEFAULT_PRECISIONS, tp_sizes: Sequence[int] = DEFAULT_TP,
                     batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
-                    efficiency: float = 0.5, datacenter=None, utilization: float = DEFAULT_UTILIZATION,
+                    chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, efficiency: float = 0.5, datacenter=None,
+                    utilization: float = DEFAULT_UTILIZATION,
                     infrastructure_multiplier: float = 1.0) -> list[ServingConfig]:
-    """Every memory-feasible (hardware, precision, TP, PP, batch) point with its per-replica metrics,
-    priced at ``datacenter`` (a replica's TP x PP accelerators stay within one node)."""
+    """Every memory-feasible (hardware, precision, TP, PP, batch, chunk) point with its per-replica
+    metrics, priced at ``datacenter`` (a replica's TP x PP accelerators stay within one node)."""
     perf = performance_configs(model, prompt_len=prompt_len, output_len=output_len, hardware=hardware,
                                precisions=precisions, tp_sizes=tp_sizes, batch_sizes=batch_sizes,
-                               pp_sizes=pp_sizes, efficiency=efficiency)
+                               pp_sizes=pp_sizes, chunk_sizes=chunk_sizes, efficiency=efficiency)
     return price_configs(perf, datacenter=datacenter, utilization=utilization,
                          infrastructure_multiplier=infrastructure_multiplier, hardware=hardware)
 
@@ -298,18 +369,20 @@ def serving_configs(model, *, prompt_len: int, output_len: int, hardware: Iterab
 
 
 def meets(c: ServingConfig, limits: dict[str, float]) -> bool:
-    """Whether ``c`` meets every latency limit (``{"ttft": ms, ...}``)."""
-    return all(c.latency_ms(k) <= v for k, v in limits.items())
+    """Whether ``c`` meets every latency limit (``{"ttft": ms, ...}``) at some load: alone, and at
+    its goodput when an SLA has been applied."""
+    return all(c.latency_ms(k) <= v for k, v in limits.items()) and (c.goodput_qps is None or c.goodput_qps > 0)
 
 
 OBJECTIVE_METRICS = {"tco": "cost_per_replica", "power": "power_per_replica", "carbon": "carbon_per_replica"}
 
 
 def serving_columns(configs: Sequence[ServingConfig], *, headroom: float) -> Columns:
-    """The fleet sheet's per-replica symbols of each configuration (SI), plus its latencies (s)."""
+    """The fleet sheet's per-replica symbols of each configuration (SI; its planned load is the
+    goodput at the applied SLA, else full load), plus its zero-load latencies (ms)."""
     return Columns(
         configs, headroom=headroom,
-        replica_capacity=in_symbol_unit("replica_capacity", [c.capacity_qps for c in configs], "1/s"),
+        replica_capacity=in_symbol_unit("replica_capacity", [c.planned_qps for c in configs], "1/s"),
         accelerators_per_replica=[c.accelerators for c in configs],
         cost_per_replica=in_symbol_unit("cost_per_replica", [c.annual_cost_usd for c in configs], "USD"),
         power_per_replica=in_symbol_unit("power_per_replica", [c.power_kw for c in configs], "kW"),
@@ -321,15 +394,20 @@ def prune(columns: Columns, *, objectives: Iterable[str], limits: Iterable[str])
     """Drop the configurations another beats in capacity, in every latency that is limited and in
     the per-replica value of every metric in ``objectives`` (objective and capped metrics alike).
     Exact: see :func:`mlsysim_opt.formulations.builder.undominated_columns`."""
+    return columns.take(undominated(columns, objectives=objectives, limits=limits))
+
+
+def undominated(columns: Columns, *, objectives: Iterable[str], limits: Iterable[str]) -> list[int]:
+    """The indices :func:`prune` keeps."""
     if not len(columns):
-        return columns
+        return []
     metrics = {"capacity": (columns.values["replica_capacity"], -1)}
     for name in limits:
         metrics[f"latency_{name}"] = (columns.values[f"latency_{name}"], +1)
     for name in objectives:
         key = OBJECTIVE_METRICS[name]
         metrics[key] = (columns.values[key], +1)
-    return columns.take(undominated_columns(metrics))
+    return list(undominated_columns(metrics))
 
 
 def latency_limits(**limits) -> dict[str, float]:

@@ -42,7 +42,9 @@ def cmd_synthesize(args, console) -> int:
         r = synthesize(args.model, qps=args.qps, prompt_len=args.prompt_len, output_len=args.output_len,
                        ttft=args.ttft, itl=args.itl, e2e_latency=args.e2e, hardware=args.hardware,
                        precisions=args.precisions, objective=args.objective, budget_usd=args.budget,
-                       datacenter=region, allow_mix=args.mix, redundancy=args.redundancy)
+                       datacenter=region, allow_mix=args.mix, redundancy=args.redundancy,
+                       percentile=args.percentile, chunk_sizes=args.chunk_sizes, headroom=args.headroom,
+                       disaggregated=args.disaggregated)
     if args.json:
         _print_json(r.model_dump(mode="json"))
     else:
@@ -54,7 +56,8 @@ def cmd_synthesize(args, console) -> int:
 
 def cmd_fleet(args, console) -> int:
     from .formulations.fleet_sizing import size_fleet
-    from .formulations.serving_grid import latency_limits, meets, serving_configs
+    from .formulations.goodput import apply_sla
+    from .formulations.serving_grid import latency_limits, serving_configs
     from .formulations.sla_synthesis import serving_candidates
     availability = {}
     for item in args.availability or []:
@@ -66,8 +69,8 @@ def cmd_fleet(args, console) -> int:
         availability[Hardware[name].name] = int(count)
     limits = latency_limits(ttft=args.ttft, itl=args.itl)
     with _status(console, "evaluating serving configurations"):
-        configs = [c for c in serving_configs(args.model, prompt_len=args.prompt_len, output_len=args.output_len,
-                                              hardware=args.hardware) if meets(c, limits)]
+        configs = apply_sla(serving_configs(args.model, prompt_len=args.prompt_len, output_len=args.output_len,
+                                            hardware=args.hardware), limits, args.percentile)
         candidates = serving_candidates(configs)
         r = size_fleet(candidates, demand_qps=args.qps if args.objective != "max_throughput" else None,
                        budget_usd=args.budget, objective=args.objective, power_cap_kw=args.power_kw,
@@ -200,6 +203,12 @@ def register(sub, add) -> None:
     p.add_argument("--region", help="grid or datacenter the fleet runs in (prices, PUE, carbon)")
     p.add_argument("--mix", action="store_true", help="also solve a heterogeneous mix of configurations")
     p.add_argument("--redundancy", type=int, default=0, help="spare replicas kept for failures (N+k)")
+    p.add_argument("--percentile", default="p90", help="percentile every latency limit bounds: p50, p90, p99, mean")
+    p.add_argument("--chunk-sizes", type=int, nargs="+", default=[256, 512, 2048],
+                   help="prefill tokens per iteration to choose from (chunked prefill)")
+    p.add_argument("--headroom", type=float, help="extra margin below each replica's goodput, e.g. 0.9")
+    p.add_argument("--disaggregated", choices=["auto", "never"], default="auto",
+                   help="also weigh separate prefill and decode pools (auto), or not (never)")
 
     p = add("fleet", cmd_fleet, "size a (possibly heterogeneous) serving fleet: min cost for a demand, or max QPS")
     p.add_argument("model")
@@ -211,6 +220,7 @@ def register(sub, add) -> None:
     p.add_argument("--availability", nargs="+", help="NAME=COUNT accelerators available per type")
     p.add_argument("--ttft", help="TTFT limit, e.g. '100 ms'")
     p.add_argument("--itl", help="ITL limit")
+    p.add_argument("--percentile", default="p90", help="percentile the latency limits bound: p50, p90, p99, mean")
     p.add_argument("--prompt-len", type=int, default=512)
     p.add_argument("--output-len", type=int, default=256)
     p.add_argument("--hardware", nargs="+")

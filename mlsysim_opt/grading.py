@@ -33,7 +33,8 @@ from .catalog import Hardware, default_node_for
 from .errors import InputError, MlsysimError
 from .formulations.capstone import CapstoneProblem, CapstoneResult, resolve_region, solve_capstone
 from .formulations.pareto import ParetoFront, pareto_front, plot_front
-from .formulations.serving_grid import price_configs, serving_config
+from .formulations.goodput import apply_sla
+from .formulations.serving_grid import meets, price_configs, serving_config
 from .formulations.sla_synthesis import design
 
 FEASIBILITY_POINTS, COST_POINTS, PARETO_POINTS = 50.0, 30.0, 20.0
@@ -48,6 +49,8 @@ class RegionChoice(BaseModel):
     tp: int = 1
     pp: int = 1
     batch_size: int
+    chunk_tokens: int = 512
+    """Prefill tokens per iteration (chunked prefill)."""
     replicas: int
 
 
@@ -163,10 +166,14 @@ class Grader:
             cost += fleet.annual_cost_usd
             carbon += fleet.annual_carbon_t
             checks.append(_upper("memory", f"{region} memory per replica", c.memory_utilization * 100, 100, "%"))
-            if p.ttft_ms is not None:
-                checks.append(_upper("latency", f"{region} TTFT", c.ttft_ms, p.ttft_ms, "ms"))
-            if p.itl_ms is not None:
-                checks.append(_upper("latency", f"{region} ITL", c.itl_ms, p.itl_ms, "ms"))
+            # At the load each replica is planned to carry (its goodput); a design that misses a
+            # limit even alone is shown its latencies alone.
+            where = f"at {fleet.load.qps_per_replica:,.2f} QPS per replica" if fleet.load else "alone"
+            for key, limit in (("ttft", p.ttft_ms), ("itl", p.itl_ms)):
+                if limit is not None:
+                    value = fleet.load.latency_ms(key) if fleet.load else c.latency_ms(key)
+                    checks.append(_upper("latency", f"{region} {key.upper()} {p.percentile_label} {where}", value,
+                                         limit, "ms"))
             checks.append(_lower("redundancy", f"{region} replicas (N+{p.redundancy})", choice.replicas,
                                  p.redundancy + 1, "replicas"))
             checks.append(_lower("share", f"{region} capacity with {p.redundancy} replica(s) down", usable[region],
@@ -277,7 +284,7 @@ def _evaluate(p: CapstoneProblem, region: str, choice: RegionChoice):
     and carbon from the fleet sheet."""
     hw = p.accelerator(choice.hardware)
     wl = p.workload()
-    for field in ("tp", "pp", "batch_size"):
+    for field in ("tp", "pp", "batch_size", "chunk_tokens"):
         _in.positive_int(getattr(choice, field), f"regions.{region}.{field}")
     _in.positive_int(choice.replicas, f"regions.{region}.replicas", minimum=0)
     node = default_node_for(hw)
@@ -288,10 +295,18 @@ def _evaluate(p: CapstoneProblem, region: str, choice: RegionChoice):
         raise InputError(f"regions.{region}.tp", choice.tp, f"must divide the model's {wl.n_kv_heads} KV heads")
     config = serving_config(wl, hw, precision=choice.precision, tp=choice.tp, pp=choice.pp,
                             batch_size=choice.batch_size, prompt_len=p.prompt_len, output_len=p.output_len,
-                            efficiency=p.efficiency)
+                            efficiency=p.efficiency, chunk_tokens=choice.chunk_tokens)
     [priced] = price_configs([config], datacenter=resolve_region(region), utilization=p.utilization,
                              infrastructure_multiplier=p.infrastructure_multiplier, hardware=[hw])
-    return design(priced, choice.replicas, headroom=p.headroom, spares=p.redundancy)
+    limits = {k: v for k, v in (("ttft", p.ttft_ms), ("itl", p.itl_ms)) if v is not None}
+    [planned] = apply_sla([priced], limits, p.percentile, keep_unmet=True) or [priced]
+    fleet = design(planned, choice.replicas, headroom=p.planned_headroom, spares=p.redundancy)
+    if not meets(planned, limits):
+        return fleet
+    # Each working replica at its goodput: the most load the design may carry within the SLA.
+    working = max(choice.replicas - p.redundancy, 0)
+    return design(planned, choice.replicas, headroom=p.planned_headroom, spares=p.redundancy,
+                  demand=fleet.total_qps if working else None)
 
 
 def _upper(group, name, value, limit, unit) -> Check:

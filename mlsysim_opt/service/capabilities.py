@@ -4,7 +4,7 @@ grading and the vectorized DSE. Each request model is a thin pydantic form of th
 runs; the answer is the library's result as JSON."""
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import Field
 
@@ -139,7 +139,14 @@ class SynthesizeRequest(RequestModel):
     datacenter: Optional[str] = None
     allow_mix: bool = False
     redundancy: int = Field(0, ge=0, le=1000, description="spare replicas kept for failures (N+k)")
-    headroom: float = Field(0.8, gt=0, le=1, description="planned fraction of each replica's capacity")
+    headroom: Optional[float] = Field(None, gt=0, le=1, description="extra margin below each replica's goodput "
+                                      "(default: none with a latency limit, 0.8 of the stable load without)")
+    percentile: Union[Literal["mean", "p50", "p90", "p99"], float] = Field(
+        "p90", description="the percentile every latency limit bounds, under load")
+    chunk_sizes: list[int] = Field([256, 512, 2048], min_length=1, max_length=16,
+                                   description="prefill tokens per iteration to choose from")
+    disaggregated: Literal["auto", "never"] = Field(
+        "auto", description="weigh separate prefill and decode pools too (auto), or not (never)")
 
 
 @job_kind("synthesize", SynthesizeRequest, "SLA synthesis: the cheapest fleet meeting latency targets (MILP)")
@@ -148,7 +155,8 @@ def run_synthesize(p, progress=None):
     return synthesize(p.model, qps=p.qps, prompt_len=p.prompt_len, output_len=p.output_len, ttft=p.ttft, itl=p.itl,
                       e2e_latency=p.e2e_latency, hardware=p.hardware, precisions=p.precisions,
                       objective=p.objective, budget_usd=p.budget_usd, datacenter=_site(p.datacenter),
-                      allow_mix=p.allow_mix, redundancy=p.redundancy, headroom=p.headroom)
+                      allow_mix=p.allow_mix, redundancy=p.redundancy, headroom=p.headroom, percentile=p.percentile,
+                      chunk_sizes=p.chunk_sizes, disaggregated=p.disaggregated)
 
 
 class ParallelismRequest(RequestModel):

@@ -1,0 +1,265 @@
+"""Disaggregated serving as a formulation: a prefill pool and a decode pool, each with its own
+hardware, TP and replica count, sharing one precision (the decode pool reads the KV cache the
+prefill pool writes), sized from the ``serving_disagg`` sheet (DistServe, Zhong et al. 2024;
+Splitwise, Patel et al. 2024).
+
+Each pool's replicas are planned at their own goodput, the load at which the pool meets its half
+of the SLA at the query's percentile:
+
+    prefill replica:  TTFT_q(lambda) = t_1 + T_kv + M/D/1 wait  <=  TTFT_max
+    decode replica:   ITL_q(lambda) <= ITL_max,  and P(wait for a slot) <= 1 - q
+
+so at the q-quantile a request sees the prefill pool's TTFT and the decode pool's ITL. MILP, built
+from the fleet sheet by the shared builder (x: the prefill pool's columns, u: the decode pool's):
+
+    sum_x y_x = 1,  sum_u y_u = 1,  sum_{x of precision f} y_x = sum_{u of precision f} y_u
+    (k+1) y_c <= n_c <= U_c y_c                    for both pools, k spare replicas in each
+    sum_x fleet_capacity(n_x, k y_x) >= Q,   sum_u fleet_capacity(n_u, k y_u) >= Q
+    sum fleet_annual_cost <= budget;   minimize the objective's fleet total over both pools
+
+An end-to-end limit couples the pools (TTFT plus o ITLs) and is not offered here.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from mlsysim_opt.formulations.builder import Columns, Formulation
+from mlsysim_opt.formulations.goodput import percentile_level
+from mlsysim_opt.formulations.serving_grid import ServingConfig, price_configs, serving_columns, undominated
+from mlsysim_opt.highs import SolveResult
+from mlsysim_opt.milp import integer_value
+from mlsysim_opt.units import unit_factor
+
+NO_LIMIT_S = 1e9
+
+
+class PoolDesign(BaseModel):
+    """One pool of a disaggregated design, with its latencies at the load each replica carries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: str
+    config: ServingConfig
+    replicas: int
+    spares: int
+    accelerators: int
+    goodput_qps: float
+    qps_per_replica: float
+    latency_ms: float
+    """The pool's percentile latency at that load: TTFT (with the KV transfer) or ITL."""
+    latency_mean_ms: float
+    annual_cost_usd: float
+    power_kw: float
+    annual_carbon_t: float
+
+
+class DisaggregatedDesign(BaseModel):
+    """Separate prefill and decode pools serving one demand."""
+
+    model_config = ConfigDict(frozen=True)
+
+    percentile: str
+    prefill: PoolDesign
+    decode: PoolDesign
+    kv_transfer_ms: float
+    solve: SolveResult
+
+    @property
+    def accelerators(self) -> int:
+        return self.prefill.accelerators + self.decode.accelerators
+
+    @property
+    def annual_cost_usd(self) -> float:
+        return self.prefill.annual_cost_usd + self.decode.annual_cost_usd
+
+    @property
+    def power_kw(self) -> float:
+        return self.prefill.power_kw + self.decode.power_kw
+
+    @property
+    def annual_carbon_t(self) -> float:
+        return self.prefill.annual_carbon_t + self.decode.annual_carbon_t
+
+    def metric(self, objective: str) -> float:
+        return {"tco": self.annual_cost_usd, "power": self.power_kw, "carbon": self.annual_carbon_t}[objective]
+
+    def __str__(self) -> str:
+        lines = []
+        for pool, what in ((self.prefill, "TTFT"), (self.decode, "ITL")):
+            lines.append(f"  {pool.role:<7} {pool.replicas} x {pool.config.name}: {what} {self.percentile} "
+                         f"{pool.latency_ms:.1f} ms (mean {pool.latency_mean_ms:.1f}) at "
+                         f"{pool.qps_per_replica:,.2f} QPS per replica (goodput {pool.goodput_qps:,.2f})")
+        lines.append(f"  {self.accelerators} accelerators, KV transfer {self.kv_transfer_ms:.2f} ms per request, "
+                     f"${self.annual_cost_usd:,.0f}/yr, {self.power_kw:,.1f} kW, {self.annual_carbon_t:,.1f} tCO2e/yr")
+        return "\n".join(lines)
+
+
+def _sheet():
+    from mlsysim_opt.models import serving_disagg
+    return serving_disagg
+
+
+def pool_configs(configs: Sequence[ServingConfig]) -> tuple[list[ServingConfig], list[ServingConfig]]:
+    """(prefill, decode) configurations taken from a colocated grid (no pipeline stages): prefill
+    replicas at the smallest batch and the largest chunk (one prompt's activations at a time),
+    decode replicas at every batch with the smallest chunk (their memory is the grid's, which
+    counts a chunk of activations a decode replica does not hold: conservative)."""
+    flat = [c for c in configs if c.pp == 1]
+    if not flat:
+        return [], []
+    small_batch, big_chunk = min(c.batch_size for c in flat), max(c.chunk_tokens for c in flat)
+    small_chunk = min(c.chunk_tokens for c in flat)
+    prefill = [c for c in flat if c.batch_size == small_batch and c.chunk_tokens == big_chunk]
+    decode = [c for c in flat if c.chunk_tokens == small_chunk]
+    return prefill, decode
+
+
+def _prefill_values(configs: Sequence[ServingConfig]) -> dict:
+    """The serving_disagg sheet's prefill inputs of each configuration: its prefill time, KV shape
+    and TP, and the default inter-node link (``kv_transfer_values``)."""
+    from mlsysim_opt.formulations.serving_grid import KV_SHAPE
+    values = {k: np.array([c.replica_costs[k] for c in configs]) for k in (*KV_SHAPE, "replica_prefill_time")}
+    values.update(prompt_tokens=np.array([c.prompt_tokens for c in configs], dtype=float))
+    return _sheet().kv_transfer_values(values, tp=np.array([c.tp for c in configs], dtype=float))
+
+
+def prefill_goodput(configs, values: dict, ttft_limit_s: Optional[float], level: float) -> tuple[np.ndarray, np.ndarray]:
+    """(goodput per prefill replica, KV transfer time in s) of each configuration (``values``:
+    :func:`_prefill_values`)."""
+    if not configs:
+        return np.zeros(0), np.zeros(0)
+    limit = NO_LIMIT_S if ttft_limit_s is None else ttft_limit_s
+    rate = _sheet().prefill_rate_limit(limit, level, **values)
+    transfer = _sheet().evaluate_prefill(("disagg_kv_transfer_time",), **dict(values, arrival_rate=np.zeros(len(configs))))
+    return np.atleast_1d(rate), np.atleast_1d(transfer["disagg_kv_transfer_time"])
+
+
+def _decode_values(configs) -> dict:
+    steps = ("replica_step_base_compute", "replica_step_slope_compute", "replica_step_base_memory",
+             "replica_step_slope_memory")
+    values = {k: np.array([c.replica_costs[k] for c in configs]) for k in steps}
+    values.update(batch_size=np.array([c.batch_size for c in configs], dtype=float),
+                  output_tokens=np.array([c.output_tokens for c in configs], dtype=float))
+    return values
+
+
+def decode_goodput(configs, itl_limit_s: Optional[float], level: float) -> np.ndarray:
+    """Goodput per decode replica: the largest load with the slot wait's quantile zero (the
+    sheet's design rule) and the ITL quantile within the limit."""
+    if not configs:
+        return np.zeros(0)
+    sheet = _sheet()
+    values = _decode_values(configs)
+    capacity = sheet.sheet.compiled(("disagg_decode_capacity",)).vector(**values)["disagg_decode_capacity"]
+    quantile = np.full(len(configs), level)
+
+    def holds(rate):
+        at = dict(values, arrival_rate=rate)
+        ok = sheet.decode_wait_probability(**at) <= 1 - level
+        if itl_limit_s is not None:
+            ok &= sheet.evaluate_decode(("disagg_itl_quantile",), **dict(at, quantile=quantile))[
+                "disagg_itl_quantile"] <= itl_limit_s
+        return ok
+    return np.atleast_1d(sheet.serving_load.largest_rate(holds, np.atleast_1d(capacity)))
+
+
+def _planned(configs, rates, label):
+    return [c.replaced(goodput_qps=r, percentile=label) for c, r in zip(configs, np.asarray(rates).tolist()) if r > 0]
+
+
+def solve_disaggregated(configs: Sequence[ServingConfig], *, qps: float, limits_ms: dict, percentile,
+                        objective: str, budget: Optional[float], spares: int, headroom: float,
+                        time_limit: float, site: dict) -> Optional[DisaggregatedDesign]:
+    """The best disaggregated design over the pools of a colocated grid (:func:`pool_configs`),
+    priced at ``site`` (the keywords of ``price_configs``), or None when no pair of pools serves
+    the query."""
+    from mlsysim_opt.formulations.sla_synthesis import FLEET_TOTALS, design, replicas_needed
+    from mlsysim_opt.models import fleet
+    label, level = percentile_level(percentile)
+    level = 0.5 if level is None else level   # the mean has no pool rule of its own: the median stands in
+    to_s = unit_factor("ms", "s")
+    ttft = limits_ms.get("ttft")
+    itl = limits_ms.get("itl")
+    prefill, decode = pool_configs(configs)
+    p_values = _prefill_values(prefill) if prefill else {}
+    p_rate, transfer = prefill_goodput(prefill, p_values, None if ttft is None else ttft * to_s, level)
+    d_rate = decode_goodput(decode, None if itl is None else itl * to_s, level)
+    transfer_of = {c.name: t for c, t in zip(prefill, transfer)}
+    values_of = {c.name: {k: np.broadcast_to(v, p_rate.shape)[i:i + 1] for k, v in p_values.items()}
+                 for i, c in enumerate(prefill)}
+    prefill = price_configs(_planned(prefill, p_rate, label), **site)
+    decode = price_configs(_planned(decode, d_rate, label), **site)
+    objectives = {objective} | ({"tco"} if budget is not None else set())
+    pools = {}
+    for role, configs in (("prefill", prefill), ("decode", decode)):
+        cols = serving_columns(configs, headroom=headroom)
+        keep = []   # dominance within a precision only: the pools must share it
+        for precision in sorted({c.precision for c in configs}):
+            same = [i for i, c in enumerate(configs) if c.precision == precision]
+            keep += [same[i] for i in undominated(cols.take(same), objectives=objectives, limits={})]
+        pools[role] = cols.take(sorted(keep))
+    shared = sorted({c.precision for c in pools["prefill"].items} & {c.precision for c in pools["decode"].items})
+    if not shared:
+        return None
+    for role in pools:
+        pools[role] = pools[role].take([i for i, c in enumerate(pools[role].items) if c.precision in shared])
+    f = Formulation("disaggregated")
+    chosen = {}
+    name, unit = FLEET_TOTALS[objective]
+    totals, costs = [], []
+    for role, cols in pools.items():
+        index = range(len(cols))
+        upper = replicas_needed(cols, qps, spares)
+        y = f.choose_one(f"y_{role}", index)
+        n = f.counts(f"n_{role}", index, upper, field="qps")
+        for i in index:
+            f.constraint(f"link_{role}", n[i] <= float(upper[i]) * y[i])
+            f.constraint(f"spares_{role}", n[i] >= (spares + 1) * y[i])
+        served = f.total(fleet.sheet, "fleet_capacity", cols, {"replicas": n, "spares": [spares * y[i] for i in index]},
+                         unit="1/s")
+        f.limit(f"demand_{role}", f"demand on the {role} pool", served, ">=", qps, "QPS", requirement=True)
+        totals.append(f.total(fleet.sheet, name, cols, {"replicas": n}, unit=unit))
+        costs.append(f.total(fleet.sheet, "fleet_annual_cost", cols, {"replicas": n}, unit="USD"))
+        chosen[role] = (cols, y, n)
+    for precision in shared:
+        (pc, py, _), (dc, dy, _) = chosen["prefill"], chosen["decode"]
+        f.constraint("same_precision",
+                     sum(py[i] for i, c in enumerate(pc.items) if c.precision == precision)
+                     == sum(dy[i] for i, c in enumerate(dc.items) if c.precision == precision))
+    if budget is not None:
+        f.limit("budget", "annual budget", sum(costs), "<=", budget, "USD")
+    f.objective(sum(totals))
+    result = f.solve(time_limit=time_limit)
+    if not result.has_solution:
+        return None
+    out = {}
+    for role, (cols, y, n) in chosen.items():
+        i = next(i for i in range(len(cols)) if integer_value(y[i]) == 1)
+        out[role] = _pool(role, cols.items[i], integer_value(n[i]), spares, headroom, qps, level,
+                          values_of.get(cols.items[i].name), design)
+    return DisaggregatedDesign(percentile=label, prefill=out["prefill"], decode=out["decode"],
+                               kv_transfer_ms=transfer_of[out["prefill"].config.name] * unit_factor("s", "ms"),
+                               solve=result)
+
+
+def _pool(role, config, replicas, spares, headroom, qps, level, prefill_values, design) -> PoolDesign:
+    """A pool's design with its latency at the load each working replica carries."""
+    fleet = design(config, replicas, headroom=headroom, spares=spares)
+    rate = qps / max(replicas - spares, 1)
+    ms = unit_factor("s", "ms")
+    if role == "prefill":
+        values = dict(prefill_values, arrival_rate=np.array([rate]), quantile=np.array([level]))
+        out = _sheet().evaluate_prefill(("disagg_ttft_quantile", "disagg_ttft"), **values)
+        latency, mean = out["disagg_ttft_quantile"], out["disagg_ttft"]
+    else:
+        values = dict(_decode_values([config]), arrival_rate=np.array([rate]), quantile=np.array([level]))
+        out = _sheet().evaluate_decode(("disagg_itl_quantile", "disagg_itl"), **values)
+        latency, mean = out["disagg_itl_quantile"], out["disagg_itl"]
+    return PoolDesign(role=role, config=config, replicas=replicas, spares=spares, accelerators=fleet.accelerators,
+                      goodput_qps=float(config.planned_qps), qps_per_replica=rate,
+                      latency_ms=float(np.ravel(latency)[0]) * ms, latency_mean_ms=float(np.ravel(mean)[0]) * ms,
+                      annual_cost_usd=fleet.annual_cost_usd, power_kw=fleet.power_kw,
+                      annual_carbon_t=fleet.annual_carbon_t)

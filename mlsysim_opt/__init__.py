@@ -20,6 +20,7 @@ from .precision import PrecisionFallbackWarning
 from .results import PerformanceProfile
 from .engine import Engine
 from .solvers.serving import ServingModel, ServingResult
+from .solvers.loaded import LoadedReplicaModel, LoadedReplicaResult
 from .solvers.batching import (BatchingOptimizer, BatchingResult, ContinuousBatchingModel, ContinuousBatchingResult,
                                TailLatencyModel, TailLatencyResult)
 from .solvers.compression import CompressionModel, CompressionResult
@@ -74,7 +75,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Q_", "ureg", "Engine", "SingleNodeModel", "PerformanceProfile",
-    "ServingModel", "ServingResult", "BatchingOptimizer", "BatchingResult", "ContinuousBatchingModel",
+    "ServingModel", "ServingResult", "LoadedReplicaModel", "LoadedReplicaResult", "BatchingOptimizer", "BatchingResult", "ContinuousBatchingModel",
     "ContinuousBatchingResult", "TailLatencyModel", "TailLatencyResult", "CompressionModel", "CompressionResult",
     "calibrate", "Measurement", "CalibrationResult",
     "SensitivitySolver", "SensitivityResult", "SynthesisSolver", "SynthesisResult", "SynthesisCandidate",

@@ -6,12 +6,11 @@ import math
 import numpy as np
 import pytest
 
-from mlsysim_opt import Hardware, InputError, Models
+from mlsysim_opt import Hardware, InputError, LoadedReplicaModel, Models
 from mlsysim_opt.formulations import goodput as gp
 from mlsysim_opt.formulations.serving_grid import ServingConfig, performance_configs, serving_config
 from mlsysim_opt.formulations.sla_synthesis import synthesize
 from mlsysim_opt.models import queueing, serving_load
-from mlsysim_opt.solvers.loaded import LoadedReplicaModel
 
 SMALL = dict(hardware=[Hardware.H100, Hardware.A100], precisions=["fp16", "fp8"], tp_sizes=[1, 2],
              batch_sizes=[8, 64, 256], chunk_sizes=[256, 2048])

@@ -14,7 +14,7 @@ from mlsysim_opt import (ContinuousBatchingModel, Hardware, InputError, Models, 
 from mlsysim_opt.catalog import default_node_for
 from mlsysim_opt.formulations.serving_grid import _replica_inputs, _replica_values, evaluate_replica
 from mlsysim_opt.models import serving_load
-from mlsysim_opt.solvers import LoadedReplicaModel, LoadedReplicaResult
+from mlsysim_opt import LoadedReplicaModel, LoadedReplicaResult
 from mlsysim_opt.solvers.loaded import replica_values
 from mlsysim_opt.solvers.serving import serving_case
 

@@ -1,5 +1,2 @@
 """Solver classes: each validates its inputs, evaluates compiled equation sheets and returns a typed
 result. Public names are re-exported from :mod:`mlsysim_opt`."""
-from .loaded import LoadedReplicaModel, LoadedReplicaResult
-
-__all__ = ["LoadedReplicaModel", "LoadedReplicaResult"]

@@ -21,9 +21,11 @@ An end-to-end limit couples the pools (TTFT plus o ITLs) and is not offered here
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import numpy as np
+import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict
 
 from mlsysim_opt.formulations.builder import Columns, Formulation
@@ -170,79 +172,135 @@ def _planned(configs, rates, label):
     return [c.replaced(goodput_qps=r, percentile=label) for c, r in zip(configs, np.asarray(rates).tolist()) if r > 0]
 
 
+@dataclass
+class PoolCandidates:
+    """Each pool's configurations with their goodput at the SLA (unpriced), and what a prefill
+    replica's report needs: its sheet inputs and KV transfer time, by configuration name."""
+
+    prefill: list
+    decode: list
+    prefill_values: dict
+    transfer_s: dict
+    label: str
+    level: float
+
+
+def pool_candidates(configs: Sequence[ServingConfig], limits_ms: dict, percentile) -> PoolCandidates:
+    """The pools of a colocated grid (:func:`pool_configs`) planned at their goodput."""
+    label, level = percentile_level(percentile)
+    level = 0.5 if level is None else level   # the mean has no pool rule of its own: the median stands in
+    to_s = unit_factor("ms", "s")
+    ttft, itl = limits_ms.get("ttft"), limits_ms.get("itl")
+    prefill, decode = pool_configs(configs)
+    p_values = _prefill_values(prefill) if prefill else {}
+    p_rate, transfer = prefill_goodput(prefill, p_values, None if ttft is None else ttft * to_s, level)
+    d_rate = decode_goodput(decode, None if itl is None else itl * to_s, level)
+    values_of = {c.name: {k: np.broadcast_to(v, p_rate.shape)[i:i + 1] for k, v in p_values.items()}
+                 for i, c in enumerate(prefill)}
+    return PoolCandidates(_planned(prefill, p_rate, label), _planned(decode, d_rate, label), values_of,
+                          {c.name: t for c, t in zip(prefill, transfer.tolist())}, label, level)
+
+
+def pool_columns(candidates: PoolCandidates, *, site: dict, headroom: float, objectives) -> dict[str, Columns]:
+    """Each pool's columns priced at ``site``, pruned within each precision (the pools must share
+    one), restricted to the precisions both pools offer."""
+    pools = {}
+    for role, configs in (("prefill", candidates.prefill), ("decode", candidates.decode)):
+        configs = price_configs(configs, **site)
+        cols = serving_columns(configs, headroom=headroom)
+        keep = []
+        for precision in sorted({c.precision for c in configs}):
+            same = [i for i, c in enumerate(configs) if c.precision == precision]
+            keep += [same[i] for i in undominated(cols.take(same), objectives=objectives, limits={})]
+        pools[role] = cols.take(sorted(keep))
+    shared = {c.precision for c in pools["prefill"].items} & {c.precision for c in pools["decode"].items}
+    return {role: cols.take([i for i, c in enumerate(cols.items) if c.precision in shared])
+            for role, cols in pools.items()}
+
+
+@dataclass
+class PoolRows:
+    """One disaggregated design's decisions in a formulation and the expressions callers bound."""
+
+    columns: dict
+    y: dict
+    n: dict
+    served: dict
+    totals: dict
+
+
+def add_pools(f: Formulation, tag: str, pools: dict[str, Columns], *, demand_bound: float, spares: int,
+              active=1) -> PoolRows:
+    """Both pools' choose-one columns and replica counts in ``f``, each pool choosing one column
+    when ``active`` (1, or a binary variable) and none otherwise, with one shared precision.
+    ``demand_bound`` bounds the demand a pool may serve (it sets each count's upper bound)."""
+    from mlsysim_opt.formulations.sla_synthesis import replicas_needed
+    from mlsysim_opt.models import fleet
+    ys, ns, served, totals = {}, {}, {}, {}
+    for role, cols in pools.items():
+        index = list(range(len(cols)))
+        upper = replicas_needed(cols, demand_bound, spares)
+        y = f.variables(f"y_{role}_{tag}", index, domain=pyo.Binary)
+        n = f.counts(f"n_{role}_{tag}", index, upper, field="qps")
+        f.constraint(f"one_{role}_{tag}", sum(y[i] for i in index) == active)
+        for i in index:
+            f.constraint(f"link_{role}_{tag}", n[i] <= float(upper[i]) * y[i])
+            f.constraint(f"spares_{role}_{tag}", n[i] >= (spares + 1) * y[i])
+        served[role] = f.total(fleet.sheet, "fleet_capacity", cols,
+                               {"replicas": n, "spares": [spares * y[i] for i in index]}, unit="1/s")
+        totals[role] = {metric: f.total(fleet.sheet, name, cols, {"replicas": n}, unit=unit)
+                        for metric, (name, unit) in _TOTALS.items()}
+        ys[role], ns[role] = y, n
+    for precision in sorted({c.precision for c in pools["prefill"].items}):
+        f.constraint(f"same_precision_{tag}",
+                     sum(ys["prefill"][i] for i, c in enumerate(pools["prefill"].items) if c.precision == precision)
+                     == sum(ys["decode"][i] for i, c in enumerate(pools["decode"].items) if c.precision == precision))
+    return PoolRows(pools, ys, ns, served, {m: totals["prefill"][m] + totals["decode"][m] for m in _TOTALS})
+
+
+_TOTALS = {"tco": ("fleet_annual_cost", "USD"), "power": ("fleet_power", "kW"),
+           "carbon": ("fleet_annual_carbon", "tCO2e")}
+
+
+def chosen_design(rows: PoolRows, candidates: PoolCandidates, *, demand: float, spares: int, headroom: float,
+                  solve: SolveResult) -> Optional[DisaggregatedDesign]:
+    """The pools the solver chose, each with its latency at the load it carries (None: none chosen)."""
+    from mlsysim_opt.formulations.sla_synthesis import design
+    out = {}
+    for role, cols in rows.columns.items():
+        i = next((i for i in range(len(cols)) if integer_value(rows.y[role][i]) == 1), None)
+        if i is None:
+            return None
+        out[role] = _pool(role, cols.items[i], integer_value(rows.n[role][i]), spares, headroom, demand,
+                          candidates.level, candidates.prefill_values.get(cols.items[i].name), design)
+    return DisaggregatedDesign(percentile=candidates.label, prefill=out["prefill"], decode=out["decode"],
+                               kv_transfer_ms=candidates.transfer_s[out["prefill"].config.name] * unit_factor("s", "ms"),
+                               solve=solve)
+
+
 def solve_disaggregated(configs: Sequence[ServingConfig], *, qps: float, limits_ms: dict, percentile,
                         objective: str, budget: Optional[float], spares: int, headroom: float,
                         time_limit: float, site: dict) -> Optional[DisaggregatedDesign]:
     """The best disaggregated design over the pools of a colocated grid (:func:`pool_configs`),
     priced at ``site`` (the keywords of ``price_configs``), or None when no pair of pools serves
     the query."""
-    from mlsysim_opt.formulations.sla_synthesis import FLEET_TOTALS, design, replicas_needed
-    from mlsysim_opt.models import fleet
-    label, level = percentile_level(percentile)
-    level = 0.5 if level is None else level   # the mean has no pool rule of its own: the median stands in
-    to_s = unit_factor("ms", "s")
-    ttft = limits_ms.get("ttft")
-    itl = limits_ms.get("itl")
-    prefill, decode = pool_configs(configs)
-    p_values = _prefill_values(prefill) if prefill else {}
-    p_rate, transfer = prefill_goodput(prefill, p_values, None if ttft is None else ttft * to_s, level)
-    d_rate = decode_goodput(decode, None if itl is None else itl * to_s, level)
-    transfer_of = {c.name: t for c, t in zip(prefill, transfer)}
-    values_of = {c.name: {k: np.broadcast_to(v, p_rate.shape)[i:i + 1] for k, v in p_values.items()}
-                 for i, c in enumerate(prefill)}
-    prefill = price_configs(_planned(prefill, p_rate, label), **site)
-    decode = price_configs(_planned(decode, d_rate, label), **site)
+    candidates = pool_candidates(configs, limits_ms, percentile)
     objectives = {objective} | ({"tco"} if budget is not None else set())
-    pools = {}
-    for role, configs in (("prefill", prefill), ("decode", decode)):
-        cols = serving_columns(configs, headroom=headroom)
-        keep = []   # dominance within a precision only: the pools must share it
-        for precision in sorted({c.precision for c in configs}):
-            same = [i for i, c in enumerate(configs) if c.precision == precision]
-            keep += [same[i] for i in undominated(cols.take(same), objectives=objectives, limits={})]
-        pools[role] = cols.take(sorted(keep))
-    shared = sorted({c.precision for c in pools["prefill"].items} & {c.precision for c in pools["decode"].items})
-    if not shared:
+    pools = pool_columns(candidates, site=site, headroom=headroom, objectives=objectives)
+    if not all(len(cols) for cols in pools.values()):
         return None
-    for role in pools:
-        pools[role] = pools[role].take([i for i, c in enumerate(pools[role].items) if c.precision in shared])
     f = Formulation("disaggregated")
-    chosen = {}
-    name, unit = FLEET_TOTALS[objective]
-    totals, costs = [], []
-    for role, cols in pools.items():
-        index = range(len(cols))
-        upper = replicas_needed(cols, qps, spares)
-        y = f.choose_one(f"y_{role}", index)
-        n = f.counts(f"n_{role}", index, upper, field="qps")
-        for i in index:
-            f.constraint(f"link_{role}", n[i] <= float(upper[i]) * y[i])
-            f.constraint(f"spares_{role}", n[i] >= (spares + 1) * y[i])
-        served = f.total(fleet.sheet, "fleet_capacity", cols, {"replicas": n, "spares": [spares * y[i] for i in index]},
-                         unit="1/s")
-        f.limit(f"demand_{role}", f"demand on the {role} pool", served, ">=", qps, "QPS", requirement=True)
-        totals.append(f.total(fleet.sheet, name, cols, {"replicas": n}, unit=unit))
-        costs.append(f.total(fleet.sheet, "fleet_annual_cost", cols, {"replicas": n}, unit="USD"))
-        chosen[role] = (cols, y, n)
-    for precision in shared:
-        (pc, py, _), (dc, dy, _) = chosen["prefill"], chosen["decode"]
-        f.constraint("same_precision",
-                     sum(py[i] for i, c in enumerate(pc.items) if c.precision == precision)
-                     == sum(dy[i] for i, c in enumerate(dc.items) if c.precision == precision))
+    rows = add_pools(f, "fleet", pools, demand_bound=qps, spares=spares)
+    for role in pools:
+        f.limit(f"demand_{role}", f"demand on the {role} pool", rows.served[role], ">=", qps, "QPS",
+                requirement=True)
     if budget is not None:
-        f.limit("budget", "annual budget", sum(costs), "<=", budget, "USD")
-    f.objective(sum(totals))
+        f.limit("budget", "annual budget", rows.totals["tco"], "<=", budget, "USD")
+    f.objective(rows.totals[objective])
     result = f.solve(time_limit=time_limit)
     if not result.has_solution:
         return None
-    out = {}
-    for role, (cols, y, n) in chosen.items():
-        i = next(i for i in range(len(cols)) if integer_value(y[i]) == 1)
-        out[role] = _pool(role, cols.items[i], integer_value(n[i]), spares, headroom, qps, level,
-                          values_of.get(cols.items[i].name), design)
-    return DisaggregatedDesign(percentile=label, prefill=out["prefill"], decode=out["decode"],
-                               kv_transfer_ms=transfer_of[out["prefill"].config.name] * unit_factor("s", "ms"),
-                               solve=result)
+    return chosen_design(rows, candidates, demand=qps, spares=spares, headroom=headroom, solve=result)
 
 
 def _pool(role, config, replicas, spares, headroom, qps, level, prefill_values, design) -> PoolDesign:

@@ -28,8 +28,10 @@ def _print_json(data) -> None:
 def _problem(args):
     from .formulations.capstone import CapstoneProblem
     if getattr(args, "problem", None):
-        return CapstoneProblem.from_yaml(args.problem)
-    return CapstoneProblem.exercise8() if getattr(args, "exercise8", False) else CapstoneProblem()
+        problem = CapstoneProblem.from_yaml(args.problem)
+    else:
+        problem = CapstoneProblem.exercise8() if getattr(args, "exercise8", False) else CapstoneProblem()
+    return problem.with_(disaggregated="auto") if getattr(args, "disaggregated", False) else problem
 
 
 def cmd_synthesize(args, console) -> int:
@@ -245,6 +247,8 @@ def register(sub, add) -> None:
         p.add_argument("--exercise8", action="store_true", help="exercise 8's variant (US East + Quebec)")
         if name == "capstone":
             p.add_argument("--compare-int4", action="store_true", help="solve with and without INT4")
+            p.add_argument("--disaggregated", action="store_true",
+                           help="let each region run separate prefill and decode pools instead")
         else:
             p.add_argument("--points", type=int, default=20)
             p.add_argument("--axes", choices=["carbon", "ttft"], default="carbon")

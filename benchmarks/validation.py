@@ -7,7 +7,9 @@ Each check names the published figure, its source and conditions, the settings o
 and the error budget it must stay within; tests/test_validation.py asserts every budget and that
 the table in docs/validation.md is the one this script prints. One setting per family, never one
 per row: training runs use efficiency 0.6 (tests/test_distributed.py), serving uses the defaults
-(efficiency 0.5, full memory bandwidth), energy uses the default activity factor 0.4.
+(efficiency 0.5, full memory bandwidth), serving under load uses bandwidth_efficiency 0.7 (the
+calibrated value of the sensitivity note), energy uses the default activity factor 0.4. The
+published points of the load family live in benchmarks/published_load.yaml.
 """
 from __future__ import annotations
 
@@ -19,15 +21,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import yaml
+
 from mlsysim_opt import (
     ComputeCore, DistributedModel, Fabrics, Fleet, GridProfile, Hardware, HardwareNode, MemoryHierarchy, Models,
     NetworkFabric, Node, Nodes, ServingModel, SustainabilityModel, TransformerWorkload,
 )
+from mlsysim_opt.catalog import default_node_for
+from mlsysim_opt.models import serving_load
+from mlsysim_opt.solvers.serving import serving_case
+from mlsysim_opt.types import PRECISION_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "validation.md"
 TRAINING_EFFICIENCY = 0.6   # the one training setting (Korthikanti Table 5 fit, tests/test_distributed.py)
 SERVING_BATCH_CAP = 2048    # max-throughput runs: the largest batch that fits, at most this many requests
+CALIBRATED_BANDWIDTH = 0.7  # achieved fraction of HBM bandwidth in decode: the sensitivity note and the load family
+LOAD_DATA = ROOT / "benchmarks" / "published_load.yaml"
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class Check:
     settings: str           # how the prediction is made
     budget: tuple[float, float]   # allowed relative error (prediction / published - 1)
     predict: Callable[[], float]
+    family: str = "main"    # "main": the first table; "load": serving under load
 
 
 # ---------------------------------------------------------------- training
@@ -163,6 +175,187 @@ def llama31_tonnes(gpu_hours: float) -> float:
     return r.carbon_footprint_kg / 1e3
 
 
+# ---------------------------------------------------------------- serving under load
+# One replica under Poisson arrivals (models/serving_load.py; models/serving_disagg.py for a replica
+# of a prefill or decode pool). The published points, their figures and conditions are in
+# benchmarks/published_load.yaml; the one setting of the family is bandwidth_efficiency =
+# CALIBRATED_BANDWIDTH with the default efficiency 0.5.
+OPT_13B = TransformerWorkload(name="OPT-13B", parameters=12 * 40 * 5120 ** 2 + 50272 * 5120, layers=40,
+                              hidden_size=5120, heads=40, kv_heads=40, head_dim=128, vocab_size=50272)
+LOAD_MODELS = {"Llama3_8B": Models.Llama3_8B, "Llama3_70B": Models.Llama3_70B, "OPT-13B": OPT_13B}
+LOAD_EFFICIENCY = 0.5       # the default compute efficiency
+# published quantity -> (serving_load definition, label)
+LOAD_QUANTITIES = {
+    "mean_tpot_ms": ("load_itl", "mean TPOT"),
+    "median_tpot_ms": ("load_itl", "median TPOT"),        # a request's TPOT averages its gaps: the mean ITL
+    "median_itl_ms": ("load_itl_p50", "median ITL"),
+    "median_ttft_ms": ("load_ttft_p50", "median TTFT"),
+    "p90_ttft_ms": ("load_ttft_p90", "P90 TTFT"),
+    "p90_tpot_ms": ("load_itl", "P90 TPOT"),              # the sheet has no per-request TPOT spread: its mean ITL
+}
+# the same quantities for a replica of a disaggregated pool (models/serving_disagg.py)
+DISAGG_QUANTITIES = {"p90_ttft_ms": "disagg_ttft_p90", "p90_tpot_ms": "disagg_itl"}
+
+
+def published_load() -> dict:
+    return yaml.safe_load(LOAD_DATA.read_text())
+
+
+def load_replica(curve: dict) -> dict:
+    """serving_tp's inputs for one published replica (as formulations.serving_grid maps them), with
+    the engine's batch slots and token budget, at the family's bandwidth efficiency."""
+    model, hw = LOAD_MODELS[curve["model"]], getattr(Hardware, curve["hardware"])
+    p, o = curve["prompt_tokens"], curve["output_tokens"]
+    case = serving_case(model, hw, p + o, curve["slots"], curve["precision"], LOAD_EFFICIENCY, None, p, o,
+                        bandwidth_efficiency=CALIBRATED_BANDWIDTH, prefill_chunk_tokens=curve["chunk"])
+    node = default_node_for(case.hardware)
+    return dict(case.values, hidden_size=float(model.hidden_size), tp_size=float(curve["tp"]), pp_size=1.0,
+                batch_size=float(curve["slots"]), intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
+                intra_node_latency=node.intra_node_latency.m_as("s"),
+                activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
+                memory_capacity=case.hardware.memory.capacity.m_as("B"))
+
+
+def load_at(curve: dict, rate: float, name: str) -> float:
+    """One serving_load definition at ``rate`` requests per second, in ms for times."""
+    value = serving_load.evaluate((name,), **dict(load_replica(curve), arrival_rate=float(rate)))[name]
+    return value * 1e3 if name != "load_utilization" else value
+
+
+def disagg_at(curve: dict, rate: float, quantity: str) -> float:
+    """A published quantity of a disaggregated replica (prefill or decode pool) at ``rate``, in ms."""
+    from mlsysim_opt.models import serving_disagg
+    values, name = load_replica(curve), DISAGG_QUANTITIES[quantity]
+    if curve["pool"] == "prefill":
+        node = default_node_for(getattr(Hardware, curve["hardware"]))
+        values = serving_disagg.kv_transfer_values(values, node if curve.get("link") == "node" else None)
+        return serving_disagg.evaluate_prefill((name,), **dict(values, arrival_rate=float(rate)))[name] * 1e3
+    return serving_disagg.evaluate_decode((name,), **dict(values, arrival_rate=float(rate)))[name] * 1e3
+
+
+def colocated_rate_at(curve: dict, quantity: str, latency_ms: float) -> float:
+    """The arrival rate at which the colocated replica's ``quantity`` reaches ``latency_ms`` (the
+    sheet's latencies grow with the rate below the knee)."""
+    name = LOAD_QUANTITIES[quantity][0]
+    lo, hi = 0.0, load_knee(curve)
+    if load_at(curve, lo, name) >= latency_ms:
+        return 0.0
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if load_at(curve, mid, name) < latency_ms else (lo, mid)
+    return lo
+
+
+def disaggregation_gain(disagg: dict, colocated: dict, quantity: str, rate: float) -> float:
+    """Rate of one disaggregated replica over the rate of one colocated replica at the latency the
+    disaggregated one has at ``rate``: the published form of DistServe's Fig. 1."""
+    return rate / colocated_rate_at(colocated, quantity, disagg_at(disagg, rate, quantity))
+
+
+def load_knee(curve: dict) -> float:
+    """The highest arrival rate the sheet calls stable (load_utilization in [0, 1)): where its TTFT
+    diverges. Searched below 1 / t_1, the rate at which prefill alone fills the replica."""
+    values = load_replica(curve)
+    t1 = float(serving_load.replica_costs(**values)["replica_prefill_time"])
+
+    def stable(rate):
+        u = serving_load.evaluate(("load_utilization",), **dict(values, arrival_rate=rate))["load_utilization"]
+        return bool(np.isfinite(u)) and 0.0 <= u < 1.0
+
+    lo, hi = 0.0, 1.0 / t1
+    for _ in range(50):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if stable(mid) else (lo, mid)
+    return lo
+
+
+def _load_conditions(curve: dict, quantity: str) -> str:
+    wl = f"{curve['workload']} ({curve['prompt_tokens']} in / {curve['output_tokens']} out"
+    wl += ", means)" if curve["workload"] == "ShareGPT" else ")"
+    read = curve.get("uncertainty", {}).get(quantity)
+    how = f", read from figure +-{read:g}" if read is not None else ", printed value"
+    return f"{wl}, Poisson arrivals, TP{curve['tp']}{how}"
+
+
+def _load_settings(curve: dict) -> str:
+    return (f"serving_load, bandwidth_efficiency {CALIBRATED_BANDWIDTH}, efficiency {LOAD_EFFICIENCY}, "
+            f"B {curve['slots']}, C {curve['chunk']}")
+
+
+def _rates(points: dict) -> list[tuple[float, float]]:
+    return sorted((float(r), float(v)) for r, v in points.items())
+
+
+def load_checks() -> list[Check]:
+    data = published_load()
+    out: list[Check] = []
+    for curve in data["curves"]:
+        source = data["sources"][curve["source"]]
+        cite = f"{source['short']}; {curve['figure']}"
+        for quantity, points in curve.get("points", {}).items():
+            if quantity == "max_request_rate":
+                continue
+            name, label = LOAD_QUANTITIES[quantity]
+            for rate, value in _rates(points):
+                out.append(Check(
+                    f"{curve['id']}-{quantity}-{rate:g}", "serving", curve["label"], f"{label} at {rate:g} req/s",
+                    "ms", value, cite, _load_conditions(curve, quantity), _load_settings(curve),
+                    LOAD_BUDGETS[quantity], lambda c=curve, r=rate, n=name: load_at(c, r, n), "load"))
+        tpot = _rates(curve.get("points", {}).get("mean_tpot_ms", {}))
+        if len(tpot) >= 3:
+            (r0, v0), (r1, v1) = tpot[0], tpot[-1]
+            out.append(Check(
+                f"{curve['id']}-tpot-growth", "serving", curve["label"],
+                f"mean TPOT growth, {r0:g} -> {r1:g} req/s", "x", v1 / v0, cite,
+                _load_conditions(curve, "mean_tpot_ms"), _load_settings(curve), LOAD_GROWTH_BUDGET,
+                lambda c=curve, a=r0, b=r1: load_at(c, b, "load_itl") / load_at(c, a, "load_itl"), "load"))
+        if "max_request_rate" in curve.get("points", {}):
+            out.append(Check(
+                f"{curve['id']}-knee", "serving", curve["label"], "highest stable rate (TTFT knee)", "req/s",
+                float(curve["points"]["max_request_rate"]), cite,
+                f"{curve['workload']} ({curve['prompt_tokens']} in / {curve['output_tokens']} out), all requests "
+                f"at once (QPS inf), TP{curve['tp']}, read from figure +-{curve['uncertainty']['max_request_rate']:g}",
+                _load_settings(curve), LOAD_KNEE_BUDGET, lambda c=curve: load_knee(c), "load"))
+    curves = {c["id"]: c for c in data["curves"]}
+    for disagg in data.get("disaggregated", []):
+        source = data["sources"][disagg["source"]]
+        coloc = curves[disagg["colocated"]]
+        for quantity, points in disagg["misses"].items():
+            label = LOAD_QUANTITIES[quantity][1]
+            (rate, value), = _rates(points)
+            (coloc_rate, coloc_value), = _rates(coloc["misses"][quantity])
+            assert coloc_value == value, "the gain compares rates at one published latency"
+            out.append(Check(
+                f"{disagg['id']}-gain", "serving", disagg["label"],
+                f"rate gain over colocated at equal {label} ({rate:g} vs {coloc_rate:g} req/s at {value:g} ms)", "x",
+                rate / coloc_rate, f"{source['short']}; {disagg['figure']}",
+                f"{disagg['prompt_tokens']} in / {disagg['output_tokens']} out, Poisson arrivals, one GPU per pool, "
+                "crossing rates given as 'roughly'",
+                f"serving_disagg {disagg['pool']} replica against serving_load (B {coloc['slots']}, C {coloc['chunk']}), "
+                f"bandwidth_efficiency {CALIBRATED_BANDWIDTH}, efficiency {LOAD_EFFICIENCY}; at the latency the "
+                "disaggregated replica has at its published rate",
+                LOAD_GAIN_BUDGET, lambda d=disagg, c=coloc, q=quantity, r=rate: disaggregation_gain(d, c, q, r), "load"))
+    return out
+
+
+def load_misses() -> list[dict]:
+    """Published points outside the load model's scope, reported with the prediction, no budget."""
+    data = published_load()
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for curve in data["curves"] + data.get("disaggregated", []):
+            source = data["sources"][curve["source"]]
+            for quantity, points in curve.get("misses", {}).items():
+                name, label = LOAD_QUANTITIES[quantity]
+                for rate, value in _rates(points):
+                    predicted = (disagg_at(curve, rate, quantity) if "pool" in curve else load_at(curve, rate, name))
+                    out.append({"what": curve["label"], "quantity": f"{label} at {rate:g} req/s", "unit": "ms",
+                                "published": value, "predicted": float(predicted),
+                                "source": f"{source['short']}; {curve['figure']}"})
+    return out
+
+
 # ---------------------------------------------------------------- the checks
 KORTHIKANTI = "Korthikanti et al. 2022, Table 5 (arXiv 2205.05198)"
 NARAYANAN = "Narayanan et al. 2021, Table 1 (SC'21, arXiv 2104.04473)"
@@ -173,6 +366,14 @@ MFU_BUDGET = (-0.25, 0.25)
 PREFILL_BUDGET = (-0.35, 0.35)
 THROUGHPUT_BUDGET = (-0.15, 0.60)
 ENERGY_BUDGET = (-0.30, 0.30)
+# serving under load (docs/validation.md, "Serving under load")
+LOAD_TPOT_BUDGET = (-0.35, 0.15)       # the roofline is a floor on a decode step: misses are low
+LOAD_TTFT_BUDGET = (-0.35, 0.35)
+LOAD_GROWTH_BUDGET = (-0.20, 0.20)     # TPOT at the highest stable rate over TPOT at the lowest
+LOAD_KNEE_BUDGET = (-0.45, 0.50)
+LOAD_GAIN_BUDGET = (-0.25, 0.25)       # rate of a disaggregated replica over a colocated one at equal latency
+LOAD_BUDGETS = {"mean_tpot_ms": LOAD_TPOT_BUDGET, "median_tpot_ms": LOAD_TPOT_BUDGET,
+                "median_itl_ms": LOAD_TPOT_BUDGET, "median_ttft_ms": LOAD_TTFT_BUDGET}
 
 _K5 = {  # model, nodes, PP, global batch, micro-batch, interleaving, full-recompute s, seq+selective s
     "22B": (megatron_gpt("Megatron 22B", 6144, 64, 48), 1, 1, 4, 4, 1, 1.42, 1.10),
@@ -268,7 +469,7 @@ def checks() -> list[Check]:
             "700 W per GPU adjusted for PUE; grid not stated",
             "DGX H100 at 10.2 kW per 8 GPUs, activity 0.4, US average grid (369 g, PUE 1.15)", ENERGY_BUDGET,
             lambda h=hours: llama31_tonnes(h)))
-    return out
+    return out + load_checks()
 
 
 # Runs outside the model's scope, reported (docs/validation.md) but held to no budget: batch-1
@@ -284,7 +485,6 @@ KNOWN_MISSES = [
     ("GPT-J 6B, 1 A100, FP16, batch 1", "decode tokens/s", "tok/s", 111, TRT_V05,
      lambda: 1e3 / serving(GPT_J, Hardware.A100, 1, 128, 128, "fp16").itl.m_as("ms")),
 ]
-CALIBRATED_BANDWIDTH = 0.7   # achieved fraction of HBM bandwidth in decode, for the sensitivity note
 
 
 def calibrated_throughput_errors() -> dict[str, float]:
@@ -329,13 +529,13 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
-def markdown_table(rows: list[dict]) -> str:
+def markdown_table(rows: list[dict], prefix: str = "") -> str:
     lines = ["| # | run | quantity | published | predicted | error | budget | conditions (published) | "
              "prediction settings | source |", "|---|---|---|---|---|---|---|---|---|---|"]
     for i, r in enumerate(rows, 1):
         c = r["check"]
         unit = "" if c.unit == "-" else f" {c.unit}"
-        lines.append(f"| {i} | {c.what} | {c.quantity} | {_num(c.published)}{unit} | {_num(r['predicted'])}{unit} | "
+        lines.append(f"| {prefix}{i} | {c.what} | {c.quantity} | {_num(c.published)}{unit} | {_num(r['predicted'])}{unit} | "
                      f"{r['error']:+.0%} | {c.budget[0]:+.0%} / {c.budget[1]:+.0%} | {c.conditions} | {c.settings} | "
                      f"{c.source} |")
     return "\n".join(lines)
@@ -349,15 +549,37 @@ def misses_table(misses: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def load_budget_table(rows: list[dict]) -> str:
+    """Budget and observed range per quantity of the load family."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        q = r["check"].quantity
+        key = ("mean TPOT growth" if "growth" in q else "TTFT knee (highest stable rate)" if "knee" in q
+               else "rate gain of disaggregation at equal latency" if "gain" in q else q.split(" at ")[0])
+        groups.setdefault(key, []).append(r)
+    lines = ["| quantity | rows | budget | observed |", "|---|---|---|---|"]
+    for key, rs in groups.items():
+        errors = [r["error"] for r in rs]
+        b = rs[0]["check"].budget
+        lines.append(f"| {key} | {len(rs)} | {b[0]:+.0%} / {b[1]:+.0%} | {min(errors):+.0%} to {max(errors):+.0%} |")
+    return "\n".join(lines)
+
+
 def calibrated_note(errors: dict[str, float]) -> str:
     return (f"With `bandwidth_efficiency={CALIBRATED_BANDWIDTH}` (instead of 1.0) the serving-throughput errors "
             "become: " + ", ".join(f"{k} {v:+.0%}" for k, v in errors.items()) + ".")
 
 
-def blocks() -> dict[str, str]:
+def blocks(rows: list[dict] | None = None) -> dict[str, str]:
     """The generated parts of docs/validation.md, by marker name."""
-    return {"validation-table": markdown_table(evaluate()), "validation-misses": misses_table(known_misses()),
-            "validation-calibrated": calibrated_note(calibrated_throughput_errors())}
+    rows = evaluate() if rows is None else rows
+    main_rows = [r for r in rows if r["check"].family == "main"]
+    load_rows = [r for r in rows if r["check"].family == "load"]
+    return {"validation-table": markdown_table(main_rows), "validation-misses": misses_table(known_misses()),
+            "validation-calibrated": calibrated_note(calibrated_throughput_errors()),
+            "validation-load-budgets": load_budget_table(load_rows),
+            "validation-load-table": markdown_table(load_rows, prefix="L"),
+            "validation-load-misses": misses_table(load_misses())}
 
 
 def doc_block(text: str, name: str) -> str | None:
@@ -365,9 +587,9 @@ def doc_block(text: str, name: str) -> str | None:
     return None if m is None else m.group(1)
 
 
-def write_doc() -> None:
+def write_doc(rows: list[dict] | None = None) -> None:
     text = DOC.read_text()
-    for name, body in blocks().items():
+    for name, body in blocks(rows).items():
         pattern = re.compile(f"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
         text = pattern.sub(lambda _: f"<!-- {name}:start -->\n{body}\n<!-- {name}:end -->", text)
     DOC.write_text(text)
@@ -378,8 +600,9 @@ def main(argv=None) -> int:
     ap.add_argument("--write", action="store_true", help="refresh the table in docs/validation.md")
     args = ap.parse_args(argv)
     rows = evaluate()
-    table = markdown_table(rows)
-    print(table)
+    print(markdown_table([r for r in rows if r["check"].family == "main"]))
+    print("\nServing under load:")
+    print(markdown_table([r for r in rows if r["check"].family == "load"], prefix="L"))
     outside = [r["check"].id for r in rows if not r["within"]]
     print(f"\n{len(rows)} checks, {len(rows) - len(outside)} within their budget"
           + (f"; outside: {', '.join(outside)}" if outside else ""))
@@ -387,11 +610,14 @@ def main(argv=None) -> int:
     for m in known_misses():
         print(f"  {m['what']}: {m['quantity']} published {m['published']:g} {m['unit']}, predicted "
               f"{m['predicted']:.3g} ({m['predicted'] / m['published'] - 1:+.0%}); {m['source']}")
+    for m in load_misses():
+        print(f"  {m['what']}: {m['quantity']} published {m['published']:g} {m['unit']}, predicted "
+              f"{m['predicted']:.3g} ({m['predicted'] / m['published'] - 1:+.0%}); {m['source']}")
     errors = calibrated_throughput_errors()
     print(f"\nServing throughput with bandwidth_efficiency={CALIBRATED_BANDWIDTH}: "
           + ", ".join(f"{k} {v:+.0%}" for k, v in errors.items()))
     if args.write:
-        write_doc()
+        write_doc(rows)
     return 1 if outside else 0
 
 

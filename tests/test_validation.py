@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ def test_the_table_covers_training_serving_and_carbon():
     assert areas == {"training", "serving", "energy"} and len(CHECKS) >= 10
     sources = " ".join(c.source for c in CHECKS)
     for needle in ("Korthikanti", "Narayanan", "Dubey", "Chowdhery", "TensorRT-LLM", "Patterson", "Luccioni",
-                   "model card"):
+                   "model card", "vLLM blog", "sglang"):
         assert needle in sources
 
 
@@ -93,6 +94,107 @@ def test_known_misses_are_reported_not_hidden():
     assert h100_decode["predicted"] > 2 * h100_decode["published"]
     text = validation.DOC.read_text()
     assert "Known misses" in text and "could not be validated" in text
+
+
+# ---------------------------------------------------------------------------------------------------
+# Serving under load: the published points (benchmarks/published_load.yaml) and how they are used
+
+LOAD = validation.published_load()
+LOAD_CHECKS = [c for c in CHECKS if c.family == "load"]
+
+
+def test_load_family_has_two_colocated_curves_of_three_rates_or_more():
+    curves = [c for c in LOAD["curves"] if len(c.get("points", {}).get("mean_tpot_ms", {})) >= 3]
+    assert len(curves) >= 2
+    assert len({(c["model"], c["hardware"], c["workload"]) for c in curves}) == len(curves)
+    kinds = {c.quantity.split(" at ")[0] for c in LOAD_CHECKS}
+    assert {"mean TPOT", "median TTFT", "median ITL"} <= kinds
+
+
+def test_every_load_point_names_its_source_figure_and_conditions():
+    for curve in LOAD["curves"] + LOAD["disaggregated"]:
+        source = LOAD["sources"][curve["source"]]
+        assert source["citation"] and source["short"] and curve["figure"], curve["id"]
+        assert curve["prompt_tokens"] > 0 and curve["output_tokens"] > 0
+        assert curve["model"] in validation.LOAD_MODELS and hasattr(validation.Hardware, curve["hardware"])
+        for quantity, points in {**curve.get("points", {}), **curve.get("misses", {})}.items():
+            assert quantity == "max_request_rate" or quantity in validation.LOAD_QUANTITIES, quantity
+            if "read" in source.get("reading", "") and quantity in curve.get("points", {}):
+                # values read off a plot carry their reading uncertainty
+                assert curve["uncertainty"][quantity] > 0, (curve["id"], quantity)
+
+
+def test_load_points_are_below_the_published_maximum_rate():
+    """Only steady states: above the measured maximum request rate a finite run never settles."""
+    for curve in LOAD["curves"]:
+        top = curve.get("points", {}).get("max_request_rate")
+        if top is None:
+            continue
+        for quantity, points in curve["points"].items():
+            if quantity != "max_request_rate":
+                assert max(float(r) for r in points) < top, (curve["id"], quantity)
+
+
+def test_load_family_uses_one_setting():
+    assert LOAD_CHECKS and all(f"bandwidth_efficiency {validation.CALIBRATED_BANDWIDTH}" in c.settings
+                               for c in LOAD_CHECKS)
+    assert all(f"efficiency {validation.LOAD_EFFICIENCY}" in c.settings for c in LOAD_CHECKS)
+
+
+def test_load_replica_is_the_serving_grid_mapping():
+    from mlsysim_opt.formulations.serving_grid import evaluate_replica
+    from mlsysim_opt.models import serving_tp
+    from mlsysim_opt.solvers.serving import DEFAULT_PREFILL_CHUNK_TOKENS
+    curve = next(c for c in LOAD["curves"] if c["tp"] == 4)
+    values = dict(validation.load_replica(curve), bandwidth_efficiency=1.0,
+                  prefill_chunk_tokens=float(DEFAULT_PREFILL_CHUNK_TOKENS))
+    ours = serving_tp.sheet.compiled(("cb_ttft", "cb_itl", "cb_capacity"))(**values)
+    grid = evaluate_replica(validation.LOAD_MODELS[curve["model"]], getattr(validation.Hardware, curve["hardware"]),
+                            precision=curve["precision"], tp=curve["tp"], pp=1, batch_size=curve["slots"],
+                            prompt_len=curve["prompt_tokens"], output_len=curve["output_tokens"])
+    for key, value in ours.items():
+        assert value == pytest.approx(grid[key], rel=1e-12), key
+
+
+def test_load_knee_is_where_the_sheet_turns_unstable():
+    from mlsysim_opt.models import serving_load
+    curve = next(c for c in LOAD["curves"] if c["id"] == "vllm060-8b-h100-decode-heavy")
+    knee = validation.load_knee(curve)
+    values = validation.load_replica(curve)
+    u = serving_load.evaluate(("load_utilization",), **dict(values, arrival_rate=np.array([0.99, 1.01]) * knee))
+    assert 0 <= u["load_utilization"][0] < 1 <= u["load_utilization"][1]
+    assert validation.load_at(curve, 0.99 * knee, "load_ttft") < float("inf")
+
+
+def test_tpot_growth_by_hand():
+    curve = next(c for c in LOAD["curves"] if c["id"] == "vllm060-8b-a100-decode-heavy")
+    check = next(c for c in LOAD_CHECKS if c.id == "vllm060-8b-a100-decode-heavy-tpot-growth")
+    assert check.published == pytest.approx(23.3 / 13.3)
+    assert check.predict() == pytest.approx(validation.load_at(curve, 8, "load_itl") / validation.load_at(curve, 2, "load_itl"))
+
+
+def test_load_misses_are_reported_with_the_disaggregated_replicas():
+    misses = validation.load_misses()
+    assert {m["quantity"].split(" at ")[0] for m in misses} >= {"median TTFT", "median ITL", "P90 TTFT", "P90 TPOT"}
+    pools = {d["pool"] for d in LOAD["disaggregated"]}
+    assert pools == {"prefill", "decode"}
+    labels = {m["what"] for m in misses}
+    assert all(d["label"] in labels for d in LOAD["disaggregated"])
+    text = validation.DOC.read_text()
+    assert "## Serving under load" in text and "serving_disagg" in text
+
+
+def test_disaggregation_gain_by_hand():
+    """Prefill pool: its P90 TTFT at the published rate, then the colocated rate with that P90 TTFT."""
+    disagg = next(d for d in LOAD["disaggregated"] if d["pool"] == "prefill")
+    coloc = next(c for c in LOAD["curves"] if c["id"] == disagg["colocated"])
+    (rate, _), = validation._rates(disagg["misses"]["p90_ttft_ms"])
+    latency = validation.disagg_at(disagg, rate, "p90_ttft_ms")
+    r_c = validation.colocated_rate_at(coloc, "p90_ttft_ms", latency)
+    assert validation.load_at(coloc, r_c, "load_ttft_p90") == pytest.approx(latency, rel=1e-6)
+    check = next(c for c in LOAD_CHECKS if c.id == f"{disagg['id']}-gain")
+    assert check.predict() == pytest.approx(rate / r_c, rel=1e-9)
+    assert check.published == pytest.approx(5.6 / 3)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ revision's source), and the reference's ParallelismOptimizer on exercise 4 from 
 
     python benchmarks/bench_solvers.py [--repeats 5] [--baseline HEAD~3] [--no-reference]
 
-Targets: whole-registry SLA synthesis < 100 ms warm; parallelism search for 64 GPUs < 50 ms and
+Targets: whole-registry SLA synthesis (percentile SLAs under load, colocated and disaggregated) < 200 ms warm; parallelism search for 64 GPUs < 50 ms and
 for 16,384 GPUs < 50 ms; capstone MILP < 500 ms; a 20-point Pareto front < 2 s.
 Writes benchmarks/results/solvers.md.
 """
@@ -55,7 +55,7 @@ def measure(repeats: int) -> list[tuple[str, float, float | None, str]]:
         rows.append((name, seconds, target, note))
 
     t, r = timed(lambda: synthesize(Models.Llama3_70B, qps=1000, ttft="100 ms"), repeats)
-    add("SLA synthesis, Llama-3-70B, 1,000 QPS, TTFT 100 ms, whole cloud registry grid", t, 0.1,
+    add("SLA synthesis, Llama-3-70B, 1,000 QPS, TTFT 100 ms, whole cloud registry grid", t, 0.2,
         f"{r.candidates_evaluated} configurations, {r.candidates_after_pruning} after pruning; "
         f"{r.best.replicas} x {r.best.config.name}")
 

@@ -29,7 +29,7 @@ from typing import Annotated, Literal, Optional, Union
 
 import pyomo.environ as pyo
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, computed_field
 
 from mlsysim_opt import inputs as _in
 from mlsysim_opt.catalog import Datacenters, Grids, Hardware
@@ -198,6 +198,8 @@ class CapstoneResult(BaseModel):
     def objective_value(self) -> float:
         return self.annual_cost_usd if self.problem.objective == "tco" else self.annual_carbon_t
 
+    @computed_field
+    @property
     def comparison(self) -> Optional[str]:
         """Whether split prefill/decode pools won and by how much (with ``disaggregated="auto"``)."""
         if self.problem.disaggregated != "auto" or not self.feasible:
@@ -227,8 +229,8 @@ class CapstoneResult(BaseModel):
                 lines.append(str(d.disaggregated))
         lines.append(f"  total      {self.accelerators} accelerators, ${self.annual_cost_usd:,.0f}/yr, "
                      f"{self.annual_carbon_t:,.1f} tCO2e/yr, {self.power_kw:,.0f} kW")
-        if self.comparison():
-            lines.append(f"  {self.comparison()}")
+        if self.comparison:
+            lines.append(f"  {self.comparison}")
         return "\n".join(lines)
 
 

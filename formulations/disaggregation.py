@@ -180,9 +180,16 @@ class PoolCandidates:
     prefill: list
     decode: list
     prefill_values: dict
+    """The sheet's prefill inputs, one row per prefill configuration (``row_of`` by name)."""
+    row_of: dict
     transfer_s: dict
     label: str
     level: float
+
+    def values_of(self, name: str) -> Optional[dict]:
+        """One prefill configuration's sheet inputs (arrays of one), or None for a decode one."""
+        row = self.row_of.get(name)
+        return None if row is None else {k: v[row:row + 1] for k, v in self.prefill_values.items()}
 
 
 def pool_candidates(configs: Sequence[ServingConfig], limits_ms: dict, percentile) -> PoolCandidates:
@@ -195,9 +202,9 @@ def pool_candidates(configs: Sequence[ServingConfig], limits_ms: dict, percentil
     p_values = _prefill_values(prefill) if prefill else {}
     p_rate, transfer = prefill_goodput(prefill, p_values, None if ttft is None else ttft * to_s, level)
     d_rate = decode_goodput(decode, None if itl is None else itl * to_s, level)
-    values_of = {c.name: {k: np.broadcast_to(v, p_rate.shape)[i:i + 1] for k, v in p_values.items()}
-                 for i, c in enumerate(prefill)}
-    return PoolCandidates(_planned(prefill, p_rate, label), _planned(decode, d_rate, label), values_of,
+    row_of = {c.name: i for i, c in enumerate(prefill)}
+    values = {k: np.broadcast_to(v, p_rate.shape) for k, v in p_values.items()}
+    return PoolCandidates(_planned(prefill, p_rate, label), _planned(decode, d_rate, label), values, row_of,
                           {c.name: t for c, t in zip(prefill, transfer.tolist())}, label, level)
 
 
@@ -272,7 +279,7 @@ def chosen_design(rows: PoolRows, candidates: PoolCandidates, *, demand: float, 
         if i is None:
             return None
         out[role] = _pool(role, cols.items[i], integer_value(rows.n[role][i]), spares, headroom, demand,
-                          candidates.level, candidates.prefill_values.get(cols.items[i].name), design)
+                          candidates.level, candidates.values_of(cols.items[i].name), design)
     return DisaggregatedDesign(percentile=candidates.label, prefill=out["prefill"], decode=out["decode"],
                                kv_transfer_ms=candidates.transfer_s[out["prefill"].config.name] * unit_factor("s", "ms"),
                                solve=solve)

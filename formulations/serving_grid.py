@@ -74,20 +74,20 @@ class ServingConfig(BaseModel):
     """The serving_load sheet's replica inputs (serving_tp's prefill time, decode-step pieces, capacity)."""
 
     @classmethod
-    def trusted(cls, **values) -> "ServingConfig":
+    def trusted(cls, values: dict) -> "ServingConfig":
         """A configuration from values this module computed (every field given, already typed),
         without validating each again: a query builds thousands. The same object pydantic's
         ``model_construct`` makes (tests/test_goodput.py compares it with a validated one)."""
-        config = cls.__new__(cls)
-        object.__setattr__(config, "__dict__", values)
-        object.__setattr__(config, "__pydantic_fields_set__", _FIELDS)
-        object.__setattr__(config, "__pydantic_extra__", None)
-        object.__setattr__(config, "__pydantic_private__", None)
+        config = object.__new__(cls)
+        _set(config, "__dict__", values)
+        _set(config, "__pydantic_fields_set__", _FIELDS)
+        _set(config, "__pydantic_extra__", None)
+        _set(config, "__pydantic_private__", None)
         return config
 
     def replaced(self, **update) -> "ServingConfig":
         """A copy with ``update`` (values this package computed), as :meth:`trusted` builds one."""
-        return type(self).trusted(**{**self.__dict__, **update})
+        return type(self).trusted({**self.__dict__, **update})
 
     @property
     def accelerators(self) -> int:
@@ -111,6 +111,7 @@ class ServingConfig(BaseModel):
 
 
 _FIELDS = frozenset(ServingConfig.model_fields)
+_set = object.__setattr__
 
 
 # ----------------------------------------------------------------------------------------------
@@ -149,8 +150,8 @@ def performance_configs(model, *, prompt_len: int, output_len: int, hardware: It
                         chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, efficiency: float = 0.5) -> list[ServingConfig]:
     """Latency, capacity and memory of every memory-feasible (hardware, precision, TP, PP, batch,
     chunk) point, evaluated at once per (hardware, precision); cost fields are zero until
-    :func:`price_configs`."""
-    from mlsysim_opt.solvers.serving import language_model, serving_case
+    :func:`price_configs`. Grids are kept (``_GRIDS``): a repeated query skips the evaluation."""
+    from mlsysim_opt.solvers.serving import language_model
     wl = language_model(model)
     hws = hardware_list(hardware)
     precs = [normalize_precision(p, "precisions[]") for p in precisions]
@@ -161,6 +162,25 @@ def performance_configs(model, *, prompt_len: int, output_len: int, hardware: It
     if not chunks:
         raise InputError("chunk_sizes", list(chunk_sizes), "must list at least one chunk size", "e.g. [512]")
     eta = _in.fraction(efficiency, "efficiency")
+    key = (id(wl), tuple(id(h) for h in hws), tuple(precs), tuple(tps), tuple(pps), tuple(batches), tuple(chunks),
+           eta, prompt_len, output_len)
+    cached = _GRIDS.get(key)
+    if cached is not None and cached[0] is wl and all(a is b for a, b in zip(cached[1], hws)):
+        return list(cached[2])
+    configs = _grid(wl, hws, precs, tps, pps, batches, chunks, eta, prompt_len, output_len)
+    if len(_GRIDS) >= 16:
+        _GRIDS.clear()
+    _GRIDS[key] = (wl, hws, tuple(configs))
+    return configs
+
+
+_GRIDS: dict = {}
+"""Evaluated grids by (workload, hardware, axes, shape): records are frozen and configurations
+immutable, so a query that only changes the demand or the SLA reuses its grid."""
+
+
+def _grid(wl, hws, precs, tps, pps, batches, chunks, eta, prompt_len, output_len) -> list[ServingConfig]:
+    from mlsysim_opt.solvers.serving import serving_case
     seq = prompt_len + output_len
     f = _replica_function()
     configs: list[ServingConfig] = []
@@ -221,11 +241,11 @@ def _configs(hardware: str, precision: str, compute_precision: str, grid, prompt
     tp, pp, batch, chunk = (np.atleast_1d(row).astype(int).tolist() for row in grid)
     # Every field is computed here from validated inputs: construct without re-validating each one
     # (thousands per query).
-    return [ServingConfig.trusted(
+    return [ServingConfig.trusted(dict(
         hardware=hardware, precision=precision, compute_precision=compute_precision, tp=tp[i], pp=pp[i],
         batch_size=batch[i], chunk_tokens=chunk[i], prompt_tokens=int(prompt_len), output_tokens=int(output_len),
         itl_alone_ms=step, annual_cost_usd=0.0, power_kw=0.0, annual_carbon_t=0.0, goodput_qps=None,
-        percentile=None, replica_costs=dict(zip(names, cost)), **dict(zip(fields, row)))
+        percentile=None, replica_costs=dict(zip(names, cost)), **dict(zip(fields, row))))
         for i, (step, cost, row) in enumerate(zip(alone.tolist(), costs, rows))]
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Iterable, Literal, Optional, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, computed_field
 
 from mlsysim_opt import inputs as _in
 from mlsysim_opt.errors import InputError
@@ -109,6 +109,7 @@ class SLASynthesisResult(BaseModel):
     candidates_after_pruning: int
     required_per_replica: dict[str, float] = {}
 
+    @computed_field
     @property
     def architecture(self) -> Optional[str]:
         """Which design serves the query at the lower objective: "colocated" or "disaggregated"."""
@@ -118,6 +119,8 @@ class SLASynthesisResult(BaseModel):
             return "disaggregated"
         return "colocated"
 
+    @computed_field
+    @property
     def comparison(self) -> Optional[str]:
         """One sentence: which architecture won and by how much (None when only one was feasible)."""
         if self.best is None or self.disaggregated is None:
@@ -137,8 +140,8 @@ class SLASynthesisResult(BaseModel):
     def __str__(self) -> str:
         split = (f"\nDisaggregated prefill/decode pools ({self.disaggregated.percentile}):\n{self.disaggregated}"
                  if self.disaggregated is not None else "")
-        if self.comparison():
-            split += f"\n  {self.comparison()}"
+        if self.comparison:
+            split += f"\n  {self.comparison}"
         if self.best is None:
             text = f"No single-configuration design serves {self.model} at {self.qps:g} QPS: {self.explanation}"
             return text + (f"\nA mixed fleet does:\n{self.mix}" if self.mix is not None and self.mix.feasible else "") \

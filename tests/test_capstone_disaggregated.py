@@ -20,7 +20,7 @@ def test_split_pools_are_never_worse_and_the_comparison_is_stated(both):
     assert colocated.feasible and auto.feasible
     assert auto.annual_cost_usd <= colocated.annual_cost_usd * (1 + 1e-9)
     assert auto.colocated_objective == pytest.approx(colocated.annual_cost_usd, rel=1e-9)
-    assert colocated.comparison() is None and auto.comparison() in str(auto)
+    assert colocated.comparison is None and auto.comparison in str(auto)
 
 
 def test_each_split_region_serves_its_share_within_the_limits(both):

@@ -65,7 +65,7 @@ def test_colocation_wins_with_short_prompts_and_loose_limits(qps):
     r = synthesize(Models.Llama3_8B, qps=qps, prompt_len=256, output_len=256, ttft="2 s", itl="150 ms", **GRID)
     assert r.architecture == "colocated"
     assert r.best.annual_cost_usd < r.disaggregated.annual_cost_usd
-    assert "colocated wins" in r.comparison()
+    assert "colocated wins" in r.comparison
 
 
 def test_never_and_end_to_end_limits_leave_the_pools_out():

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from mlsysim_opt import (CapstoneProblem, EconomicsModel, Hardware, Models, ServingModel, SensitivitySolver, Systems,
-                         solve_capstone)
+                         solve_capstone, synthesize)
 from mlsysim_opt.service.local import LocalServer
 
 SMALL = dict(model="Llama3_8B", qps=60.0, hardware=["H100", "L4"], precisions=["fp16"], tp_sizes=[1],
@@ -60,6 +60,20 @@ def test_synthesize_answers_the_sla_question_with_a_proof(api):
     assert body["solve"]["status"] == "optimal" and body["best"]["total_qps"] >= 1000
     bad = ok(api.post("/synthesize", json={"model": "Llama3_70B", "qps": 1000, "ttft": "5 ms", "hardware": ["H100"]}))
     assert bad["best"] is None and "TTFT must rise to" in bad["explanation"]["summary"]
+
+
+def test_synthesize_takes_a_percentile_and_reports_latencies_under_load(api):
+    query = {"model": "Llama3_8B", "qps": 200, "ttft": "300 ms", "itl": "20 ms", "prompt_len": 4096,
+             "hardware": ["H100", "A100"], "precisions": ["fp16", "fp8"], "percentile": "p99"}
+    body = ok(api.post("/synthesize", json=query))
+    lib = synthesize("Llama3_8B", qps=200, ttft="300 ms", itl="20 ms", prompt_len=4096, hardware=["H100", "A100"],
+                     precisions=["fp16", "fp8"], percentile="p99")
+    assert body["percentile"] == "p99" and body["best"]["load"]["percentile"] == "p99"
+    assert body["best"]["load"]["ttft_ms"] == pytest.approx(lib.best.load.ttft_ms) and lib.best.load.ttft_ms <= 300
+    assert body["architecture"] == lib.architecture and body["comparison"] == lib.comparison
+    assert body["disaggregated"]["decode"]["latency_ms"] <= 20
+    never = ok(api.post("/synthesize", json={**query, "disaggregated": "never"}))
+    assert never["disaggregated"] is None and never["architecture"] == "colocated"
 
 
 def test_capstone_pareto_grade_and_dse(api):

@@ -58,6 +58,10 @@ def measure(repeats: int) -> list[tuple[str, float, float | None, str]]:
     add("SLA synthesis, Llama-3-70B, 1,000 QPS, TTFT 100 ms, whole cloud registry grid", t, 0.2,
         f"{r.candidates_evaluated} configurations, {r.candidates_after_pruning} after pruning; "
         f"{r.best.replicas} x {r.best.config.name}")
+    prompts = iter(range(513, 10_000))     # a new workload shape each call: the grid is evaluated anew
+    t, r = timed(lambda: synthesize(Models.Llama3_70B, qps=1000, ttft="100 ms", prompt_len=next(prompts)), repeats)
+    add("SLA synthesis as above, a new prompt length each call (no kept grid)", t, None,
+        f"{r.candidates_evaluated} configurations")
 
     fleet64 = Fleet(name="64", node=Nodes.DGX_H100, count=8, fabric=Fabrics.InfiniBand_NDR)
     ex4 = dict(batch_size=512, precision="fp16", efficiency=0.4, overlap_comm=True)

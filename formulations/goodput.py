@@ -190,11 +190,6 @@ def apply_sla(configs: Sequence, limits_ms: dict[str, float], percentile=DEFAULT
     return [c.replaced(goodput_qps=r, percentile=label) for c, r in zip(configs, rates.tolist()) if r > 0]
 
 
-def at_stable_load(configs: Sequence, percentile=DEFAULT_PERCENTILE) -> list:
-    """Every configuration with its goodput set to (just below) its stable load: no latency limit."""
-    return apply_sla(configs, {}, percentile)
-
-
 def operating_point(config, qps_per_replica: float) -> LoadPoint:
     """The latencies of ``config`` at ``qps_per_replica``, at its SLA's percentile (p90 if none)."""
     label, level = percentile_level(config.percentile or DEFAULT_PERCENTILE)

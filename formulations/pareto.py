@@ -4,8 +4,9 @@ TCO vs carbon: minimize annual TCO subject to annual carbon <= eps for eps evenl
 the lowest achievable carbon and the carbon of the cheapest design. The objective carries a
 tie-breaking sliver of carbon (the augmented epsilon-constraint method, Mavrotas 2009), so each
 point is Pareto-optimal and not merely weakly so, with one MILP per point; the sliver is sized to
-move the cost by at most 1e-6 of the front's cost range. Latency vs cost: the same with the TTFT
-limit as epsilon, swept over the distinct TTFT values of the candidate configurations.
+move the cost by at most 1e-6 of the front's cost range. Latency vs cost: the TTFT limit (a
+percentile under load) as epsilon, swept geometrically; a tighter limit lowers every
+configuration's goodput, so each point is a capstone of its own (``_ttft_front``).
 
 The knee is the front point farthest from the chord joining the two extremes, in objectives
 normalized to [0, 1].
@@ -90,19 +91,13 @@ def pareto_front(problem: CapstoneProblem | None = None, *, points: int = 20,
     number(time_limit, "time_limit", maximum=1e7)
     start = time.perf_counter()
     candidates = candidates if candidates is not None else region_candidates(p)
-    if axes == "carbon":
-        # Sweep from low to high carbon so each point's design is feasible for the next epsilon.
-        # The front is the trade-off itself: no carbon cap of its own, but the budget still binds.
-        base = p.with_(carbon_cap_t=None)
-        built = build_model(base, candidates, carbon_cap_t=1e12)
-        eps_con = next(s for s in built.formulation.soft if s.name == "carbon")
-        secondary = built.carbon
-    else:
-        ttfts = sorted({round(c.ttft_ms, 9) for cs in candidates.values() for c in cs})
-        base = p.with_(ttft_ms=ttfts[-1])
-        built = build_model(base, candidates, apply_sla_filter=False)
-        eps_con = next(s for s in built.formulation.soft if s.name == "ttft")
-        secondary = None
+    if axes == "ttft":
+        return _ttft_front(p, candidates, points, time_limit, start)
+    # Sweep from low to high carbon so each point's design is feasible for the next epsilon. The
+    # front is the trade-off itself: no carbon cap of its own, but the budget still binds.
+    base = p.with_(carbon_cap_t=None)
+    built = build_model(base, candidates, carbon_cap_t=1e12)
+    eps_con = next(s for s in built.formulation.soft if s.name == "carbon")
     m, pools = built.model, built.pools
     if not all(len(cols) for cols in pools.values()):
         raise InputError("problem", p.name, "has a region where no configuration meets the latency limits",
@@ -124,45 +119,64 @@ def pareto_front(problem: CapstoneProblem | None = None, *, points: int = 20,
         start = [(v, v.value) for v in decisions if v.value is not None] if warm else None
         return session.solve(m, time_limit=time_limit, warm_start=start)
 
-    def chosen_ttft(r, cols):
-        return sum(float(v) * built.y[r, i] for i, v in enumerate(cols.values["latency_ttft"]))
-
-    def region_ttft():
-        return max(float(pyo.value(chosen_ttft(r, cols))) for r, cols in pools.items())
-
-    second_expr = secondary if secondary is not None else sum(chosen_ttft(r, cols) for r, cols in pools.items())
-    if axes == "carbon":
-        cheapest = run(m.cost)
-        if not cheapest.has_solution:
-            raise InputError("problem", p.name, f"has no feasible design ({cheapest.status.value})",
-                             "solve_capstone(problem) explains which limits conflict")
-        carbon_hi, cost_lo = float(pyo.value(m.carbon)), float(pyo.value(m.cost))
-        run(m.carbon)
-        carbon_lo, cost_hi = float(pyo.value(m.carbon)), float(pyo.value(m.cost))
-        grid = np.linspace(carbon_lo, carbon_hi, points)
-        # weight small enough that it never buys carbon with more than 1e-6 of the cost range
-        augment = 1e-6 * max(cost_hi - cost_lo, 1.0) / max(carbon_hi - carbon_lo, 1e-9)
-    else:
-        grid = np.array(ttfts)
-        augment = 1e-6 * max(1.0, sum(c.annual_cost_usd for cs in candidates.values() for c in cs[:1])) \
-            / max(ttfts[-1] - ttfts[0], 1e-9)
-        if len(grid) > points:
-            grid = grid[np.unique(np.linspace(0, len(grid) - 1, points).round().astype(int))]
+    cheapest = run(m.cost)
+    if not cheapest.has_solution:
+        raise InputError("problem", p.name, f"has no feasible design ({cheapest.status.value})",
+                         "solve_capstone(problem) explains which limits conflict")
+    carbon_hi, cost_lo = float(pyo.value(m.carbon)), float(pyo.value(m.cost))
+    run(m.carbon)
+    carbon_lo, cost_hi = float(pyo.value(m.carbon)), float(pyo.value(m.cost))
+    grid = np.linspace(carbon_lo, carbon_hi, points)
+    # weight small enough that it never buys carbon with more than 1e-6 of the cost range
+    augment = 1e-6 * max(cost_hi - cost_lo, 1.0) / max(carbon_hi - carbon_lo, 1e-9)
     front: list[ParetoPoint] = []
     for eps in grid:
         set_limit(eps_con, float(eps) * (1 + 1e-9) + 1e-9)
         # Augmented epsilon-constraint (Mavrotas 2009): cost plus a tie-breaking sliver of the
         # secondary objective, so the optimum is Pareto-optimal, not merely weakly so, in one solve.
-        status = run(m.cost + augment * second_expr, warm=bool(front))
+        status = run(m.cost + augment * m.carbon, warm=bool(front))
         if not status.has_solution:
             continue
         design = built.result(base, status)
-        value = float(pyo.value(m.carbon)) if axes == "carbon" else region_ttft()
+        # from the design, whose replica counts are whole numbers (the solver's are within 1e-9)
+        front.append(ParetoPoint(annual_cost_usd=design.annual_cost_usd, secondary=design.annual_carbon_t,
+                                 epsilon=float(eps),
+                                 design=design))
+    front = _non_dominated(front)
+    knee = _knee(np.array([(q.annual_cost_usd, q.secondary) for q in front])) if front else None
+    return ParetoFront(axes=("tco", "carbon"), points=front, knee=knee, solve_time_s=time.perf_counter() - start,
+                       solves=solves)
+
+
+def _ttft_front(p: CapstoneProblem, candidates: dict, points: int, time_limit: float, start: float) -> ParetoFront:
+    """Annual TCO against the TTFT limit under load. A tighter limit lowers every configuration's
+    goodput, so each epsilon is its own capstone: the limit swept geometrically from just above
+    the least TTFT of a request alone to the problem's limit (or four times that least TTFT), each
+    point's TTFT the highest its regions' replicas show at the load they carry."""
+    import time
+    from mlsysim_opt.formulations.capstone import solve_capstone
+    from mlsysim_opt.formulations.goodput import apply_sla
+    alone = min(c.ttft_ms for cs in candidates.values() for c in cs)
+    high = p.ttft_ms if p.ttft_ms is not None else 4 * alone
+    if not high > alone:
+        raise InputError("problem.ttft_ms", p.ttft_ms, f"is below the least TTFT any design shows ({alone:.4g} ms "
+                         "for a request alone): there is no front to sweep", "raise it, or sweep axes='carbon'")
+    front: list[ParetoPoint] = []
+    solves = 0
+    for eps in np.geomspace(alone * (1 + 1e-3), high, points):
+        variant = p.with_(ttft_ms=float(eps))
+        limits = {k: v for k, v in (("ttft", variant.ttft_ms), ("itl", variant.itl_ms)) if v is not None}
+        planned = {r: apply_sla(cs, limits, p.percentile, keep_unmet=True) for r, cs in candidates.items()}
+        design = solve_capstone(variant, candidates=planned, time_limit=time_limit, explain=False)
+        solves += 1
+        if not design.feasible:
+            continue
+        value = max(d.load.ttft_ms if d.load is not None else d.config.ttft_ms for d in design.regions)
         front.append(ParetoPoint(annual_cost_usd=design.annual_cost_usd, secondary=value, epsilon=float(eps),
                                  design=design))
     front = _non_dominated(front)
     knee = _knee(np.array([(q.annual_cost_usd, q.secondary) for q in front])) if front else None
-    return ParetoFront(axes=("tco", axes), points=front, knee=knee, solve_time_s=time.perf_counter() - start,
+    return ParetoFront(axes=("tco", "ttft"), points=front, knee=knee, solve_time_s=time.perf_counter() - start,
                        solves=solves)
 
 
@@ -181,7 +195,8 @@ def plot_front(front: ParetoFront, path: str, *, chosen: Optional[CapstoneResult
         k = v[front.knee]
         ax.plot(k[1], k[0] / 1e6, "*", ms=16, color="#d62728", label="knee")
     if chosen is not None and chosen.feasible:
-        y = chosen.annual_carbon_t if front.axes[1] == "carbon" else max(d.config.ttft_ms for d in chosen.regions)
+        y = chosen.annual_carbon_t if front.axes[1] == "carbon" else max(
+            d.load.ttft_ms if d.load is not None else d.config.ttft_ms for d in chosen.regions)
         ax.plot(y, chosen.annual_cost_usd / 1e6, "s", ms=10, mfc="none", mec="black", label="chosen design")
     for label, sec, cost in others or []:
         ax.plot(sec, cost / 1e6, "x", ms=8)

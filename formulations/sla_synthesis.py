@@ -38,8 +38,7 @@ from mlsysim_opt.errors import InputError
 from mlsysim_opt.formulations.builder import Columns, Formulation, evaluate, number, optional_number
 from mlsysim_opt.formulations.disaggregation import DisaggregatedDesign, solve_disaggregated
 from mlsysim_opt.formulations.fleet_sizing import Candidate, FleetSizingResult, size_fleet
-from mlsysim_opt.formulations.goodput import (DEFAULT_PERCENTILE, LoadPoint, apply_sla, at_stable_load,
-                                              operating_point, percentile_level)
+from mlsysim_opt.formulations.goodput import DEFAULT_PERCENTILE, LoadPoint, apply_sla, operating_point, percentile_level
 from mlsysim_opt.formulations.serving_grid import (DEFAULT_BATCHES, DEFAULT_CHUNKS, DEFAULT_HEADROOM,
                                                    DEFAULT_PRECISIONS, DEFAULT_TP, DEFAULT_UTILIZATION,
                                                    LATENCY_OUTPUTS,
@@ -280,10 +279,11 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
         mix = size_fleet(serving_candidates(meeting, headroom=head), demand_qps=q,
                          budget_usd=budget, time_limit=time_limit, objective=MIX_OBJECTIVES[objective])
     if result is None or not result.has_solution:
-        # Explain over every memory-feasible configuration at its stable load (pruned jointly): the
-        # zero-load latency rows decide.
-        everything = prune(serving_columns(price_configs(at_stable_load(configs, label), **site), headroom=head),
-                           objectives=objectives, limits=limits)
+        # Explain over every memory-feasible configuration (pruned jointly): those that meet the
+        # SLA at their goodput, the others at their stable load with their zero-load latency rows
+        # deciding.
+        everything = prune(serving_columns(price_configs(apply_sla(configs, limits, label, keep_unmet=True), **site),
+                                           headroom=head), objectives=objectives, limits=limits)
         f, _, _ = _formulation(everything, q, spares, limits, objective, budget)
         probe = f.solve(time_limit=time_limit)
         explanation = f.explain(time_limit=time_limit) if not probe.has_solution else None

@@ -1,13 +1,22 @@
 """Exhaustive reference answers for the optimization formulations.
 
-Everything here is computed from the forward models alone (the serving_tp sheet through
-``evaluate_replica``, the economics and sustainability sheets through ``accelerator_year``,
-``DistributedModel.solve`` for training splits) and plain enumeration: no dominance pruning, no
-solver, no formulation code. ``tests/test_formulations_property.py`` compares every formulation
-with these answers.
+Everything here is computed from the forward models and plain enumeration: no dominance pruning,
+no solver, no MILP. A replica's zero-load latencies, full-load capacity, memory and replica costs
+come from ``serving_grid.serving_config``, one (hardware, precision, TP, PP, batch, chunk) point at
+a time; the yearly cost, power and carbon of an accelerator from the economics and sustainability
+sheets (``accelerator_year``); training splits from ``DistributedModel.solve``.
+
+Under a latency SLA a replica is sized at its goodput: the largest arrival rate per replica at which
+every limited percentile of the latencies a loaded replica shows (the ``serving_load`` sheet) holds.
+That forward model of a loaded replica is ``formulations.goodput.apply_sla``: it evaluates each
+configuration on its own (forward evaluation with a bisection on the load, not an optimization), and
+it is the only formulation-side code used here. :func:`loaded_latencies` re-evaluates a chosen
+design with the separate ``LoadedReplicaModel`` solver, at its load and just past its goodput.
+``tests/test_formulations_property.py`` compares every formulation with these answers.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -20,11 +29,18 @@ from mlsysim_opt import DistributedModel, Hardware, Models
 from mlsysim_opt.catalog import default_node_for
 from mlsysim_opt.errors import InputError
 from mlsysim_opt.formulations.capstone import resolve_region
-from mlsysim_opt.formulations.sla_synthesis import accelerator_year, evaluate_replica
+from mlsysim_opt.formulations.goodput import apply_sla
+from mlsysim_opt.formulations.serving_grid import DEFAULT_HEADROOM, serving_config
+from mlsysim_opt.formulations.sla_synthesis import accelerator_year
+from mlsysim_opt.solvers.loaded import LoadedReplicaModel
 
 OBJECTIVE_FIELDS = {"tco": "cost", "power": "power", "carbon": "carbon"}
 COVER = 1.0 - 1e-12
 """Capacity covers a demand when capacity >= COVER * demand (float noise only)."""
+MAX_REPLICAS = 1e9
+"""Largest replica count a formulation counts (beyond it a MILP's integrality tolerance cannot tell
+n from n + 1, and the formulations refuse to count): a design needing more is not a design."""
+LATENCY_KEYS = ("ttft", "itl", "e2e_latency")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -33,18 +49,24 @@ COVER = 1.0 - 1e-12
 
 @dataclass(frozen=True)
 class Replica:
-    """One serving configuration evaluated by the forward serving model (per replica, no headroom)."""
+    """One serving configuration evaluated forward (per replica, no headroom). Latencies are those
+    of a request alone (zero load); ``goodput_qps`` is set by :func:`at_sla` for one SLA."""
 
     hardware: str            # the registry record's full name
     precision: str
     tp: int
     pp: int
     batch_size: int
-    ttft_ms: float
-    itl_ms: float
-    e2e_ms: float
-    capacity_qps: float
+    chunk_tokens: int
+    ttft_ms: float           # one request's TTFT alone
+    itl_ms: float            # the decode step of one request alone
+    e2e_ms: float            # ttft_ms + output tokens x itl_ms
+    capacity_qps: float      # full-batch capacity
     memory_utilization: float
+    goodput_qps: Optional[float] = None
+    percentile: Optional[str] = None
+    config: object = dataclasses.field(default=None, compare=False, hash=False, repr=False)
+    """The forward-evaluated ServingConfig (its replica costs feed the loaded-replica model)."""
 
     @property
     def accelerators(self) -> int:
@@ -52,11 +74,15 @@ class Replica:
 
     @property
     def key(self) -> tuple:
-        return (self.hardware, self.precision, self.tp, self.pp, self.batch_size)
+        return (self.hardware, self.precision, self.tp, self.pp, self.batch_size, self.chunk_tokens)
+
+    def latency(self, key: str) -> float:
+        return {"ttft": self.ttft_ms, "itl": self.itl_ms, "e2e_latency": self.e2e_ms}[key]
 
     def meets(self, limits: dict) -> bool:
-        return (self.ttft_ms <= limits.get("ttft", math.inf) and self.itl_ms <= limits.get("itl", math.inf)
-                and self.e2e_ms <= limits.get("e2e_latency", math.inf))
+        """Alone within every limit, and (once an SLA is applied) a positive goodput under it."""
+        return all(self.latency(k) <= v for k, v in limits.items()) and (
+            self.goodput_qps is None or self.goodput_qps > 0)
 
 
 def hardware_name(name: str) -> str:
@@ -64,32 +90,104 @@ def hardware_name(name: str) -> str:
 
 
 @lru_cache(maxsize=None)
+def replica_point(model: str, hardware: str, precision: str, tp: int, pp: int, batch_size: int, chunk_tokens: int,
+                  prompt_len: int, output_len: int, efficiency: float = 0.5) -> Optional[Replica]:
+    """One point evaluated forward; None when the split does not fit one node or the heads, the
+    precision has no compute path, or the replica does not fit in memory."""
+    wl, hw = Models[model], Hardware[hardware]
+    if tp * pp > default_node_for(hw).accelerators_per_node or wl.heads % tp or wl.n_kv_heads % tp \
+            or pp > wl.layers:
+        return None
+    try:
+        c = serving_config(wl, hw, precision=precision, tp=tp, pp=pp, batch_size=batch_size, prompt_len=prompt_len,
+                           output_len=output_len, efficiency=efficiency, chunk_tokens=chunk_tokens)
+    except InputError:
+        return None
+    if not c.memory_utilization <= 1.0:
+        return None
+    return Replica(hardware=hw.name, precision=precision, tp=tp, pp=pp, batch_size=batch_size,
+                   chunk_tokens=chunk_tokens, ttft_ms=c.ttft_ms, itl_ms=c.itl_alone_ms,
+                   e2e_ms=c.ttft_ms + output_len * c.itl_alone_ms, capacity_qps=c.capacity_qps,
+                   memory_utilization=c.memory_utilization, config=c)
+
+
+@lru_cache(maxsize=None)
 def replica_table(model: str, hardware: tuple, precisions: tuple, tp_sizes: tuple, pp_sizes: tuple,
-                  batch_sizes: tuple, prompt_len: int, output_len: int, efficiency: float = 0.5
+                  batch_sizes: tuple, chunk_sizes: tuple, prompt_len: int, output_len: int, efficiency: float = 0.5
                   ) -> tuple[Replica, ...]:
-    """Every (hardware, precision, TP, PP, batch) point whose replica fits in one node and in
+    """Every (hardware, precision, TP, PP, batch, chunk) point whose replica fits in one node and in
     memory, evaluated one at a time."""
-    wl = Models[model]
     rows = []
     for h in hardware:
-        hw = Hardware[h]
-        per_node = default_node_for(hw).accelerators_per_node
-        for prec, tp, pp, b in itertools.product(precisions, tp_sizes, pp_sizes, batch_sizes):
-            if tp * pp > per_node or wl.heads % tp or wl.n_kv_heads % tp or pp > wl.layers:
-                continue
-            try:
-                out = evaluate_replica(wl, hw, precision=prec, tp=tp, pp=pp, batch_size=b, prompt_len=prompt_len,
-                                       output_len=output_len, efficiency=efficiency)
-            except InputError:
-                continue
-            if not out["tp_memory_utilization"] <= 1.0:
-                continue
-            rows.append(Replica(hardware=hw.name, precision=prec, tp=tp, pp=pp, batch_size=b,
-                                ttft_ms=float(out["cb_ttft"]) * 1e3, itl_ms=float(out["cb_itl"]) * 1e3,
-                                e2e_ms=float(out["tp_request_latency"]) * 1e3,
-                                capacity_qps=float(out["cb_capacity"]),
-                                memory_utilization=float(out["tp_memory_utilization"])))
+        for prec, tp, pp, b, chunk in itertools.product(precisions, tp_sizes, pp_sizes, batch_sizes, chunk_sizes):
+            row = replica_point(model, h, prec, tp, pp, b, chunk, prompt_len, output_len, efficiency)
+            if row is not None:
+                rows.append(row)
     return tuple(rows)
+
+
+@lru_cache(maxsize=4096)
+def _at_sla(rows: tuple, limits: tuple, percentile) -> tuple[Replica, ...]:
+    if not rows:
+        return ()
+    configs = apply_sla([r.config for r in rows], dict(limits), percentile)
+    by_key = {(c.hardware, c.precision, c.tp, c.pp, c.batch_size, c.chunk_tokens): c for c in configs}
+    out = []
+    for r in rows:
+        c = by_key.get(r.key)
+        if c is not None:
+            out.append(dataclasses.replace(r, goodput_qps=float(c.goodput_qps), percentile=c.percentile, config=c))
+    return tuple(out)
+
+
+def at_sla(rows, limits: dict, percentile="p90") -> tuple[Replica, ...]:
+    """The rows meeting the latency limits (ms, at ``percentile``) at some load, each with its
+    goodput: the most requests per second one replica carries within them. Without limits the
+    goodput is (just below) the replica's stable load."""
+    out = _at_sla(tuple(rows), tuple(sorted(limits.items())), percentile)
+    return tuple(r for r in out if r.meets(limits))
+
+
+def planned_headroom(headroom: Optional[float], limits: dict) -> float:
+    """The margin below the goodput replicas are planned at: as given; else none under a latency
+    limit (the SLA sets the load) and DEFAULT_HEADROOM of the stable load without one."""
+    if headroom is not None:
+        return headroom
+    return 1.0 if limits else DEFAULT_HEADROOM
+
+
+# ----------------------------------------------------------------------------------------------
+# a chosen design under its load, through the separate loaded-replica solver
+
+
+def loaded_latencies(model: str, row: Replica, rate: float, percentile="p90", *, prompt_len: int, output_len: int,
+                     efficiency: float = 0.5) -> dict:
+    """TTFT, ITL and end-to-end latency (ms, at ``percentile``) of one replica of ``row`` carrying
+    ``rate`` requests per second (LoadedReplicaModel), whether it is stable and fits in memory."""
+    r = LoadedReplicaModel().solve(Models[model], Hardware[row.hardware], arrival_rate=rate, prompt_len=prompt_len,
+                                   output_len=output_len, batch_size=row.batch_size,
+                                   prefill_chunk_tokens=row.chunk_tokens, precision=row.precision, tp=row.tp,
+                                   pp=row.pp, efficiency=efficiency)
+    level = percentile or "p90"
+    ttft, itl = r.ttft(level).m_as("ms"), r.itl(level).m_as("ms")
+    return {"ttft": ttft, "itl": itl, "e2e_latency": ttft + output_len * r.itl("mean").m_as("ms"),
+            "stable": bool(r.stable), "fits": bool(r.feasible), "utilization": float(r.utilization)}
+
+
+def meets_under_load(lat: dict, limits: dict, rel: float = 1e-6) -> list[str]:
+    """The limits ``lat`` (from :func:`loaded_latencies`) breaks, as text (empty: none)."""
+    broken = [f"{k} {lat[k]:.6g} ms > {v:.6g} ms" for k, v in limits.items() if not lat[k] <= v * (1 + rel) + 1e-9]
+    if not lat["stable"]:
+        broken.append(f"unstable (utilization {lat['utilization']:.4g})")
+    if not lat["fits"]:
+        broken.append("does not fit in memory")
+    return broken
+
+
+def above_goodput(row: Replica) -> float:
+    """A load just past ``row``'s goodput: beyond the resolution the goodput is found to (a
+    millionth of the full-batch capacity, which bounds the stable load)."""
+    return row.goodput_qps * (1 + 1e-9) + 2e-6 * row.capacity_qps
 
 
 @lru_cache(maxsize=None)
@@ -117,6 +215,12 @@ def replicas_to_cover(demand: float, capacity: float, minimum: int = 1) -> int:
     return n
 
 
+def planned_capacity(row: Replica, headroom: float) -> float:
+    """What one replica of an SLA-applied row is planned to carry: its goodput times the headroom."""
+    assert row.goodput_qps is not None, "apply the SLA first (at_sla)"
+    return row.goodput_qps * headroom
+
+
 # ----------------------------------------------------------------------------------------------
 # SLA synthesis: one configuration, replicated
 
@@ -134,14 +238,16 @@ class HomogeneousDesign:
 
 
 def homogeneous_designs(rows, qps: float, headroom: float, limits: dict, *, region=None, utilization=0.6,
-                        infrastructure_multiplier=1.0) -> list[HomogeneousDesign]:
-    """For every configuration meeting the latency limits, the fewest replicas serving ``qps`` at
-    ``headroom`` of their capacity."""
+                        infrastructure_multiplier=1.0, spares: int = 0) -> list[HomogeneousDesign]:
+    """For every SLA-applied configuration (:func:`at_sla`) meeting the latency limits, the fewest
+    replicas serving ``qps`` at ``headroom`` of their goodput, plus ``spares``."""
     out = []
     for row in rows:
         if not row.meets(limits):
             continue
-        n = replicas_to_cover(qps, row.capacity_qps * headroom)
+        n = replicas_to_cover(qps, planned_capacity(row, headroom)) + spares
+        if n > MAX_REPLICAS:
+            continue
         p = replica_price(row, region, utilization, infrastructure_multiplier)
         out.append(HomogeneousDesign(row, n, n * p["cost"], n * p["power"], n * p["carbon"]))
     return out
@@ -186,14 +292,15 @@ class MixedDesigns:
 
 
 def mixed_bounds(rows, qps, headroom) -> list[int]:
-    return [replicas_to_cover(qps, r.capacity_qps * headroom) for r in rows]
+    return [replicas_to_cover(qps, planned_capacity(r, headroom)) for r in rows]
 
 
 def mixed_designs(rows, qps: float, headroom: float, limits: dict, *, region=None, utilization=0.6) -> MixedDesigns:
-    """Replica vectors over the configurations meeting the limits with sum n_c q_c >= qps; n_c up to
-    what configuration c alone would need (more never helps a non-negative objective)."""
+    """Replica vectors over the SLA-applied configurations meeting the limits with sum n_c q_c >= qps
+    (q_c: goodput x headroom); n_c up to what configuration c alone would need (more never helps a
+    non-negative objective)."""
     rows = [r for r in rows if r.meets(limits)]
-    cap = np.array([r.capacity_qps * headroom for r in rows])
+    cap = np.array([planned_capacity(r, headroom) for r in rows])
     grid = product_grid(mixed_bounds(rows, qps, headroom))
     grid = grid[grid @ cap >= COVER * qps]
     prices = [replica_price(r, region, utilization) for r in rows]
@@ -315,29 +422,43 @@ class CapstoneDesigns:
         for j, r in enumerate(self.regions):
             row, n, usable, _ = self.options[r][self.choice[i, j]]
             parts.append(f"{r}: {n} x {row.hardware} {row.precision} TP{row.tp} PP{row.pp} b{row.batch_size} "
-                         f"({usable:.2f} QPS with k down)")
+                         f"chunk {row.chunk_tokens} ({usable:.2f} QPS with k down)")
         return "; ".join(parts) + f" -> ${self.cost[i]:,.2f}, {self.carbon[i]:.4f} t"
 
 
+def capstone_limits(problem) -> dict:
+    return {k: v for k, v in (("ttft", problem.ttft_ms), ("itl", problem.itl_ms)) if v is not None}
+
+
 def capstone_region_rows(problem) -> tuple[Replica, ...]:
+    """Every memory-feasible point of the problem's grid, unpriced and before the SLA."""
     hardware = tuple(problem.hardware) if problem.hardware else ("H100", "A100", "L4")
     return replica_table(problem.model, hardware, tuple(problem.precisions), tuple(problem.tp_sizes),
-                         tuple(problem.pp_sizes), tuple(problem.batch_sizes), problem.prompt_len,
-                         problem.output_len, problem.efficiency)
+                         tuple(problem.pp_sizes), tuple(problem.batch_sizes), tuple(problem.chunk_sizes),
+                         problem.prompt_len, problem.output_len, problem.efficiency)
+
+
+def capstone_sla_rows(problem) -> tuple[Replica, ...]:
+    """The points meeting the problem's latency limits at some load, each with its goodput."""
+    return at_sla(capstone_region_rows(problem), capstone_limits(problem), problem.percentile)
+
+
+def capstone_headroom(problem) -> float:
+    return planned_headroom(problem.headroom, capstone_limits(problem))
 
 
 def capstone_options(problem) -> dict:
     p = problem
-    limits = {k: v for k, v in (("ttft", p.ttft_ms), ("itl", p.itl_ms)) if v is not None}
     k = p.redundancy
     regions = list(p.regions)
     max_share = 1.0 - (len(regions) - 1) * p.min_share
-    rows = [r for r in capstone_region_rows(p) if r.meets(limits)]
+    rows = capstone_sla_rows(p)
+    head = capstone_headroom(p)
     options = {}
     for region in regions:
         opts = []
         for row in rows:
-            usable1 = row.capacity_qps * p.headroom
+            usable1 = planned_capacity(row, head)
             pr = replica_price(row, region, p.utilization, p.infrastructure_multiplier)
             lo = k + replicas_to_cover(p.min_share * p.qps, usable1) if p.min_share > 0 else k + 1
             hi = k + replicas_to_cover(max_share * p.qps, usable1)

@@ -5,8 +5,10 @@ For every random instance:
 1. the optimum: the formulation's value equals the enumeration's optimum (relative 1e-6), or both
    say infeasible;
 2. the returned design, re-evaluated with the forward models (not the solver's numbers), meets
-   every limit: demand with the planned headroom and N+k spares, latencies, memory, budget,
-   carbon and power caps, availability;
+   every limit: demand at each configuration's goodput times the planned headroom with N+k
+   spares, latencies alone and, through LoadedReplicaModel, the limited percentiles at the load
+   each working replica carries (and a broken limit or queue just past the goodput), memory,
+   budget, carbon and power caps, availability;
 3. the status is honest: "optimal" only with the enumeration's value, a time-limited "feasible"
    answer still within every hard limit, an infeasible query without a design.
 """
@@ -23,7 +25,7 @@ import brute_force as bf
 from mlsysim_opt import (Candidate, CapstoneProblem, DistributedModel, Fabrics, Fleet, InputError, Models, Nodes,
                          ParallelismOptimizer, pareto_front, size_fleet, solve_capstone, synthesize)
 from mlsysim_opt.formulations.capstone import region_candidates, resolve_region
-from mlsysim_opt.formulations.sla_synthesis import DEFAULT_HEADROOM
+from mlsysim_opt.formulations.serving_grid import DEFAULT_CHUNKS, DEFAULT_HEADROOM
 
 REL = 1e-6
 TINY_TIME = 1e-9
@@ -79,6 +81,8 @@ SLA_HARDWARE = ("H100", "A100", "L4", "MI300X", "T4", "H200", "Gaudi3", "B200")
 SLA_PRECISIONS = ("fp16", "fp8", "int8", "int4")
 SLA_TP = (1, 2, 4, 8)
 SLA_BATCHES = (1, 8, 32, 128, 256)
+SLA_PERCENTILES = (None, None, None, "p50", "p99", "mean")
+"""None: the formulation's default (p90), not passed."""
 SHAPES = ((512, 256), (256, 128))
 SLA_REGIONS = ("US_East", "EU_West", "Quebec", "Poland", "Norway")
 OBJECTIVE_ATTR = {"tco": "annual_cost_usd", "power": "power_kw", "carbon": "annual_carbon_t"}
@@ -86,17 +90,18 @@ N_SLA, N_MIX = 90, 24
 MIX_PAIRS = (("MI300X", "B200"), ("Gaudi3", "H200"), ("L4", "T4"), ("H100", "MI300X"), ("A100", "Gaudi3"),
              ("B200", "Gaudi3"))
 """Hardware pairs whose cost and power per request rank differently (the objective matters)."""
-
-
-def sla_rows(model, shape):
-    return bf.replica_table(model, SLA_HARDWARE, SLA_PRECISIONS, SLA_TP, (1,), SLA_BATCHES, *shape)
+MIX_GRID_LIMIT = 60_000
 
 
 def _limit(rng, rows, attr, weights):
+    """A latency limit from the rows' zero-load latencies: none; just above a random row's ("some":
+    it meets the limit only at light load); well above it ("loose"); or below every row's."""
     values = sorted(getattr(r, attr) for r in rows)
     mode = weighted(rng, weights)
     if mode == "some":
         return round(rng.choice(values) * rng.uniform(1.0005, 1.3), 6)
+    if mode == "loose":
+        return round(rng.choice(values) * rng.uniform(1.3, 4.0), 6)
     if mode == "impossible":
         return round(values[0] * rng.uniform(0.5, 0.999), 6)
     return None
@@ -129,40 +134,47 @@ def sla_instance(seed: int, *, mix: bool = False):
             hardware = list(rng.choice(MIX_PAIRS)) if rng.random() < 0.7 else rng.sample(SLA_HARDWARE, 2)
             precisions = [rng.choice(("fp16", "int8"))]
             tps, batches = [1], sorted(rng.sample((8, 32, 128), 2))
+            chunks = sorted(rng.sample(DEFAULT_CHUNKS, 1 if rng.random() < 0.7 else 2))
         else:
             model, shape = rng.choice(SLA_MODELS), rng.choice(SHAPES)
             hardware = rng.sample(SLA_HARDWARE, rng.randint(1, 4))
             precisions = rng.sample(SLA_PRECISIONS, rng.randint(1, 3))
             tps = sorted(rng.sample(SLA_TP, rng.randint(1, 3)))
             batches = sorted(rng.sample(SLA_BATCHES, rng.randint(1, 3)))
-        names = {bf.hardware_name(h) for h in hardware}
-        rows = [r for r in sla_rows(model, shape) if r.hardware in names and r.precision in precisions
-                and r.tp in tps and r.batch_size in batches]
+            chunks = None if rng.random() < 0.4 else sorted(rng.sample(DEFAULT_CHUNKS, rng.randint(1, 2)))
+        rows = bf.replica_table(model, tuple(hardware), tuple(precisions), tuple(tps), (1,), tuple(batches),
+                                tuple(chunks or DEFAULT_CHUNKS), *shape)
         if rows:
             break
+    percentile = rng.choice(SLA_PERCENTILES)
     headroom = rng.choice([None, None, 0.6, 0.75, 0.9])
-    head = DEFAULT_HEADROOM if headroom is None else headroom
     limits = {}
-    ttft = _limit(rng, rows, "ttft_ms", {"none": 0.35, "some": 0.55, "impossible": 0.1 if not mix else 0.0})
-    itl = _limit(rng, rows, "itl_ms", {"none": 0.5, "some": 0.45, "impossible": 0.05 if not mix else 0.0})
-    e2e = _limit(rng, rows, "e2e_ms", {"none": 0.9, "some": 0.1})
+    if mix:   # limits well above the floors: goodputs of the same order, so mixing pays
+        ttft = _limit(rng, rows, "ttft_ms", {"none": 0.35, "some": 0.1, "loose": 0.55})
+        itl = _limit(rng, rows, "itl_ms", {"none": 0.5, "some": 0.1, "loose": 0.4})
+        e2e = _limit(rng, rows, "e2e_ms", {"none": 0.85, "loose": 0.15})
+    else:
+        ttft = _limit(rng, rows, "ttft_ms", {"none": 0.3, "some": 0.3, "loose": 0.3, "impossible": 0.1})
+        itl = _limit(rng, rows, "itl_ms", {"none": 0.45, "some": 0.2, "loose": 0.3, "impossible": 0.05})
+        e2e = _limit(rng, rows, "e2e_ms", {"none": 0.85, "some": 0.05, "loose": 0.1})
     for key, v in (("ttft", ttft), ("itl", itl), ("e2e_latency", e2e)):
         if v is not None:
             limits[key] = v
+    sla = bf.at_sla(rows, limits, percentile or "p90")
+    head = bf.planned_headroom(headroom, limits)
     objective = rng.choice(["tco", "power", "carbon"])
     region = None if mix else rng.choice([None, None, None, *SLA_REGIONS])
     if mix:
-        meeting = [r for r in rows if r.meets(limits)]
-        if meeting:
-            qps = round(min(r.capacity_qps for r in meeting) * head * rng.uniform(1.5, 10), 4)
-            while bf.grid_size(bf.mixed_bounds(meeting, qps, head)) > 60_000:
+        if sla:
+            qps = round(bf.planned_capacity(rng.choice(sla), head) * rng.uniform(1.5, 6), 4)
+            while bf.grid_size(bf.mixed_bounds(sla, qps, head)) > MIX_GRID_LIMIT:
                 qps = round(qps * 0.7, 4)
         else:
             qps = round(rng.uniform(1, 20), 4)
     else:
         qps = round(10 ** rng.uniform(-0.5, 2.7), 4)
-    designs = bf.homogeneous_designs(rows, qps, head, limits, region=region)
-    mixed = bf.mixed_designs(rows, qps, head, limits) if mix else None
+    designs = bf.homogeneous_designs(sla, qps, head, limits, region=region)
+    mixed = bf.mixed_designs(sla, qps, head, limits) if mix else None
     if mix and len(mixed.cost):
         costs, values = list(mixed.cost), list(mixed.value(objective))
     else:
@@ -170,10 +182,10 @@ def sla_instance(seed: int, *, mix: bool = False):
     budget = _budget(rng, costs, {"none": 0.25, "some": 0.2, "binding": 0.4, "below": 0.08, "loose": 0.07}, values)
     time_limit = TINY_TIME if rng.random() < 0.15 else GENEROUS_TIME
     instance = dict(seed=seed, model=model, prompt_len=shape[0], output_len=shape[1], qps=qps,
-                    hardware=hardware, precisions=precisions, tp_sizes=tps, batch_sizes=batches,
-                    limits_ms=limits, objective=objective, budget_usd=budget, headroom=headroom,
-                    region=region, time_limit=time_limit)
-    return instance, rows, designs, mixed
+                    hardware=hardware, precisions=precisions, tp_sizes=tps, batch_sizes=batches, chunk_sizes=chunks,
+                    limits_ms=limits, percentile=percentile, objective=objective, budget_usd=budget,
+                    headroom=headroom, region=region, time_limit=time_limit)
+    return instance, sla, designs, mixed
 
 
 def run_synthesize(inst, *, allow_mix=False):
@@ -183,8 +195,9 @@ def run_synthesize(inst, *, allow_mix=False):
                   time_limit=inst["time_limit"])
     for key, v in inst["limits_ms"].items():
         kwargs[key] = f"{v!r} ms"
-    if inst["headroom"] is not None:
-        kwargs["headroom"] = inst["headroom"]
+    for key in ("chunk_sizes", "percentile", "headroom"):
+        if inst[key] is not None:
+            kwargs[key] = inst[key]
     if inst["region"] is not None:
         kwargs["datacenter"] = resolve_region(inst["region"])
     if allow_mix:
@@ -194,16 +207,45 @@ def run_synthesize(inst, *, allow_mix=False):
 
 def describe(d: bf.HomogeneousDesign) -> str:
     r = d.row
-    return (f"{d.replicas} x {r.hardware} {r.precision} TP{r.tp} batch {r.batch_size} "
-            f"(${d.cost:,.2f}, {d.power:.4f} kW, {d.carbon:.4f} t)")
+    return (f"{d.replicas} x {r.hardware} {r.precision} TP{r.tp} batch {r.batch_size} chunk {r.chunk_tokens} "
+            f"(goodput {r.goodput_qps:.6g} QPS; ${d.cost:,.2f}, {d.power:.4f} kW, {d.carbon:.4f} t)")
+
+
+def row_of(c, by_key):
+    return by_key.get((c.hardware, c.precision, c.tp, c.pp, c.batch_size, c.chunk_tokens))
+
+
+def check_under_load(f: Findings, inst, row, rate, what: str, limits=None, percentile=None, efficiency=0.5):
+    """The design re-evaluated by LoadedReplicaModel at the load each working replica carries:
+    every limited percentile within its limit, stable, in memory."""
+    limits = inst["limits_ms"] if limits is None else limits
+    lat = bf.loaded_latencies(inst["model"], row, rate, percentile or inst.get("percentile") or "p90",
+                              prompt_len=inst["prompt_len"], output_len=inst["output_len"], efficiency=efficiency)
+    broken = bf.meets_under_load(lat, limits)
+    f.expect(not broken, f"{what} carrying {rate:.6g} QPS per replica (LoadedReplicaModel): {'; '.join(broken)}")
+    return lat
+
+
+def check_goodput_is_tight(f: Findings, inst, row, what: str, limits=None, percentile=None, efficiency=0.5):
+    """Just past the goodput the replica breaks a limit or its queue (LoadedReplicaModel): the
+    goodput planned with is the most the SLA allows, not less."""
+    limits = inst["limits_ms"] if limits is None else limits
+    rate = bf.above_goodput(row)
+    lat = bf.loaded_latencies(inst["model"], row, rate, percentile or inst.get("percentile") or "p90",
+                              prompt_len=inst["prompt_len"], output_len=inst["output_len"], efficiency=efficiency)
+    f.expect(bool(bf.meets_under_load(lat, limits, rel=0.0)),
+             f"{what}: at {rate:.9g} QPS per replica, past the goodput {row.goodput_qps:.9g}, every limit still "
+             f"holds and the replica is stable (LoadedReplicaModel: {lat})")
 
 
 def check_sla_best(f: Findings, inst, rows, designs, r):
-    """Checks 1-3 on the homogeneous answer ``r.best``."""
-    objective, budget, head = inst["objective"], inst["budget_usd"], inst["headroom"] or DEFAULT_HEADROOM
+    """Checks 1-3 on the homogeneous answer ``r.best`` (``rows``: the SLA-applied brute-force rows)."""
+    objective, budget = inst["objective"], inst["budget_usd"]
+    head = bf.planned_headroom(inst["headroom"], inst["limits_ms"])
     generous = inst["time_limit"] >= 1
     expected = bf.best_homogeneous(designs, objective, budget)
     status = status_of(r.solve)
+    f.expect(r.percentile == (inst["percentile"] or "p90"), f"result percentile {r.percentile!r}")
     if r.best is None:
         f.expect(status not in HAS_SOLUTION, f"status {status!r} but no design returned")
         if expected is not None:
@@ -216,15 +258,29 @@ def check_sla_best(f: Findings, inst, rows, designs, r):
         return
     by_key = {row.key: row for row in rows}
     c = r.best.config
-    row = by_key.get((c.hardware, c.precision, c.tp, c.pp, c.batch_size))
-    if not f.expect(row is not None, f"design {c.name} is outside the query's grid or does not fit in memory"):
+    row = row_of(c, by_key)
+    if not f.expect(row is not None, f"design {c.name} is outside the query's grid, does not fit in memory or "
+                                     "meets the SLA at no load"):
         return
     f.expect(row.meets(inst["limits_ms"]),
-             f"design {c.name} breaks a latency limit (forward TTFT {row.ttft_ms:.4f} ms, ITL {row.itl_ms:.4f} ms, "
-             f"e2e {row.e2e_ms:.2f} ms; limits {inst['limits_ms']})")
-    usable = r.best.replicas * row.capacity_qps * head
+             f"design {c.name} breaks a latency limit alone (forward TTFT {row.ttft_ms:.4f} ms, ITL "
+             f"{row.itl_ms:.4f} ms, e2e {row.e2e_ms:.2f} ms; limits {inst['limits_ms']})")
+    f.expect(close(c.goodput_qps, row.goodput_qps, 1e-9),
+             f"design {c.name} planned at goodput {c.goodput_qps:.9g}, forward {row.goodput_qps:.9g}")
+    usable = r.best.replicas * bf.planned_capacity(row, head)
     f.expect(usable >= bf.COVER * inst["qps"],
-             f"{r.best.replicas} x {c.name} serve {usable:.6g} QPS at headroom {head} < demand {inst['qps']}")
+             f"{r.best.replicas} x {c.name} serve {usable:.6g} QPS at goodput {row.goodput_qps:.6g} x headroom "
+             f"{head} < demand {inst['qps']}")
+    rate = inst["qps"] / r.best.replicas
+    lat = check_under_load(f, inst, row, rate, f"{r.best.replicas} x {c.name}")
+    check_goodput_is_tight(f, inst, row, c.name)
+    load = r.best.load
+    if f.expect(load is not None, "the design reports no latencies under load"):
+        f.expect(close(load.qps_per_replica, rate, 1e-9), f"reported load {load.qps_per_replica:.9g} QPS per "
+                                                          f"replica, demand / replicas = {rate:.9g}")
+        for key in ("ttft", "itl", "e2e_latency"):
+            f.expect(close(load.latency_ms(key), lat[key], 1e-6),
+                     f"reported {key} under load {load.latency_ms(key):.9g} ms, LoadedReplicaModel {lat[key]:.9g} ms")
     p = bf.replica_price(row, inst["region"])
     fwd = {k: r.best.replicas * p[k] for k in ("cost", "power", "carbon")}
     for k, attr in (("cost", "annual_cost_usd"), ("power", "power_kw"), ("carbon", "annual_carbon_t")):
@@ -261,17 +317,18 @@ def test_sla_synthesis_matches_brute_force(seed):
     f.done()
 
 
-_NAME = re.compile(r"^(?P<hw>.+) (?P<prec>\S+) TP(?P<tp>\d+)(?: PP(?P<pp>\d+))? batch (?P<b>\d+)$")
+_NAME = re.compile(r"^(?P<hw>.+) (?P<prec>\S+) TP(?P<tp>\d+)(?: PP(?P<pp>\d+))? batch (?P<b>\d+) chunk (?P<c>\d+)$")
 
 
 def candidate_key(cand: Candidate):
     d = cand.details or {}
-    if {"precision", "tp", "batch_size"} <= set(d):
-        return (cand.hardware, d["precision"], int(d["tp"]), int(d.get("pp", 1)), int(d["batch_size"]))
+    if {"precision", "tp", "batch_size", "chunk_tokens"} <= set(d):
+        return (cand.hardware, d["precision"], int(d["tp"]), int(d.get("pp", 1)), int(d["batch_size"]),
+                int(d["chunk_tokens"]))
     m = _NAME.match(cand.name)
     if m is None:
         return None
-    return (m["hw"], m["prec"], int(m["tp"]), int(m["pp"] or 1), int(m["b"]))
+    return (m["hw"], m["prec"], int(m["tp"]), int(m["pp"] or 1), int(m["b"]), int(m["c"]))
 
 
 @pytest.mark.parametrize("seed", range(N_MIX))
@@ -280,7 +337,8 @@ def test_sla_synthesis_mixed_fleet_matches_brute_force(seed):
     f = Findings("synthesize(allow_mix=True)", inst)
     r = run_synthesize(inst, allow_mix=True)
     check_sla_best(f, inst, rows, designs, r)
-    objective, budget, head = inst["objective"], inst["budget_usd"], inst["headroom"] or DEFAULT_HEADROOM
+    objective, budget = inst["objective"], inst["budget_usd"]
+    head = bf.planned_headroom(inst["headroom"], inst["limits_ms"])
     generous = inst["time_limit"] >= 1
     values = mixed.value(objective)
     ok = mixed.cost <= budget if budget is not None else values == values
@@ -288,7 +346,7 @@ def test_sla_synthesis_mixed_fleet_matches_brute_force(seed):
     if expected is not None:
         i = int(values[ok].argmin())
         counts = mixed.counts[ok][i]
-        expected_text = ", ".join(f"{n} x {row.hardware} {row.precision} b{row.batch_size}"
+        expected_text = ", ".join(f"{n} x {row.hardware} {row.precision} b{row.batch_size} chunk {row.chunk_tokens}"
                                   for n, row in zip(counts, mixed.rows) if n) + f" = {objective} {expected:.9g}"
     mix = r.mix
     if mix is None or not mix.solve.has_solution:
@@ -303,13 +361,17 @@ def test_sla_synthesis_mixed_fleet_matches_brute_force(seed):
     for a in mix.allocations:
         key = candidate_key(a.candidate)
         row = by_key.get(key)
-        if not f.expect(row is not None, f"mix uses {a.candidate.name!r}, not a configuration of the query"):
+        if not f.expect(row is not None, f"mix uses {a.candidate.name!r}, not a configuration of the query "
+                                         "meeting the SLA"):
             continue
         f.expect(row.meets(inst["limits_ms"]), f"mix uses {a.candidate.name} which breaks a latency limit")
         served = sum(a.served_qps.values())
-        f.expect(served <= a.replicas * row.capacity_qps * head * (1 + 1e-7) + 1e-7,
+        planned = a.replicas * bf.planned_capacity(row, head)
+        f.expect(served <= planned * (1 + 1e-7) + 1e-7,
                  f"mix assigns {served:.6g} QPS to {a.replicas} x {a.candidate.name} "
-                 f"(forward capacity {a.replicas * row.capacity_qps * head:.6g})")
+                 f"(goodput x headroom {planned:.6g})")
+        if a.replicas > 0 and served > 0:
+            check_under_load(f, inst, row, min(served, planned) / a.replicas, f"mix {a.replicas} x {a.candidate.name}")
         served_total += served
         p = bf.replica_price(row)
         cost += a.replicas * p["cost"]
@@ -354,12 +416,17 @@ def _synthetic_candidates(rng, classes):
 FLEET_FORWARD_GRID = dict(hardware=("H100", "A100", "L4", "T4"), precisions=("fp16", "int8"), tp=(1, 2),
                           batches=(8, 32, 128))
 FLEET_CLASS_SHAPES = {"default": (512, 256), "long": (512, 256), "short": (256, 128)}
+FLEET_CHUNKS = (512,)
 
 
 def _forward_candidates(rng, classes):
+    """Candidates from forward-evaluated replicas, each class at DEFAULT_HEADROOM of its stable load
+    (what a serving configuration is planned at without a latency limit)."""
     g = FLEET_FORWARD_GRID
-    tables = {k: {r.key: r for r in bf.replica_table("Llama3_8B", g["hardware"], g["precisions"], g["tp"], (1,),
-                                                      g["batches"], *FLEET_CLASS_SHAPES[k])} for k in classes}
+    tables = {k: {r.key: r for r in bf.at_sla(bf.replica_table("Llama3_8B", g["hardware"], g["precisions"], g["tp"],
+                                                                (1,), g["batches"], FLEET_CHUNKS,
+                                                                *FLEET_CLASS_SHAPES[k]), {})}
+              for k in classes}
     keys = sorted(set.intersection(*(set(t) for t in tables.values())))
     cands = []
     for key in rng.sample(keys, rng.randint(2, 4)):
@@ -367,7 +434,8 @@ def _forward_candidates(rng, classes):
         p = bf.replica_price(row)
         name = f"{row.hardware} {row.precision} TP{row.tp} b{row.batch_size}"
         cands.append(Candidate(name=name, hardware=row.hardware, accelerators=row.accelerators,
-                               throughput_qps={k: tables[k][key].capacity_qps * DEFAULT_HEADROOM for k in classes},
+                               throughput_qps={k: bf.planned_capacity(tables[k][key], DEFAULT_HEADROOM)
+                                               for k in classes},
                                annual_cost_usd=p["cost"], power_kw=p["power"], annual_carbon_t=p["carbon"]))
     return cands
 
@@ -574,6 +642,7 @@ CAPSTONE_GRIDS = {
 CAPSTONE_REGIONS = ("US_East", "EU_West", "Quebec", "Iowa", "France", "Poland", "Norway", "Texas",
                     "Quebec_Hydro", "Nordic_Sweden")
 CAPSTONE_GRID_LIMIT = 60_000
+CAPSTONE_PERCENTILES = ("p90", "p90", "p50", "p99")
 
 
 def capstone_instance(seed: int, *, pareto: bool = False):
@@ -590,16 +659,19 @@ def capstone_instance(seed: int, *, pareto: bool = False):
                     tp_sizes=sorted(rng.sample(g["tp_sizes"], rng.randint(1, 2))),
                     pp_sizes=[1, 2] if rng.random() < 0.15 else [1],
                     batch_sizes=sorted(rng.sample(g["batch_sizes"], 1 if n_regions == 3 else rng.randint(1, 2))),
-                    headroom=rng.choice([0.8, 0.8, 0.7, 0.9]), objective=rng.choice(["tco", "carbon"]),
+                    chunk_sizes=sorted(rng.sample(DEFAULT_CHUNKS, 1 if n_regions == 3 else rng.randint(1, 2))),
+                    headroom=rng.choice([None, None, 0.8, 0.7, 0.9]), percentile=rng.choice(CAPSTONE_PERCENTILES),
+                    objective=rng.choice(["tco", "carbon"]),
                     annual_budget_usd=None, carbon_cap_t=None, ttft_ms=None, itl_ms=None)
         rows = bf.capstone_region_rows(CapstoneProblem(**base))
         if rows:
             break
-    base["ttft_ms"] = _limit(rng, rows, "ttft_ms", {"none": 0.4, "some": 0.5, "impossible": 0.0 if pareto else 0.1})
-    base["itl_ms"] = _limit(rng, rows, "itl_ms", {"none": 0.6, "some": 0.4})
-    meeting = [r for r in rows if r.meets({k: v for k, v in (("ttft", base["ttft_ms"]), ("itl", base["itl_ms"]))
-                                             if v is not None})] or rows
-    usable = sorted(r.capacity_qps * base["headroom"] for r in meeting)
+    base["ttft_ms"] = _limit(rng, rows, "ttft_ms", {"none": 0.35, "some": 0.25, "loose": 0.3,
+                                                    "impossible": 0.0 if pareto else 0.1})
+    base["itl_ms"] = _limit(rng, rows, "itl_ms", {"none": 0.55, "some": 0.15, "loose": 0.3})
+    probe = CapstoneProblem(**base, qps=1.0)
+    meeting = bf.capstone_sla_rows(probe) or bf.at_sla(rows, {})
+    usable = sorted(bf.planned_capacity(r, bf.capstone_headroom(probe)) for r in meeting)
     base["qps"] = round(usable[len(usable) // 2] * rng.uniform(0.5, 6) * n_regions, 4)
     while bf.capstone_size(CapstoneProblem(**base)) > CAPSTONE_GRID_LIMIT:
         base["qps"] = round(base["qps"] * 0.7, 4)
@@ -627,26 +699,44 @@ def capstone_instance(seed: int, *, pareto: bool = False):
 def check_capstone_design(f: Findings, problem: CapstoneProblem, result, *, carbon_cap=True, label=""):
     """Re-evaluates a capstone design with the forward models; returns its (cost, carbon)."""
     p = problem
-    limits = {k: v for k, v in (("ttft", p.ttft_ms), ("itl", p.itl_ms)) if v is not None}
-    by_key = {row.key: row for row in bf.capstone_region_rows(p)}
+    limits = bf.capstone_limits(p)
+    head = bf.capstone_headroom(p)
+    by_key = {row.key: row for row in bf.capstone_sla_rows(p)}
+    load_inst = dict(model=p.model, prompt_len=p.prompt_len, output_len=p.output_len, limits_ms=limits,
+                     percentile=p.percentile)
     f.expect(sorted(d.region for d in result.regions) == sorted(p.regions),
              f"{label}regions {[d.region for d in result.regions]} != {p.regions}")
     total_usable = total_served = cost = carbon = 0.0
     for d in result.regions:
         c = d.config
-        row = by_key.get((c.hardware, c.precision, c.tp, c.pp, c.batch_size))
-        if not f.expect(row is not None, f"{label}{d.region}: {c.name} is outside the grid or memory"):
+        row = row_of(c, by_key)
+        if not f.expect(row is not None, f"{label}{d.region}: {c.name} is outside the grid or memory, or meets "
+                                         "the SLA at no load"):
             continue
-        f.expect(row.meets(limits), f"{label}{d.region}: {c.name} breaks a latency limit (forward TTFT "
+        f.expect(row.meets(limits), f"{label}{d.region}: {c.name} breaks a latency limit alone (forward TTFT "
                                     f"{row.ttft_ms:.4f} ms, ITL {row.itl_ms:.4f} ms; limits {limits})")
         f.expect(d.replicas >= p.redundancy + 1, f"{label}{d.region}: {d.replicas} replicas < N+k minimum "
                                                  f"{p.redundancy + 1}")
-        usable = row.capacity_qps * p.headroom * (d.replicas - p.redundancy)
+        usable = bf.planned_capacity(row, head) * (d.replicas - p.redundancy)
         f.expect(usable >= bf.COVER * p.min_share * p.qps,
-                 f"{label}{d.region}: {d.replicas} x {c.name} with {p.redundancy} down serve {usable:.6g} QPS < "
-                 f"minimum share {p.min_share * p.qps:.6g}")
+                 f"{label}{d.region}: {d.replicas} x {c.name} with {p.redundancy} down serve {usable:.6g} QPS "
+                 f"(goodput {row.goodput_qps:.6g} x headroom {head}) < minimum share {p.min_share * p.qps:.6g}")
         f.expect(d.served_qps <= usable * (1 + 1e-7) + 1e-6,
                  f"{label}{d.region}: assigned {d.served_qps:.6g} QPS > capacity with k down {usable:.6g}")
+        working = d.replicas - p.redundancy
+        if working > 0 and d.served_qps > 0:
+            rate = min(d.served_qps, usable) / working
+            lat = check_under_load(f, load_inst, row, rate, f"{label}{d.region}: {d.replicas} x {c.name}",
+                                   efficiency=p.efficiency)
+            check_goodput_is_tight(f, load_inst, row, f"{label}{d.region}: {c.name}", efficiency=p.efficiency)
+            if f.expect(d.load is not None, f"{label}{d.region}: no latencies under load reported"):
+                f.expect(close(d.load.qps_per_replica, d.served_qps / working, 1e-9),
+                         f"{label}{d.region}: reported load {d.load.qps_per_replica:.9g} QPS per replica != "
+                         f"served / working replicas {d.served_qps / working:.9g}")
+                for key in limits:
+                    f.expect(close(d.load.latency_ms(key), lat[key], 1e-6),
+                             f"{label}{d.region}: reported {key} under load {d.load.latency_ms(key):.9g} ms, "
+                             f"LoadedReplicaModel {lat[key]:.9g} ms")
         total_usable += usable
         total_served += d.served_qps
         pr = bf.replica_price(row, d.region, p.utilization, p.infrastructure_multiplier)

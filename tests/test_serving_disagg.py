@@ -275,7 +275,8 @@ def test_decode_design_rule_against_the_simulation(name, quantile):
     dec = decode_values(name)
     rate = serving_disagg.decode_rate_limit(quantile, **dec)
     out = serving_disagg.evaluate_decode(**dict(dec, arrival_rate=rate, quantile=quantile))
-    assert out["disagg_decode_slot_wait_probability"] == pytest.approx(1 - quantile, rel=1e-6)
+    # the rate is bracketed to 1e-6 of the capacity from below: the rule holds, and binds
+    assert 1 - quantile - 1e-4 <= out["disagg_decode_slot_wait_probability"] <= 1 - quantile
     assert out["disagg_decode_slot_wait_quantile"] == pytest.approx(0.0, abs=1e-9)
     assert 0.5 * rate / capacity(dec, "decode") < 1                       # a real load, below capacity
     sim = decode_replica(poisson_arrivals(rate, 30000, 11), slots=int(dec["batch_size"]),
@@ -291,7 +292,9 @@ def test_prefill_rate_limit_meets_the_ttft_limit():
     rates = serving_disagg.prefill_rate_limit(limits, 0.99, **pre)
     assert rates[0] == 0.0 and 0 < rates[1] < rates[2] < capacity(pre, "prefill")
     out = serving_disagg.evaluate_prefill(("disagg_ttft_quantile",), **dict(pre, arrival_rate=rates[1:], quantile=0.99))
-    np.testing.assert_allclose(out["disagg_ttft_quantile"], limits[1:], rtol=1e-9)
+    # the rate is bracketed from below: the limit holds and binds (to the bisection's 1e-6 of the capacity)
+    assert np.all(out["disagg_ttft_quantile"] <= limits[1:])
+    np.testing.assert_allclose(out["disagg_ttft_quantile"], limits[1:], rtol=1e-4)
 
 
 def test_one_prefill_replica_feeding_one_decode_replica():

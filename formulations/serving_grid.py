@@ -119,6 +119,12 @@ _set = object.__setattr__
 
 
 @lru_cache(maxsize=None)
+def _load_sheet():
+    from mlsysim_opt.models import serving_load
+    return serving_load
+
+
+@lru_cache(maxsize=None)
 def _tp_sheet():
     from mlsysim_opt.models import serving_tp
     return serving_tp.sheet
@@ -162,15 +168,17 @@ def performance_configs(model, *, prompt_len: int, output_len: int, hardware: It
     if not chunks:
         raise InputError("chunk_sizes", list(chunk_sizes), "must list at least one chunk size", "e.g. [512]")
     eta = _in.fraction(efficiency, "efficiency")
+    # The compiled sheets belong to the key: a sheet edited in place compiles anew, and so is its grid.
+    sheets = (_replica_function(), _load_sheet().sheet.compiled(_load_sheet().REPLICA_COSTS))
     key = (id(wl), tuple(id(h) for h in hws), tuple(precs), tuple(tps), tuple(pps), tuple(batches), tuple(chunks),
-           eta, prompt_len, output_len)
+           eta, prompt_len, output_len, tuple(id(f) for f in sheets))
     cached = _GRIDS.get(key)
-    if cached is not None and cached[0] is wl and all(a is b for a, b in zip(cached[1], hws)):
+    if cached is not None and cached[0] is wl and all(a is b for a, b in zip(cached[1], (*hws, *sheets))):
         return list(cached[2])
     configs = _grid(wl, hws, precs, tps, pps, batches, chunks, eta, prompt_len, output_len)
     if len(_GRIDS) >= 16:
         _GRIDS.clear()
-    _GRIDS[key] = (wl, hws, tuple(configs))
+    _GRIDS[key] = (wl, (*hws, *sheets), tuple(configs))
     return configs
 
 

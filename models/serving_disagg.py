@@ -110,7 +110,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from mlsysim_opt.symbolic import Max, Min, Piecewise, Sheet, log, sqrt, sym
+from mlsysim_opt.symbolic import max_of, min_of, Max, Min, Piecewise, Sheet, log, sqrt, sym
 
 from . import queueing, serving_load
 from .collectives import M as message, alpha, beta, p2p
@@ -127,13 +127,7 @@ alpha_kv = sym("kv_link_latency", "s", "latency of one KV transfer message",
                "registry: Fabrics.InfiniBand_NDR (2 us); a node's NVLink when both replicas share it")
 
 
-def _max(*args):
-    """Max without SymPy's pairwise comparison of nested arguments (slow, and undecidable here)."""
-    return Max(*args, evaluate=False)
-
-
-def _min(*args):
-    return Min(*args, evaluate=False)
+_max, _min = max_of, min_of   # written as is: no comparison or ordering of nested arguments
 
 
 TINY = 1e-300   # keeps log(0) out of the normal quantile at q = 0 or 1

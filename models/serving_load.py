@@ -100,10 +100,9 @@ from __future__ import annotations
 
 import numpy as np
 import sympy
-from scipy.special import gammaincc, gammaln
 
 from mlsysim_opt.errors import ModelDefinitionError
-from mlsysim_opt.symbolic import Max, Min, Piecewise, Sheet, ceiling, exp, log, sym
+from mlsysim_opt.symbolic import max_of, min_of, Max, Min, Piecewise, Sheet, ceiling, exp, log, sym
 
 from . import queueing, serving, serving_tp
 from .memory import B
@@ -125,14 +124,7 @@ mu_B = sym("replica_capacity", "1/s", "requests per second one replica sustains 
            "serving_tp cb_capacity")
 
 
-def _max(*args):
-    """Max without SymPy's pairwise comparison of its arguments, which on these nested expressions
-    takes seconds and decides nothing (the signs depend on the inputs)."""
-    return Max(*args, evaluate=False)
-
-
-def _min(*args):
-    return Min(*args, evaluate=False)
+_max, _min = max_of, min_of   # written as is: no comparison or ordering of nested arguments
 
 
 TINY = 1e-12   # a probability too small to change a result: keeps 0/0 out of the compiled code at zero load
@@ -298,6 +290,7 @@ def slot_wait_probability(batch_size, offered_load, peakedness=1.0):
     out = np.where(a > 0, 1.0, 0.0)
     live = (a > 0) & (rho < 1)
     if np.any(live):
+        from scipy.special import gammaincc, gammaln   # here: importing it costs every sheet import 0.2 s
         cl, al = c[live], a[live]
         log_pmf = cl * np.log(al) - al - gammaln(cl + 1)
         blocking = np.minimum(1.0, np.exp(log_pmf) / np.maximum(gammaincc(cl + 1, al), 1e-300))

@@ -51,7 +51,9 @@ def test_records_added_through_one_server_reach_the_others(pair):
 
 
 def _sleep_job(api, seconds):
-    response = api.post("/jobs", json={"kind": "sleep", "params": {"seconds": seconds, "tag": uuid.uuid4().hex}})
+    # a tag that never reads as a number: a bare hex such as "70e435..." leads with 70e435 (infinite)
+    tag = f"job-{uuid.uuid4().hex}"
+    response = api.post("/jobs", json={"kind": "sleep", "params": {"seconds": seconds, "tag": tag}})
     assert response.status_code in (200, 202), response.text
     return wait_job(api, response.json()["id"], until=("running",))
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from mlsysim_opt.errors import InputError
 from mlsysim_opt.formulations.builder import number
 from mlsysim_opt.formulations.capstone import CapstoneProblem, CapstoneResult, build_model, region_candidates
-from mlsysim_opt.highs import Session, SolveStatus
+from mlsysim_opt.highs import Session
 from mlsysim_opt.milp import set_limit
 
 

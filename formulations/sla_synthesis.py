@@ -43,7 +43,7 @@ from mlsysim_opt.formulations.serving_grid import (DEFAULT_BATCHES, DEFAULT_CHUN
                                                    DEFAULT_PRECISIONS, DEFAULT_TP, DEFAULT_UTILIZATION,
                                                    LATENCY_OUTPUTS,
                                                    ServingConfig, accelerator_year, evaluate_replica,
-                                                   latency_limits, meets, performance_configs, price_configs,
+                                                   latency_limits, performance_configs, price_configs,
                                                    prune, serving_columns, serving_configs)
 from mlsysim_opt.highs import SolveResult
 from mlsysim_opt.milp import InfeasibilityExplanation, integer_value

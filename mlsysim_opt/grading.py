@@ -21,7 +21,6 @@ A malformed submission gets 0 and a message saying what is wrong; it never stops
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 from typing import Optional
 

@@ -110,7 +110,7 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-from mlsysim_opt.symbolic import max_of, min_of, Max, Min, Piecewise, Sheet, log, sqrt, sym
+from mlsysim_opt.symbolic import Piecewise, Sheet, log, max_of, min_of, sqrt, sym
 
 from . import queueing, serving_load
 from .collectives import M as message, alpha, beta, p2p

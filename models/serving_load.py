@@ -102,7 +102,7 @@ import numpy as np
 import sympy
 
 from mlsysim_opt.errors import ModelDefinitionError
-from mlsysim_opt.symbolic import max_of, min_of, Max, Min, Piecewise, Sheet, ceiling, exp, log, sym
+from mlsysim_opt.symbolic import Max, Piecewise, Sheet, ceiling, exp, log, max_of, min_of, sym
 
 from . import queueing, serving, serving_tp
 from .memory import B

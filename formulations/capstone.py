@@ -210,8 +210,9 @@ class CapstoneResult(BaseModel):
         if not split:
             return "colocated replicas in every region: split pools do not pay"
         saving = 1 - self.objective_value / self.colocated_objective
+        shown = "${:,.0f}/yr" if self.problem.objective == "tco" else "{:,.1f} tCO2e/yr"
         return (f"split prefill/decode pools in {', '.join(split)}: {100 * saving:.1f}% less {self.problem.objective} "
-                f"than colocated replicas only ({self.colocated_objective:,.4g})")
+                f"than colocated replicas only ({shown.format(self.colocated_objective)})")
 
     def __str__(self) -> str:
         p = self.problem

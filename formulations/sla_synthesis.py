@@ -127,8 +127,9 @@ class SLASynthesisResult(BaseModel):
         colocated, split = self.best.metric(self.objective), self.disaggregated.metric(self.objective)
         winner, loser = ("disaggregated", "colocated") if split < colocated else ("colocated", "disaggregated")
         low, high = sorted((colocated, split))
+        shown = {"tco": "${:,.0f}/yr", "power": "{:,.1f} kW", "carbon": "{:,.1f} tCO2e/yr"}[self.objective]
         return (f"{winner} wins: {loser} costs {100 * (high / low - 1):.1f}% more on {self.objective} "
-                f"({high:,.4g} vs {low:,.4g})")
+                f"({shown.format(high)} vs {shown.format(low)})")
 
     @property
     def feasible(self) -> bool:

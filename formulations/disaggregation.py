@@ -272,14 +272,13 @@ _TOTALS = {"tco": ("fleet_annual_cost", "USD"), "power": ("fleet_power", "kW"),
 def chosen_design(rows: PoolRows, candidates: PoolCandidates, *, demand: float, spares: int, headroom: float,
                   solve: SolveResult) -> Optional[DisaggregatedDesign]:
     """The pools the solver chose, each with its latency at the load it carries (None: none chosen)."""
-    from mlsysim_opt.formulations.sla_synthesis import design
     out = {}
     for role, cols in rows.columns.items():
         i = next((i for i in range(len(cols)) if integer_value(rows.y[role][i]) == 1), None)
         if i is None:
             return None
         out[role] = _pool(role, cols.items[i], integer_value(rows.n[role][i]), spares, headroom, demand,
-                          candidates.level, candidates.values_of(cols.items[i].name), design)
+                          candidates.level, candidates.values_of(cols.items[i].name))
     return DisaggregatedDesign(percentile=candidates.label, prefill=out["prefill"], decode=out["decode"],
                                kv_transfer_ms=candidates.transfer_s[out["prefill"].config.name] * unit_factor("s", "ms"),
                                solve=solve)
@@ -310,8 +309,9 @@ def solve_disaggregated(configs: Sequence[ServingConfig], *, qps: float, limits_
     return chosen_design(rows, candidates, demand=qps, spares=spares, headroom=headroom, solve=result)
 
 
-def _pool(role, config, replicas, spares, headroom, qps, level, prefill_values, design) -> PoolDesign:
+def _pool(role, config, replicas, spares, headroom, qps, level, prefill_values) -> PoolDesign:
     """A pool's design with its latency at the load each working replica carries."""
+    from mlsysim_opt.formulations.sla_synthesis import design
     fleet = design(config, replicas, headroom=headroom, spares=spares)
     rate = qps / max(replicas - spares, 1)
     ms = unit_factor("s", "ms")

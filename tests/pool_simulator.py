@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from replica_simulator import weighted_quantile
+
 
 def deterministic_fifo(arrivals: np.ndarray, service: float) -> np.ndarray:
     """Departure times of one FCFS server with a constant service time, exactly (Lindley):
@@ -58,9 +60,7 @@ class DecodeResult:
         return float(np.average(self.itl_values, weights=self.itl_weights))
 
     def itl_quantile(self, q: float) -> float:
-        order = np.argsort(self.itl_values)
-        values, cum = self.itl_values[order], np.cumsum(self.itl_weights[order])
-        return float(values[np.searchsorted(cum, q * cum[-1])])
+        return weighted_quantile(self.itl_values, self.itl_weights, q)
 
 
 def decode_replica(arrivals: np.ndarray, *, slots: int, output_tokens: int, decode_step, warmup: float = 0.1,

@@ -30,6 +30,14 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """The q-quantile of ``values`` each counted ``weights`` times (the tokens that saw each
+    iteration length)."""
+    order = np.argsort(values)
+    ordered, cum = values[order], np.cumsum(weights[order])
+    return float(ordered[np.searchsorted(cum, q * cum[-1])])
+
+
 @dataclass(frozen=True)
 class SimulationResult:
     ttft: np.ndarray              # seconds, one per request that arrived after the warm-up
@@ -48,9 +56,7 @@ class SimulationResult:
         return float(np.average(self.itl_values, weights=self.itl_weights))
 
     def itl_quantile(self, q: float) -> float:
-        order = np.argsort(self.itl_values)
-        values, cum = self.itl_values[order], np.cumsum(self.itl_weights[order])
-        return float(values[np.searchsorted(cum, q * cum[-1])])
+        return weighted_quantile(self.itl_values, self.itl_weights, q)
 
 
 def simulate(*, arrival_rate: float, slots: int, prompt_tokens: int, chunk_tokens: int, output_tokens: int,

@@ -176,8 +176,12 @@ def _strip(node: Any, path: str, prov: dict[str, str], problems: list[str], coun
                 value = float(value)
             except ValueError:
                 pass
-        if not isinstance(value, numbers.Real) or isinstance(value, bool):
-            problems.append(f"{path}: value {value!r} is not a number")
+        if isinstance(value, bool):             # a sourced yes/no fact (e.g. a fabric is rail-optimized)
+            if unit not in (None, ""):
+                problems.append(f"{path}: a true/false value takes no unit")
+            return value
+        if not isinstance(value, numbers.Real):
+            problems.append(f"{path}: value {value!r} is not a number or true/false")
             return value
         if unit in (None, "", "count", "param", "token"):
             return value

@@ -220,10 +220,44 @@ class Workload(Record):
         return self.parameters
 
 
+AttentionKind = Literal["mha", "gqa", "mqa", "mla"]
+"""Attention variants: multi-head, grouped-query, multi-query, multi-head latent (DeepSeek-V2/V3)."""
+
+_MLA_FIELDS = ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+"""Fields multi-head latent attention needs (``q_lora_rank`` is optional: None = no query compression)."""
+
+_MOE_ONLY = ("shared_experts", "expert_ffn_size", "first_dense_layers", "moe_layer_step", "router_bias")
+"""Fields that describe the mixture-of-experts layers and so need ``experts``."""
+
+
+def _mlp_parameters(hidden: int, ffn: int, gated: bool, bias: bool) -> int:
+    """One MLP block: gated (SwiGLU/GEGLU: gate, up, down) or plain (up, down), with optional biases."""
+    matrices = 3 if gated else 2
+    biases = ((2 if gated else 1) * ffn + hidden) if bias else 0
+    return matrices * hidden * ffn + biases
+
+
 class TransformerWorkload(Workload):
-    """Decoder (or encoder) transformer. GQA/MQA: ``kv_heads`` < ``heads``."""
+    """Decoder (or encoder) transformer, dense or mixture-of-experts (MoE).
+
+    Attention is multi-head (``kv_heads == heads``), grouped-query (fewer KV heads), multi-query (one)
+    or multi-head latent (``attention="mla"``, DeepSeek-V2/V3), given by ``attention`` or inferred.
+
+    A MoE model sets ``experts`` (routed experts per MoE layer) and ``experts_per_token`` (top-k).
+    Layer ``i`` (0-based) is a MoE layer iff ``i >= first_dense_layers`` and
+    ``(i - first_dense_layers + 1) % moe_layer_step == 0``: step 1 makes every layer after the
+    leading dense ones MoE (DeepSeek-V3's ``first_k_dense_replace = 3``: layers 3..60), step 2 makes
+    layers 1, 3, 5, ... MoE (Llama 4 Maverick: Hugging Face builds ``moe_layers`` as
+    ``range(step - 1, layers, step)``, the same set). The other layers have a dense MLP of
+    ``ffn_size``; each MoE layer has ``experts`` routed experts and ``shared_experts`` always-active
+    experts, all of width ``expert_ffn_size``, plus a router (``hidden_size x experts``).
+
+    ``parameters`` and ``active_parameters`` are the published figures when given; when absent and
+    the architecture is complete they are derived by :meth:`architecture_parameters`.
+    """
 
     family: Literal["transformer"] = "transformer"
+    parameters: Optional[float] = None
     hidden_size: int
     heads: int
     kv_heads: Optional[int] = None
@@ -234,6 +268,58 @@ class TransformerWorkload(Workload):
     experts: Optional[int] = None
     experts_per_token: Optional[int] = None
     training_tokens: Optional[float] = None
+    # mixture of experts
+    shared_experts: Optional[int] = None
+    """Always-active experts per MoE layer, each of ``expert_ffn_size`` (DeepSeek ``n_shared_experts``,
+    Llama 4's shared expert); 0 or None: none."""
+    ffn_size: Optional[int] = None
+    """Intermediate width of the dense MLP layers (HF ``intermediate_size``; Llama 4: ``intermediate_size_mlp``)."""
+    expert_ffn_size: Optional[int] = None
+    """Intermediate width of one routed expert (HF ``moe_intermediate_size``; Mixtral, Llama 4, gpt-oss:
+    ``intermediate_size``)."""
+    first_dense_layers: int = 0
+    """Leading layers with a dense MLP (DeepSeek ``first_k_dense_replace``)."""
+    moe_layer_step: int = 1
+    """After the leading dense layers every ``moe_layer_step``-th layer is MoE (Llama 4 ``interleave_moe_layer_step``)."""
+    # attention
+    attention: Optional[AttentionKind] = None
+    """One of "mha", "gqa", "mqa", "mla"; None: inferred (see ``attention_kind``)."""
+    kv_lora_rank: Optional[int] = None
+    """MLA: width of the compressed key/value latent (DeepSeek-V3: 512)."""
+    q_lora_rank: Optional[int] = None
+    """MLA: width of the compressed query latent; None: queries are projected directly."""
+    qk_nope_head_dim: Optional[int] = None
+    """MLA: per-head query/key width without rotary embedding."""
+    qk_rope_head_dim: Optional[int] = None
+    """MLA: per-head query/key width that carries the rotary embedding (the key part is shared by all heads)."""
+    v_head_dim: Optional[int] = None
+    """MLA: per-head value width."""
+    # weights that change the count
+    tie_word_embeddings: bool = False
+    """The output projection reuses the input embedding table."""
+    gated_ffn: bool = True
+    """SwiGLU/GEGLU MLPs (3 matrices); False: 2 matrices (GPT-2, BERT)."""
+    attention_bias: bool = False
+    """Biases on the q, k, v and o projections (gpt-oss)."""
+    mlp_bias: bool = False
+    """Biases on every MLP matrix, dense, shared and routed experts (gpt-oss experts)."""
+    router_bias: bool = False
+    """One bias per routed expert per MoE layer (gpt-oss router; DeepSeek-V3 ``e_score_correction_bias``)."""
+    attention_sinks: bool = False
+    """One learned attention-sink logit per head per layer (gpt-oss)."""
+    qk_norm: bool = False
+    """Learned RMSNorm on queries and keys, ``head_dim`` weights each per layer (Qwen3)."""
+
+    @field_validator("active_parameters", mode="before")
+    @classmethod
+    def _active_count(cls, value):
+        if value is None:
+            return None
+        if isinstance(value, pint.Quantity):
+            value = value.to("").magnitude
+        if float(value) <= 0:
+            raise InputError("active_parameters", value, "must be a positive count")
+        return float(value)
 
     @model_validator(mode="after")
     def _shape(self):
@@ -242,15 +328,232 @@ class TransformerWorkload(Workload):
         kv = self.kv_heads if self.kv_heads is not None else self.heads
         if kv < 1 or self.heads % kv:
             raise InputError(f"{self.name}.kv_heads", kv, f"must divide heads ({self.heads})")
+        problems = self._architecture_problems()
+        if problems:
+            from .errors import InputErrors
+            raise problems[0] if len(problems) == 1 else InputErrors(problems)
+        self._derive_counts()
         return self
 
+    def _architecture_problems(self) -> list[InputError]:
+        """Every broken rule of the MoE, MLA and count fields (all at once, each naming its field)."""
+        out: list[InputError] = []
+
+        def bad(field: str, rule: str, fix: str | None = None):
+            out.append(InputError(f"{self.name}.{field}", getattr(self, field), rule, fix))
+
+        for field in ("hidden_size", "heads", "head_dim", "vocab_size", "context_length", "experts",
+                      "experts_per_token", "ffn_size", "expert_ffn_size", *_MLA_FIELDS, "q_lora_rank"):
+            value = getattr(self, field)
+            if value is not None and value < 1:
+                bad(field, "must be a positive integer")
+        if self.shared_experts is not None and self.shared_experts < 0:
+            bad("shared_experts", "must be >= 0 (0: no shared expert)")
+        if self.first_dense_layers < 0:
+            bad("first_dense_layers", "must be >= 0")
+        if self.moe_layer_step < 1:
+            bad("moe_layer_step", "must be >= 1 (1: every layer after the leading dense ones is MoE)")
+        if self.experts is None:
+            if self.experts_per_token is not None:
+                bad("experts_per_token", "needs experts", "give experts= (routed experts per MoE layer)")
+            defaults = {"shared_experts": (None, 0), "expert_ffn_size": (None,), "first_dense_layers": (0,),
+                        "moe_layer_step": (1,), "router_bias": (False,)}
+            for field in _MOE_ONLY:
+                if getattr(self, field) not in defaults[field]:
+                    bad(field, "only applies to a mixture of experts", "give experts= and experts_per_token=")
+        else:
+            if self.experts_per_token is not None and self.experts >= 1 and self.experts_per_token > self.experts:
+                bad("experts_per_token", f"must be <= experts ({self.experts})")
+            if self.first_dense_layers >= 0 and self.moe_layer_step >= 1 and self.moe_layer_count == 0:
+                bad("first_dense_layers" if self.first_dense_layers >= self.layers else "moe_layer_step",
+                    f"leaves no MoE layer among the {self.layers} layers",
+                    "first_dense_layers must be < layers and moe_layer_step <= layers - first_dense_layers")
+        if self.parameters is not None and self.active_parameters is not None \
+                and self.active_parameters > self.parameters * (1 + 1e-9):
+            bad("active_parameters", f"must be <= parameters ({self.parameters:.4g})")
+        # attention kind against the head counts and the MLA fields
+        kv, kind = self.n_kv_heads, self.attention
+        if kind == "mha" and kv != self.heads:
+            bad("attention", f"'mha' needs kv_heads == heads ({self.heads}); kv_heads is {kv}",
+                "use 'gqa' for fewer KV heads than query heads")
+        elif kind == "mqa" and kv != 1:
+            bad("attention", f"'mqa' needs kv_heads 1; kv_heads is {kv}", "use 'gqa' for several KV heads")
+        elif kind == "gqa" and kv >= self.heads:
+            bad("attention", f"'gqa' needs kv_heads < heads ({self.heads}); kv_heads is {kv}",
+                "use 'mha' when every query head has its own KV head")
+        mla_given = [f for f in (*_MLA_FIELDS, "q_lora_rank") if getattr(self, f) is not None]
+        if self.attention_kind == "mla":
+            missing = [f for f in _MLA_FIELDS if getattr(self, f) is None]
+            from .errors import MISSING
+            for field in missing:  # one error per missing field, each listing them all
+                out.append(InputError(f"{self.name}.{field}", MISSING,
+                                      f"is required by multi-head latent attention (missing: {', '.join(missing)})",
+                                      "copy it from the model's config.json"))
+        elif mla_given:
+            bad("attention", f"is {self.attention_kind!r} but MLA fields are set ({', '.join(mla_given)})",
+                "set attention='mla' or drop the MLA fields")
+        return out
+
+    def _derive_counts(self) -> None:
+        """Fill ``parameters`` (and a MoE's ``active_parameters``) from the architecture when absent."""
+        if self.parameters is not None and (self.active_parameters is not None or not self.is_moe):
+            return
+        counts = self.architecture_parameters()
+        if counts is None:
+            if self.parameters is None:
+                from .errors import MISSING
+                raise InputError(f"{self.name}.parameters", MISSING, "is required",
+                                 "pass parameters=... or the whole architecture (vocab_size, ffn_size and, "
+                                 "for a MoE, expert_ffn_size and experts_per_token)")
+            return
+        total, active = counts
+        if self.parameters is None:
+            object.__setattr__(self, "parameters", float(total))
+        if self.active_parameters is None and self.is_moe:
+            object.__setattr__(self, "active_parameters", float(active))
+
+    # ---- shape ---------------------------------------------------------------------------------
     @property
     def n_kv_heads(self) -> int:
         return self.kv_heads if self.kv_heads is not None else self.heads
 
     @property
     def d_head(self) -> int:
-        return self.head_dim if self.head_dim is not None else self.hidden_size // self.heads
+        """Width of one attention head: ``head_dim``; else MLA's query/key width (nope + rope); else
+        hidden_size / heads."""
+        if self.head_dim is not None:
+            return self.head_dim
+        if self.attention_kind == "mla" and self.qk_nope_head_dim and self.qk_rope_head_dim:
+            return self.qk_nope_head_dim + self.qk_rope_head_dim
+        return self.hidden_size // self.heads
+
+    @property
+    def attention_kind(self) -> str:
+        """``attention`` when given; else "mla" when ``kv_lora_rank`` is set, "mha" when every query
+        head has its own KV head, "mqa" with one KV head, "gqa" otherwise."""
+        if self.attention is not None:
+            return self.attention
+        if self.kv_lora_rank is not None:
+            return "mla"
+        kv = self.n_kv_heads
+        return "mha" if kv == self.heads else "mqa" if kv == 1 else "gqa"
+
+    def is_moe_layer(self, i: int) -> bool:
+        """Layer ``i`` (0-based) is a MoE layer (see the class docstring for the rule)."""
+        if not self.experts:
+            return False
+        j = i - self.first_dense_layers
+        return 0 <= i < (self.layers or 0) and j >= 0 and (j + 1) % self.moe_layer_step == 0
+
+    @property
+    def moe_layer_count(self) -> int:
+        """Number of MoE layers (0 for a dense model)."""
+        if not self.experts or self.moe_layer_step < 1 or self.first_dense_layers < 0:
+            return 0
+        return max(0, (self.layers or 0) - self.first_dense_layers) // self.moe_layer_step
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe_layer_count > 0
+
+    def latent_kv_dim(self) -> int:
+        """Elements one token caches per layer under multi-head latent attention: the compressed KV
+        latent plus the shared rotary key, ``kv_lora_rank + qk_rope_head_dim`` (Liu et al. 2024,
+        DeepSeek-V2, Section 2.1.2); 0 for MHA/GQA/MQA, which cache K and V per KV head instead."""
+        if self.attention_kind != "mla":
+            return 0
+        return int(self.kv_lora_rank + self.qk_rope_head_dim)
+
+    # ---- counts --------------------------------------------------------------------------------
+    def expert_parameters(self) -> float:
+        """Parameters of ALL routed experts of all MoE layers (shared experts and routers excluded);
+        0 for a dense model.
+
+        From the architecture when ``hidden_size`` and ``expert_ffn_size`` are known:
+        ``moe_layers x experts x mlp(expert_ffn_size)``. Otherwise (an older record with only the
+        published counts) from ``parameters - active_parameters``: the two differ by exactly the
+        ``experts - experts_per_token`` routed experts a token skips in every MoE layer, so the routed
+        experts hold ``experts / (experts - experts_per_token) x (parameters - active_parameters)``.
+        That needs ``active_parameters`` and ``experts_per_token < experts``; without them 0."""
+        if not self.is_moe:
+            return 0.0
+        if self.expert_ffn_size is not None:
+            per_expert = _mlp_parameters(self.hidden_size, self.expert_ffn_size, self.gated_ffn, self.mlp_bias)
+            return float(self.moe_layer_count * self.experts * per_expert)
+        k = self.experts_per_token
+        if self.active_parameters is None or k is None or k >= self.experts or self.parameters is None:
+            return 0.0
+        return float(self.experts / (self.experts - k) * (self.parameters - self.active_parameters))
+
+    def _attention_parameters(self) -> int:
+        """Weights of one layer's attention block (projections, their biases, MLA's latent norms,
+        QK norms and attention sinks)."""
+        h, H = self.hidden_size, self.heads
+        if self.attention_kind == "mla":
+            nope, rope, v, kv_rank = self.qk_nope_head_dim, self.qk_rope_head_dim, self.v_head_dim, self.kv_lora_rank
+            q_width = H * (nope + rope)
+            if self.q_lora_rank:  # q_a (hidden -> rank), its norm, q_b (rank -> heads x (nope + rope))
+                n = h * self.q_lora_rank + self.q_lora_rank + self.q_lora_rank * q_width
+            else:
+                n = h * q_width
+            n += h * (kv_rank + rope) + kv_rank  # kv_a: latent + shared rotary key; latent norm
+            n += kv_rank * H * (nope + v)  # kv_b: latent -> per-head key (nope) and value
+            n += H * v * h  # o
+            if self.attention_bias:
+                n += q_width + (kv_rank + rope) + H * (nope + v) + h
+        else:
+            d, kv = self.d_head, self.n_kv_heads
+            n = h * H * d + 2 * h * kv * d + H * d * h
+            if self.attention_bias:
+                n += H * d + 2 * kv * d + h
+            if self.qk_norm:
+                n += 2 * d
+        if self.attention_sinks:
+            n += H
+        return n
+
+    def architecture_parameters(self, *, input_embeddings_active: bool = True) -> tuple[float, float] | None:
+        """(total, active) parameters counted from the architecture fields; None when a field the
+        count needs is missing (``vocab_size``; ``ffn_size`` when some layer is dense; for a MoE,
+        ``expert_ffn_size`` and ``experts_per_token``; for MLA the MLA widths).
+
+        Total: input embedding (vocab x hidden) and output projection (another vocab x hidden
+        unless ``tie_word_embeddings``); per layer the attention block, two RMSNorm weight vectors and
+        either a dense MLP or the MoE block (routed experts, shared experts, router); the final norm.
+        Learned position embeddings, LayerNorm biases and encoder pooler heads are not counted: the
+        count is for rotary-position decoders (every record that gives the fields).
+
+        Active: the parameters one token's forward pass multiplies with or looks up: the embedding
+        table, every attention, norm and dense-MLP weight, the shared experts, the router and
+        ``experts_per_token`` routed experts per MoE layer. This is the convention of the Mixtral,
+        Qwen3 and Llama 4 model cards (12.9B, 22B / 3.3B, 17B active; see tests/test_moe_registry.py
+        for the comparison and where a rounded figure differs by just over 1%) and of DeepSeek-V3's
+        weight notes, which count the 0.9B embedding and 0.9B output head in its active parameters.
+        The gpt-oss model card counts the unembedding but not the input embedding as active (a
+        lookup reads one row): pass ``input_embeddings_active=False`` for that convention.
+        """
+        if self.vocab_size is None:
+            return None
+        dense_layers = self.layers - self.moe_layer_count
+        if dense_layers and self.ffn_size is None:
+            return None
+        if self.is_moe and (self.expert_ffn_size is None or self.experts_per_token is None):
+            return None
+        h = self.hidden_size
+        embed = self.vocab_size * h
+        head = 0 if self.tie_word_embeddings else self.vocab_size * h
+        per_layer = self._attention_parameters() + 2 * h
+        dense = dense_layers * _mlp_parameters(h, self.ffn_size, self.gated_ffn, self.mlp_bias) if dense_layers else 0
+        total = embed + head + self.layers * per_layer + dense + h
+        active = (embed if input_embeddings_active else 0) + head + self.layers * per_layer + dense + h
+        if self.is_moe:
+            expert = _mlp_parameters(h, self.expert_ffn_size, self.gated_ffn, self.mlp_bias)
+            router = h * self.experts + (self.experts if self.router_bias else 0)
+            always = (self.shared_experts or 0) * expert + router
+            moe = self.moe_layer_count
+            total += moe * (always + self.experts * expert)
+            active += moe * (always + self.experts_per_token * expert)
+        return float(total), float(active)
 
     def active_parameters_count(self) -> float:
         return self.active_parameters if self.active_parameters is not None else self.parameters
@@ -268,14 +571,36 @@ class CNNWorkload(Workload):
 
 
 class NetworkFabric(Record):
-    """Inter-node network: one-way bandwidth per accelerator port and one-hop latency.
+    """Inter-node network: one-way bandwidth per accelerator port and one-hop latency, and the shape
+    of the fat tree (folded Clos) the ports hang from.
 
-    ``oversubscription`` is the fat tree's taper (2 means each port gets half its line rate when
-    every port sends at once); ``effective_bandwidth`` divides by it."""
+    ``oversubscription`` is the taper above the leaf tier (2: the tier above carries half of what the
+    ports below it can send). ``leaf_nodes`` nodes meet below that tier (a leaf switch, or in a
+    rail-optimized fabric one rail group or scalable unit); traffic that stays among them runs at
+    the port rate. ``None`` puts every node alone under its own leaf: all inter-node traffic meets
+    the taper. ``tiers`` counts switch levels; ``rail_optimized`` says whether GPU i of every node
+    plugs into leaf i (NVIDIA's SuperPOD design). The collectives sheet charges the contention
+    (models/collectives.py); ``effective_bandwidth`` is the port rate when every port crosses the
+    taper at once."""
 
     bandwidth: Bandwidth
     latency: Seconds
     oversubscription: float = 1.0
+    leaf_nodes: Optional[int] = None
+    tiers: int = 2
+    rail_optimized: bool = False
+
+    @field_validator("leaf_nodes", "tiers", mode="before")
+    @classmethod
+    def _whole(cls, value, info: ValidationInfo):
+        if value is None and info.field_name == "leaf_nodes":
+            return None
+        return _whole_count(value, info.field_name, "nodes" if info.field_name == "leaf_nodes" else "switch levels")
+
+    @property
+    def leaf_domain_nodes(self) -> int:
+        """Nodes whose traffic stays below the oversubscribed tier (1 when not stated)."""
+        return 1 if self.leaf_nodes is None else self.leaf_nodes
 
     @field_validator("bandwidth")
     @classmethod

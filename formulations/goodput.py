@@ -19,7 +19,8 @@ goodput zero.
 Pipeline parallelism: the load sheet models one iteration loop. A replica of q stages runs q
 micro-batches of B slots; it is taken as q loops, each with 1/q of the arrivals and draining at
 1/q of the replica's full-batch capacity (serving_tp's ``cb_capacity``, which already counts the q
-micro-batches).
+micro-batches). Expert parallelism likewise: e groups, each with its own B slots and iteration
+loop, share the experts; the replica is q e loops.
 """
 from __future__ import annotations
 
@@ -69,22 +70,24 @@ def _load_sheet():
 
 def load_inputs(configs: Sequence) -> dict[str, np.ndarray]:
     """The ``serving_load`` sheet's inputs of each configuration (arrays): its replica costs (from
-    serving_tp), batch slots, chunk, prompt and output tokens, and its pipeline stages ``pp``."""
+    serving_tp), batch slots, chunk, prompt and output tokens, and its iteration loops ``loops``:
+    pipeline stages x expert-parallel groups, each with its own slots and its share of the arrivals."""
     sl = _load_sheet()
     values = {name: np.array([c.replica_costs[name] for c in configs], dtype=float) for name in sl.REPLICA_COSTS}
     values.update(batch_size=np.array([c.batch_size for c in configs], dtype=float),
                   prefill_chunk_tokens=np.array([c.chunk_tokens for c in configs], dtype=float),
                   prompt_tokens=np.array([c.prompt_tokens for c in configs], dtype=float),
                   output_tokens=np.array([c.output_tokens for c in configs], dtype=float),
-                  pp=np.array([c.pp for c in configs], dtype=float))
+                  loops=np.array([c.pp * c.ep for c in configs], dtype=float))
     return values
 
 
 def _per_loop(inputs: dict, rate) -> dict:
-    """One iteration loop's inputs at a replica arrival rate (module docstring: pipeline stages)."""
-    loop = {k: v for k, v in inputs.items() if k != "pp"}
-    loop["arrival_rate"] = np.asarray(rate, dtype=float) / inputs["pp"]
-    loop["replica_capacity"] = inputs["replica_capacity"] / inputs["pp"]
+    """One iteration loop's inputs at a replica arrival rate (module docstring: pipeline stages and
+    expert-parallel groups)."""
+    loop = {k: v for k, v in inputs.items() if k != "loops"}
+    loop["arrival_rate"] = np.asarray(rate, dtype=float) / inputs["loops"]
+    loop["replica_capacity"] = inputs["replica_capacity"] / inputs["loops"]
     return loop
 
 
@@ -113,7 +116,8 @@ def floors(inputs: dict) -> dict[str, np.ndarray]:
 def stable_bound(inputs: dict) -> np.ndarray:
     """An arrival rate per replica at or past the stable load: the chunk budget saturates before
     1 / t_1 per loop, the slots before the full-batch capacity."""
-    return inputs["pp"] * np.minimum(1.0 / inputs["replica_prefill_time"], inputs["replica_capacity"] / inputs["pp"])
+    return inputs["loops"] * np.minimum(1.0 / inputs["replica_prefill_time"],
+                                        inputs["replica_capacity"] / inputs["loops"])
 
 
 def goodput(inputs: dict, limits_s: dict[str, float], level: Optional[float]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Parallelism search as a MILP: the TP x PP x DP x micro-batch split of a training job.
+"""Parallelism search as a MILP: the TP x PP x DP x EP x micro-batch split of a training job (EP for
+a mixture of experts: the routed experts sharded over EP of the DP ranks).
 
 The configurations are enumerated and evaluated at once by the vectorized distributed-training
 sheets (``ParallelismOptimizer.enumerate``); the MILP then chooses one:
@@ -61,6 +62,7 @@ def solve_parallelism(model, fleet, batch_size: int, *, objective: str = "step_t
     common = dict(model=s.wl.name, fleet=s.fleet.name, objective=objective, total_searched=total,
                   feasible_count=int(np.count_nonzero(out["feasible"])), search_space={
                       "tp": sorted({int(v) for v in out["tp"]}), "pp": sorted({int(v) for v in out["pp"]}),
+                      "ep": sorted({int(v) for v in out["ep"]}),
                       "accelerators": s.n, "after_dominance_pruning": len(keep)})
     if not result.has_solution:
         explanation = f.explain(time_limit=time_limit)
@@ -69,8 +71,9 @@ def solve_parallelism(model, fleet, batch_size: int, *, objective: str = "step_t
                                  top_candidates=[], solver=result, solve_time=_S(time.perf_counter() - start),
                                  **common)
     chosen = int(keep[next(i for i in C if integer_value(x[i]) == 1)])
-    tp, pp, dp, mb, mu = (int(out[k][chosen]) for k in ("tp", "pp", "dp", "microbatches", "microbatch_size"))
-    best = build_result(s, tp, pp, dp, mb, mu, {k: v[chosen] for k, v in out.items()})
+    tp, pp, dp, ep, mb, mu = (int(out[k][chosen]) for k in ("tp", "pp", "dp", "ep", "microbatches",
+                                                              "microbatch_size"))
+    best = build_result(s, tp, pp, dp, mb, mu, {k: v[chosen] for k, v in out.items()}, ep)
     candidate = {"config": split_config(out, chosen), "mfu": float(out["mfu"][chosen]),
                  "step_time": _S(float(out["step_time"][chosen])),
                  "throughput": _TOK(float(out["tokens_per_second"][chosen])),

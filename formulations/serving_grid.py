@@ -24,6 +24,9 @@ from mlsysim_opt.units import unit_factor
 DEFAULT_PRECISIONS = ("fp16", "fp8", "int8", "int4")
 DEFAULT_TP = (1, 2, 4, 8)
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+DEFAULT_EP = (1, 2, 4)
+"""Expert-parallel degrees a mixture of experts is tried at (a dense model: 1). A replica of TP t
+and EP e spans t x e accelerators: with t = 8, EP 2 and 4 span 2 and 4 nodes (16 and 32 GPUs)."""
 DEFAULT_CHUNKS = (256, 512, 2048)
 """Prefill tokens per iteration (Sarathi-Serve's chunk): small chunks keep ITL low, large ones TTFT."""
 DEFAULT_UTILIZATION = 0.6
@@ -54,6 +57,8 @@ class ServingConfig(BaseModel):
     compute_precision: str
     tp: int
     pp: int = 1
+    ep: int = 1
+    """Expert-parallel groups (a mixture of experts): the replica is TP x PP x EP accelerators."""
     batch_size: int
     chunk_tokens: int = 512
     prompt_tokens: int = 512
@@ -91,11 +96,11 @@ class ServingConfig(BaseModel):
 
     @property
     def accelerators(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.pp * self.ep
 
     @property
     def name(self) -> str:
-        split = f"TP{self.tp}" + (f" PP{self.pp}" if self.pp > 1 else "")
+        split = f"TP{self.tp}" + (f" PP{self.pp}" if self.pp > 1 else "") + (f" EP{self.ep}" if self.ep > 1 else "")
         return f"{self.hardware} {self.precision} {split} batch {self.batch_size} chunk {self.chunk_tokens}"
 
     @property
@@ -153,10 +158,13 @@ def hardware_list(hardware) -> list[HardwareNode]:
 def performance_configs(model, *, prompt_len: int, output_len: int, hardware: Iterable | None = None,
                         precisions: Sequence[str] = DEFAULT_PRECISIONS, tp_sizes: Sequence[int] = DEFAULT_TP,
                         batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
-                        chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, efficiency: float = 0.5) -> list[ServingConfig]:
-    """Latency, capacity and memory of every memory-feasible (hardware, precision, TP, PP, batch,
+                        chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, efficiency: float = 0.5,
+                        ep_sizes: Sequence[int] | None = None) -> list[ServingConfig]:
+    """Latency, capacity and memory of every memory-feasible (hardware, precision, TP, PP, EP, batch,
     chunk) point, evaluated at once per (hardware, precision); cost fields are zero until
-    :func:`price_configs`. Grids are kept (``_GRIDS``): a repeated query skips the evaluation."""
+    :func:`price_configs`. Grids are kept (``_GRIDS``): a repeated query skips the evaluation.
+    ``ep_sizes`` (default ``DEFAULT_EP`` for a mixture of experts, 1 for a dense model): degrees
+    that do not divide the experts are skipped."""
     from mlsysim_opt.solvers.serving import language_model
     wl = language_model(model)
     hws = hardware_list(hardware)
@@ -165,17 +173,18 @@ def performance_configs(model, *, prompt_len: int, output_len: int, hardware: It
     pps = sorted({_in.positive_int(v, "pp_sizes[]") for v in pp_sizes})
     batches = sorted({_in.positive_int(b, "batch_sizes[]") for b in batch_sizes})
     chunks = sorted({_in.positive_int(c, "chunk_sizes[]") for c in chunk_sizes})
+    eps = expert_degrees(wl, ep_sizes)
     if not chunks:
         raise InputError("chunk_sizes", list(chunk_sizes), "must list at least one chunk size", "e.g. [512]")
     eta = _in.fraction(efficiency, "efficiency")
     # The compiled sheets belong to the key: a sheet edited in place compiles anew, and so is its grid.
     sheets = (_replica_function(), _load_sheet().sheet.compiled(_load_sheet().REPLICA_COSTS))
-    key = (id(wl), tuple(id(h) for h in hws), tuple(precs), tuple(tps), tuple(pps), tuple(batches), tuple(chunks),
-           eta, prompt_len, output_len, tuple(id(f) for f in sheets))
+    key = (id(wl), tuple(id(h) for h in hws), tuple(precs), tuple(tps), tuple(pps), tuple(eps), tuple(batches),
+           tuple(chunks), eta, prompt_len, output_len, tuple(id(f) for f in sheets))
     cached = _GRIDS.get(key)
     if cached is not None and cached[0] is wl and all(a is b for a, b in zip(cached[1], (*hws, *sheets))):
         return list(cached[2])
-    configs = _grid(wl, hws, precs, tps, pps, batches, chunks, eta, prompt_len, output_len)
+    configs = _grid(wl, hws, precs, tps, pps, eps, batches, chunks, eta, prompt_len, output_len)
     if len(_GRIDS) >= 16:
         _GRIDS.clear()
     _GRIDS[key] = (wl, (*hws, *sheets), tuple(configs))
@@ -187,7 +196,28 @@ _GRIDS: dict = {}
 immutable, so a query that only changes the demand or the SLA reuses its grid."""
 
 
-def _grid(wl, hws, precs, tps, pps, batches, chunks, eta, prompt_len, output_len) -> list[ServingConfig]:
+def expert_degrees(wl, ep_sizes) -> list[int]:
+    """The EP degrees of a query: 1 for a dense model; for a mixture of experts ``ep_sizes``
+    (default ``DEFAULT_EP``) that divide its experts."""
+    if not getattr(wl, "is_moe", False):
+        if ep_sizes is not None and any(_in.positive_int(e, "ep_sizes[]") > 1 for e in ep_sizes):
+            raise InputError("ep_sizes", list(ep_sizes), f"needs a mixture of experts; {wl.name} is dense",
+                             "leave ep_sizes out")
+        return [1]
+    given = DEFAULT_EP if ep_sizes is None else ep_sizes
+    out = sorted({e for e in (_in.positive_int(x, "ep_sizes[]") for x in given) if wl.experts % e == 0})
+    if not out:
+        raise InputError("ep_sizes", list(given), f"has no degree dividing the {wl.experts} experts of {wl.name}",
+                         "e.g. [1, 2, 4]")
+    return out
+
+
+def _tp_divides(wl, t: int) -> bool:
+    """TP shards the query heads, and the KV heads unless the model caches one latent (MLA)."""
+    return wl.heads % t == 0 and (wl.latent_kv_dim() > 0 or wl.n_kv_heads % t == 0)
+
+
+def _grid(wl, hws, precs, tps, pps, eps, batches, chunks, eta, prompt_len, output_len) -> list[ServingConfig]:
     from mlsysim_opt.solvers.serving import serving_case
     seq = prompt_len + output_len
     f = _replica_function()
@@ -201,13 +231,14 @@ def _grid(wl, hws, precs, tps, pps, batches, chunks, eta, prompt_len, output_len
                     case = serving_case(wl, hw, seq, 1, prec, eta, None, prompt_len, output_len)
             except InputError:
                 continue  # no compute path for this precision on this device
-            splits = [(t, v) for t in tps for v in pps if t * v <= node.accelerators_per_node
-                      and wl.heads % t == 0 and wl.n_kv_heads % t == 0 and v <= wl.layers]
+            # TP and PP stay inside one node; EP groups may span nodes
+            splits = [(t, v, e) for t in tps for v in pps for e in eps if t * v <= node.accelerators_per_node
+                      and _tp_divides(wl, t) and v <= wl.layers]
             if not splits:
                 continue
-            grid = np.array([(t, v, b, c) for t, v in splits for b in batches for c in chunks], dtype=float).T
-            values = dict(_replica_values(case, wl, hw, node), tp_size=grid[0], pp_size=grid[1], batch_size=grid[2],
-                          prefill_chunk_tokens=grid[3])
+            grid = np.array([(t, v, e, b, c) for t, v, e in splits for b in batches for c in chunks], dtype=float).T
+            values = dict(_replica_values(case, wl, hw, node), tp_size=grid[0], pp_size=grid[1], ep_size=grid[2],
+                          batch_size=grid[3], prefill_chunk_tokens=grid[4])
             out = f.vector(**values)
             fits = np.flatnonzero(out["tp_memory_utilization"] <= 1.0)
             configs.extend(_configs(hw.name, prec, case.choice.compute_precision, grid[:, fits], prompt_len,
@@ -222,7 +253,7 @@ REPORTED_UNITS = {"ttft_ms": ("cb_ttft", "ms"), "itl_ms": ("cb_itl", "ms"),
 """Each reported field of a configuration: the serving_tp definition and the unit it is reported in."""
 
 
-KV_SHAPE = ("kv_bytes_per_value", "layers", "kv_heads", "head_dim")
+KV_SHAPE = ("kv_bytes_per_value", "layers", "kv_heads", "head_dim", "latent_kv_dim")
 """Kept with a configuration's replica costs: the KV cache a disaggregated prefill replica sends."""
 
 
@@ -238,7 +269,7 @@ def _load_costs(values: dict) -> dict[str, np.ndarray]:
 def _configs(hardware: str, precision: str, compute_precision: str, grid, prompt_len: int, output_len: int,
              out: dict, load: dict) -> list[ServingConfig]:
     """Configurations from the serving_tp sheet's outputs (arrays), each field in its reported unit;
-    ``grid`` holds the TP, PP, batch and chunk of each, ``load`` its serving_load replica inputs."""
+    ``grid`` holds the TP, PP, EP, batch and chunk of each, ``load`` its serving_load replica inputs."""
     sheet = _tp_sheet()
     fields = {f: np.asarray(out[name], dtype=float) * unit_factor(sheet.unit(name), unit)
               for f, (name, unit) in REPORTED_UNITS.items()}
@@ -246,11 +277,11 @@ def _configs(hardware: str, precision: str, compute_precision: str, grid, prompt
     names = list(load)
     costs = zip(*(np.broadcast_to(np.asarray(load[k], dtype=float), alone.shape).tolist() for k in names))
     rows = zip(*(np.broadcast_to(v, alone.shape).tolist() for v in fields.values()))
-    tp, pp, batch, chunk = (np.atleast_1d(row).astype(int).tolist() for row in grid)
+    tp, pp, ep, batch, chunk = (np.atleast_1d(row).astype(int).tolist() for row in grid)
     # Every field is computed here from validated inputs: construct without re-validating each one
     # (thousands per query).
     return [ServingConfig.trusted(dict(
-        hardware=hardware, precision=precision, compute_precision=compute_precision, tp=tp[i], pp=pp[i],
+        hardware=hardware, precision=precision, compute_precision=compute_precision, tp=tp[i], pp=pp[i], ep=ep[i],
         batch_size=batch[i], chunk_tokens=chunk[i], prompt_tokens=int(prompt_len), output_tokens=int(output_len),
         itl_alone_ms=step, annual_cost_usd=0.0, power_kw=0.0, annual_carbon_t=0.0, goodput_qps=None,
         percentile=None, replica_costs=dict(zip(names, cost)), **dict(zip(fields, row))))
@@ -260,22 +291,22 @@ def _configs(hardware: str, precision: str, compute_precision: str, grid, prompt
 def _replica_values(case, wl, hw: HardwareNode, node) -> dict:
     """The serving_tp sheet's inputs for one (model, hardware, precision) case; tp_size, pp_size and
     batch_size are filled in by the caller (numbers or arrays)."""
-    return dict(case.values, hidden_size=float(wl.hidden_size),
-                intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
-                intra_node_latency=node.intra_node_latency.m_as("s"),
+    from mlsysim_opt.solvers.distributed import replica_link_values
+    return dict(case.values, **replica_link_values(node), hidden_size=float(wl.hidden_size),
                 activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
                 memory_capacity=hw.memory.capacity.m_as("B"))
 
 
 def _replica_inputs(model, hardware, *, precision: str, tp: int, pp: int, batch_size: int, prompt_len: int,
-                    output_len: int, efficiency: float, chunk_tokens: int = 512):
+                    output_len: int, efficiency: float, chunk_tokens: int = 512, ep: int = 1):
     from mlsysim_opt.solvers.serving import language_model, serving_case
     wl, hw = language_model(model), _in.hardware(hardware)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionFallbackWarning)
         case = serving_case(wl, hw, prompt_len + output_len, batch_size, precision, efficiency, None, prompt_len,
                             output_len, prefill_chunk_tokens=chunk_tokens)
-    values = dict(_replica_values(case, wl, hw, default_node_for(hw)), tp_size=tp, pp_size=pp, batch_size=batch_size)
+    values = dict(_replica_values(case, wl, hw, default_node_for(hw)), tp_size=tp, pp_size=pp,
+                  ep_size=expert_degrees(wl, [ep])[0], batch_size=batch_size)
     return hw, case, values
 
 
@@ -289,15 +320,15 @@ def evaluate_replica(model, hardware, *, precision: str, tp: int, pp: int, batch
 
 
 def serving_config(model, hardware, *, precision: str, tp: int, pp: int, batch_size: int, prompt_len: int,
-                   output_len: int, efficiency: float = 0.5, chunk_tokens: int = 512) -> ServingConfig:
+                   output_len: int, efficiency: float = 0.5, chunk_tokens: int = 512, ep: int = 1) -> ServingConfig:
     """One configuration evaluated forward, unpriced, and kept even when it does not fit in memory
     (see ``memory_utilization``)."""
     hw, case, values = _replica_inputs(model, hardware, precision=precision, tp=tp, pp=pp, batch_size=batch_size,
                                        prompt_len=prompt_len, output_len=output_len, efficiency=efficiency,
-                                       chunk_tokens=chunk_tokens)
+                                       chunk_tokens=chunk_tokens, ep=ep)
     out = _replica_function()(**values)
     [config] = _configs(hw.name, normalize_precision(precision, "precision"), case.choice.compute_precision,
-                        [[tp], [pp], [batch_size], [chunk_tokens]], prompt_len, output_len,
+                        [[tp], [pp], [values["ep_size"]], [batch_size], [chunk_tokens]], prompt_len, output_len,
                         {k: [v] for k, v in out.items()}, _load_costs(values))
     return config
 
@@ -382,12 +413,13 @@ def serving_configs(model, *, prompt_len: int, output_len: int, hardware: Iterab
                     batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
                     chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, efficiency: float = 0.5, datacenter=None,
                     utilization: float = DEFAULT_UTILIZATION,
-                    infrastructure_multiplier: float = 1.0) -> list[ServingConfig]:
-    """Every memory-feasible (hardware, precision, TP, PP, batch, chunk) point with its per-replica
-    metrics, priced at ``datacenter`` (a replica's TP x PP accelerators stay within one node)."""
+                    infrastructure_multiplier: float = 1.0, ep_sizes: Sequence[int] | None = None) -> list[ServingConfig]:
+    """Every memory-feasible (hardware, precision, TP, PP, EP, batch, chunk) point with its per-replica
+    metrics, priced at ``datacenter`` (a replica's TP x PP accelerators stay within one node; its EP
+    groups may span nodes)."""
     perf = performance_configs(model, prompt_len=prompt_len, output_len=output_len, hardware=hardware,
                                precisions=precisions, tp_sizes=tp_sizes, batch_sizes=batch_sizes,
-                               pp_sizes=pp_sizes, chunk_sizes=chunk_sizes, efficiency=efficiency)
+                               pp_sizes=pp_sizes, chunk_sizes=chunk_sizes, efficiency=efficiency, ep_sizes=ep_sizes)
     return price_configs(perf, datacenter=datacenter, utilization=utilization,
                          infrastructure_multiplier=infrastructure_multiplier, hardware=hardware)
 

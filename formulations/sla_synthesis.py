@@ -219,7 +219,8 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
                budget_usd: float | None = None, efficiency: float = 0.5, datacenter=None,
                utilization: float = DEFAULT_UTILIZATION, headroom: float | None = None,
                infrastructure_multiplier: float = 1.0, redundancy: int = 0, allow_mix: bool = False,
-               top_k: int = 3, time_limit: float = 30.0, disaggregated: str = "auto") -> SLASynthesisResult:
+               top_k: int = 3, time_limit: float = 30.0, disaggregated: str = "auto",
+               ep_sizes: Sequence[int] | None = None) -> SLASynthesisResult:
     """The cheapest (or lowest-power, lowest-carbon) fleet meeting the SLA; see the module docstring.
 
     ``qps`` requests per second with ``prompt_len`` prompt tokens and ``output_len`` generated tokens;
@@ -230,6 +231,8 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
     ``hardware`` takes registry names or ``HardwareNode`` records, registered or not.
     ``disaggregated="auto"`` also sizes separate prefill and decode pools (no end-to-end limit, no
     mix) and reports which architecture wins and by how much; ``"never"`` skips them.
+    A mixture of experts is also tried with expert parallelism over ``ep_sizes`` groups (default
+    1, 2 and 4; a replica of TP t and EP e spans t x e accelerators, across nodes when t e exceeds one).
     """
     wl_name = _in.workload(model).name
     q = number(qps, "qps", fix="requests per second, e.g. 1000")
@@ -253,7 +256,8 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
     number(infrastructure_multiplier, "infrastructure_multiplier", minimum=1.0, strict=False)
     configs = performance_configs(model, prompt_len=prompt, output_len=output, hardware=hardware,
                                   precisions=precisions, tp_sizes=tp_sizes, batch_sizes=batch_sizes,
-                                  pp_sizes=pp_sizes, chunk_sizes=chunk_sizes, efficiency=efficiency)
+                                  pp_sizes=pp_sizes, chunk_sizes=chunk_sizes, efficiency=efficiency,
+                                  ep_sizes=ep_sizes)
     if not configs:
         raise InputError("model", wl_name, "fits on none of the candidate hardware at any TP degree",
                          "allow larger TP degrees, lower precisions or hardware with more memory")

@@ -46,7 +46,7 @@ def cmd_synthesize(args, console) -> int:
                        precisions=args.precisions, objective=args.objective, budget_usd=args.budget,
                        datacenter=region, allow_mix=args.mix, redundancy=args.redundancy,
                        percentile=args.percentile, chunk_sizes=args.chunk_sizes, headroom=args.headroom,
-                       disaggregated=args.disaggregated)
+                       disaggregated=args.disaggregated, ep_sizes=args.ep_sizes)
     if args.json:
         _print_json(r.model_dump(mode="json"))
     else:
@@ -95,7 +95,8 @@ def cmd_parallelism(args, console) -> int:
                       fabric=Fabrics[args.fabric])
     r = ParallelismOptimizer(backend=args.backend).solve(
         args.model, fleet, batch_size=args.batch_size, precision=args.precision, efficiency=args.efficiency,
-        seq_len=args.seq_len, zero_stage=args.zero_stage)
+        seq_len=args.seq_len, zero_stage=args.zero_stage, max_ep=args.max_ep, background_load=args.background_load,
+        step_time_cv=args.step_time_cv)
     if args.json:
         _print_json(r.to_dict())
     elif r.best_config is None:
@@ -209,6 +210,8 @@ def register(sub, add) -> None:
     p.add_argument("--chunk-sizes", type=int, nargs="+", default=[256, 512, 2048],
                    help="prefill tokens per iteration to choose from (chunked prefill)")
     p.add_argument("--headroom", type=float, help="extra margin below each replica's goodput, e.g. 0.9")
+    p.add_argument("--ep-sizes", type=int, nargs="+",
+                   help="expert-parallel degrees for a mixture of experts (default 1 2 4)")
     p.add_argument("--disaggregated", choices=["auto", "never"], default="auto",
                    help="also weigh separate prefill and decode pools (auto), or not (never)")
 
@@ -238,6 +241,10 @@ def register(sub, add) -> None:
     p.add_argument("--efficiency", type=float, default=0.5)
     p.add_argument("--seq-len", type=int, default=2048)
     p.add_argument("--zero-stage", type=int, default=0)
+    p.add_argument("--max-ep", type=int, help="largest expert-parallel degree tried (mixtures of experts)")
+    p.add_argument("--background-load", type=float, default=0.0,
+                   help="share of the fabric's oversubscribed tier other jobs use, 0 to 0.99")
+    p.add_argument("--step-time-cv", type=float, help="per-rank step-time jitter for stragglers (default 0, off)")
     p.add_argument("--backend", choices=["exhaustive", "highs"], default="highs")
 
     for name, fn, text in (("capstone", cmd_capstone, "solve the two-region capstone to proven optimality"),

@@ -19,6 +19,18 @@ LAYER_TAX_S = 10e-6
 """Per-layer kernel-launch cost: about two launches of ~5 us each (estimate, CUDA launch latency)."""
 IDLE_POWER_FRACTION = 0.30
 """Idle power over TDP (Barroso & Holzle 2007, 'The case for energy-proportional computing')."""
+CAPACITY_FACTOR = 1.25
+"""Tokens of the busiest expert group over the mean under expert parallelism (models/moe.py): the
+capacity factor Switch Transformer trains with (Fedus et al. 2022, 1.0-1.25). 1.0 turns it off."""
+STEP_TIME_CV = 0.0
+"""Coefficient of variation of one rank's compute time per training step (models/distributed.py,
+stragglers). Off by default: no published per-rank figure exists, and the calibrated training
+efficiency (0.6, fitted to Korthikanti et al. 2022, Table 5) already absorbs the jitter of the runs
+it was fitted on; turning it on without refitting counts that jitter twice. Set it for a what-if
+(0.01 adds 3.7% at 1,024 ranks); docs/walls/congestion.md gives the measurements it rests on."""
+ROUTING_SKEW = 0.0
+"""Share of tokens routed to one hot set of experts (models/moe.py): 0, uniform routing, as the
+load-balancing losses of current MoE models aim for (Fedus et al. 2022; DeepSeek-V3's bias term)."""
 
 
 def workload(value: Any, field: str = "model") -> Workload:
@@ -121,20 +133,39 @@ def workload_values(wl: Workload, choice: PrecisionChoice, *, batch_size: int, s
         "training": 1.0 if is_training else 0.0,
         "flops_per_token": wl.flops_per_unit(),
     }
+    values.update(moe_values(wl))
     if attention:
         hidden = float(wl.hidden_size)
+        latent = float(wl.latent_kv_dim())
         values.update(
-            kv_heads=float(wl.n_kv_heads), head_dim=float(wl.d_head), heads=float(wl.heads),
+            # MLA caches one latent per token and layer instead of K and V per KV head
+            kv_heads=0.0 if latent else float(wl.n_kv_heads), latent_kv_dim=latent,
+            head_dim=float(wl.d_head), heads=float(wl.heads),
             activation_elements=memory.sheet.compiled(("transformer_activation_elements",))(
                 hidden_size=hidden, layers=layers)["transformer_activation_elements"],
         )
     else:
         act = wl.activation_elements if isinstance(wl, CNNWorkload) and wl.activation_elements else 0.0
-        values.update(kv_heads=0.0, head_dim=0.0, heads=0.0, activation_elements=float(act))
+        values.update(kv_heads=0.0, head_dim=0.0, heads=0.0, latent_kv_dim=0.0, activation_elements=float(act))
     names = phases.definitions(phase)
     tokens = phases.sheet.compiled(tuple(names))(sequence_length=float(seq_len))
     values.update({names[k]: v for k, v in tokens.items()})
     return values
+
+
+def moe_values(wl: Workload, *, ep_size: float = 1.0, capacity_factor: float = CAPACITY_FACTOR,
+               routing_skew: float = ROUTING_SKEW) -> dict[str, float]:
+    """The mixture-of-experts symbols of ``wl`` (models/moe.py); a dense model has no routed experts."""
+    from .models.roofline import FLOP_PER_PARAM
+    from .symbolic import constants
+    experts = float(getattr(wl, "experts", None) or 0)
+    routed = float(wl.expert_parameters()) if experts and hasattr(wl, "expert_parameters") else 0.0
+    top_k = float(getattr(wl, "experts_per_token", None) or 0) if routed else 0.0
+    share = constants()[FLOP_PER_PARAM] * routed * top_k / experts / wl.flops_per_unit() if routed else 0.0
+    return {"expert_params": routed, "experts": experts if routed else 0.0, "experts_per_token": top_k,
+            "moe_layers": float(getattr(wl, "moe_layer_count", 0) or 0) if routed else 0.0,
+            "routed_flop_share": min(share, 1.0), "ep_size": float(ep_size),
+            "capacity_factor": float(capacity_factor), "routing_skew": float(routing_skew)}
 
 
 _PRECISION_CACHE: dict[tuple[int, str], tuple[HardwareNode, PrecisionChoice]] = {}

@@ -20,6 +20,9 @@ speed).
 | beta_fabric, alpha_fabric | byte/s, s | inter-node port of one accelerator (one NIC per GPU) | registry (NetworkFabric) |
 | G | - | accelerators per node | registry (Node) |
 | span | - | consecutive accelerators a group covers (placement test) | placement |
+| o | - | oversubscription above the leaf tier (1 = non-blocking) | registry (NetworkFabric) |
+| N_leaf | - | nodes whose ports meet below the oversubscribed tier (a leaf or rail group) | registry (NetworkFabric) |
+| u | - | share of the oversubscribed tier's capacity other jobs use (0 = a dedicated fabric) | input |
 
 Equations (Hockney 1994 alpha-beta model; Thakur, Rabenseifner & Gropp 2005):
 
@@ -33,8 +36,22 @@ Equations (Hockney 1994 alpha-beta model; Thakur, Rabenseifner & Gropp 2005):
 * point-to-point: alpha + M / beta
 * hierarchical all-reduce: reduce-scatter inside the node (NVLink), all-reduce of the 1/g shard
   across nodes (every GPU on its own NIC, g rings or trees in parallel), all-gather inside the node.
+* hierarchical all-to-all: of a rank's p-1 peers, g-1 share its node (NVLink) and p-g do not (the
+  fabric); both links carry their parts at once: max((g-1) alpha_i + (g-1)/p M/beta_i,
+  (p-g) alpha_f + (p-g)/p M/beta_f).
+
+Contention (folded-Clos fabrics, Leiserson 1985; Al-Fares et al. 2008). A group of n nodes whose
+traffic spreads evenly over its members sends a share x = max(0, 1 - N_leaf/n) of its fabric bytes
+across the oversubscribed tier, which carries 1/o of the ports' rate, less what other jobs use:
+
+    beta_f(n) = beta_fabric / max(1, x o / (1 - u))
+
+A group inside one leaf domain (x = 0) runs at the port rate whatever the oversubscription; a
+fabric with o = 1 and no other tenants (u = 0) never slows down. Uniform spreading is the
+all-to-all's pattern and what ECMP hashing of ring and tree flows tends to; topology-aware rings
+that cross the tier at few links do better (a bound, not an average, for those).
 """
-from mlsysim_opt.symbolic import Min, Piecewise, Sheet, ceiling, floor, log, sym
+from mlsysim_opt.symbolic import Max, Min, Piecewise, Sheet, ceiling, floor, log, sym
 
 M = sym("message_bytes", "byte", "bytes of the collective's buffer", "input")
 p = sym("ranks", "dimensionless", "ranks in the communication group", "input", lower=1)
@@ -50,14 +67,22 @@ beta_fabric = sym("fabric_bandwidth", "byte/s", "one-way inter-node bandwidth pe
 alpha_fabric = sym("fabric_latency", "s", "inter-node one-hop latency", "registry (NetworkFabric)")
 G = sym("accelerators_per_node", "dimensionless", "accelerators in one node", "registry (Node)", lower=1)
 span = sym("group_span", "dimensionless", "consecutive accelerators a group covers", "placement", lower=1)
+o_sub = sym("oversubscription", "dimensionless", "fat-tree oversubscription (1 = full bisection)", "fabric record",
+            lower=1)
+N_leaf = sym("leaf_nodes", "dimensionless", "nodes whose ports meet below the oversubscribed tier",
+             "registry (NetworkFabric)", lower=1)
+u = sym("background_load", "dimensionless", "share of the oversubscribed tier other jobs use (0 = dedicated)",
+        "input", upper=0.99)
 
-sheet = Sheet("collectives", "Alpha-beta cost of collectives: ring, tree, hierarchical, all-to-all, p2p",
+sheet = Sheet("collectives", "Alpha-beta cost of collectives: ring, tree, hierarchical, all-to-all, p2p; contention",
               walls=[14], iron_law_term="Communication",
               sources=["Hockney 1994, The communication challenge for MPP",
                        "Thakur, Rabenseifner & Gropp 2005, Optimization of Collective Communication in MPICH",
                        "Patarasuk & Yuan 2009, Bandwidth optimal all-reduce algorithms",
                        "Sanders, Speck & Traff 2009, Two-tree algorithms for full bandwidth broadcast, "
-                       "reduction and scan"])
+                       "reduction and scan",
+                       "Leiserson 1985, Fat-trees; Al-Fares, Loukissas & Vahdat 2008, A scalable, commodity "
+                       "data center network architecture (oversubscription)"])
 
 # --- flat collectives over one kind of link -------------------------------------------------------
 ring_allreduce = sheet.define("ring_allreduce_time", 2 * (p - 1) * alpha + 2 * (p - 1) / p * M / beta, "s",
@@ -76,6 +101,16 @@ all_to_all = sheet.define("all_to_all_time", (p - 1) * alpha + (p - 1) / p * M /
                           "pairwise all-to-all: each rank keeps 1/p of its M bytes and sends the rest")
 p2p = sheet.define("p2p_time", alpha + M / beta, "s", "one point-to-point message")
 
+# --- contention: the fabric's rate for a group that spans n nodes ----------------------------------
+def fabric_rate(nodes):
+    """The fabric's one-way rate per port for a group spread over ``nodes`` nodes."""
+    crossing = Max(0, 1 - N_leaf / nodes)
+    return beta_fabric / Max(1, crossing * o_sub / (1 - u))
+
+
+sheet.define("contention_factor", beta_fabric / fabric_rate(span / G), "dimensionless",
+             "slowdown of a group of `span` accelerators' fabric traffic by the oversubscribed tier")
+
 # --- placement: a group inside one node talks over NVLink, one that spans nodes over the fabric -----
 # A group of `span` consecutive accelerators stays in one node when it is no larger than the node and
 # tiles it exactly (span divides G); otherwise some of its messages cross the fabric, which then
@@ -88,7 +123,7 @@ def placed(intra, fabric):
     return Piecewise((intra, inside_node), (fabric, True))
 
 
-placed_bandwidth = sheet.define("placed_bandwidth", placed(beta_intra, beta_fabric),
+placed_bandwidth = sheet.define("placed_bandwidth", placed(beta_intra, fabric_rate(span / G)),
                                 "byte/s", "link of a group: NVLink inside one node, else the fabric")
 placed_latency = sheet.define("placed_latency", placed(alpha_intra, alpha_fabric), "s", "latency of a group's link")
 
@@ -102,6 +137,13 @@ def over(expr, message, ranks, bandwidth, latency):
 hierarchical = sheet.define(
     "hierarchical_allreduce_time",
     over(reduce_scatter, M, g, beta_intra, alpha_intra)
-    + over(allreduce, M / g, n, beta_fabric, alpha_fabric)
+    + over(allreduce, M / g, n, fabric_rate(n), alpha_fabric)
     + over(all_gather, M, g, beta_intra, alpha_intra),
     "s", "reduce-scatter in the node, all-reduce of the 1/g shard across nodes, all-gather in the node")
+
+# --- hierarchical all-to-all: p ranks, g of them in each node ----------------------------------------
+sheet.define(
+    "hierarchical_all_to_all_time",
+    Max((g - 1) * alpha_intra + (g - 1) / p * M / beta_intra,
+        (p - g) * alpha_fabric + (p - g) / p * M / fabric_rate(p / g)),
+    "s", "pairwise exchange: NVLink to the g-1 peers in the node and the fabric to the p-g others, at once")

@@ -44,7 +44,7 @@ parameters (79.5 -> 77.0, -2.5 pt at ratio 1.67) -> k = 5.
 """
 from mlsysim_opt.symbolic import Piecewise, Sheet, const, log, sym
 
-from .memory import P, weights, b
+from .memory import P
 
 P_c = sym("kept_params", "param", "parameters kept after compression (distillation: the student)", "input")
 bits_0 = sym("baseline_bits", "bit", "bits per stored weight of the baseline", "format definition")
@@ -88,7 +88,7 @@ def _quantization_delta(width):
                      (Q_DELTA[3], width >= WIDTH[3]), (Q_DELTA[2], True))
 
 
-original = sheet.define("original_weight_bytes", weights.xreplace({b: bits_0 / BITS_PER_BYTE}), "byte",
+original = sheet.define("original_weight_bytes", P * bits_0 / BITS_PER_BYTE, "byte",
                         "weights in the baseline format")
 compressed = sheet.define("compressed_weight_bytes", P_c * ((1 - s) * (bits / BITS_PER_BYTE + m_nz) + m_p), "byte",
                           "weights after compression, index overhead included")

@@ -39,14 +39,16 @@ Overlap rule: gradients of a layer are final only during the LAST micro-batch's 
 the DP all-reduce can hide behind that backward pass and no more:
 exposed = max(0, T_DP - overlap * T_backward(one micro-batch)).
 """
-from mlsysim_opt.symbolic import Max, Min, Piecewise, Sheet, floor, sym
+from mlsysim_opt.symbolic import Max, Min, Piecewise, Sheet, floor, log, sqrt, sym
 
-from . import collectives as col
-from .memory import B, L, P, b, b_opt, n as S, t
+from . import collectives as col, moe
+from .memory import B, L, P, P_x, b, b_opt, ep, n as S, t
 from .roofline import BW, F, FLOP_PER_MAC, H, T_compute, T_overhead, o, ops
 from .training_memory import (b_grad, dp, embedding, h, layers_per_stage as Ls, m, mu, params_per_gpu, pp, r, tp,
                               v, z, shard_optimizer)
 
+cv = sym("step_time_cv", "dimensionless", "coefficient of variation of one rank's compute time per step (jitter)",
+         "estimate; see docs/walls/congestion.md", upper=1)
 overlap = sym("overlap_comm", "dimensionless", "1 when the DP all-reduce overlaps the backward pass", "input",
               upper=1)
 
@@ -98,7 +100,24 @@ pp_send = col.over(col.p2p, tp_message / tp, 1, col.placed_bandwidth.xreplace(pp
 pp_mb = sheet.define("pp_time_per_microbatch", Piecewise((0, pp <= 1), (2 * pp_send, True)), "s",
                      "activation send forward and gradient send backward of one micro-batch")
 
-microbatch = sheet.define("microbatch_time", compute_mb + tp_mb + pp_mb, "s",
+# --- expert parallelism: dispatch and combine all-to-alls of each MoE layer -------------------------
+# EP groups are ``ep`` consecutive DP ranks (experts are sharded over them, the attention is not), so
+# a group spans TP x EP accelerators: min(ep, G/TP) of its ranks share a node. Each TP rank sends its
+# share of the micro-batch's hidden vectors, k copies each, the busiest rank f times the mean.
+ep_local = sheet.define("ep_local_ranks", Min(ep, Max(1, floor(col.G / tp))), "dimensionless",
+                        "EP ranks of one group inside one node")
+ep_all_to_all = sheet.define(
+    "ep_all_to_all_time",
+    col.sheet["hierarchical_all_to_all_time"].xreplace(
+        {col.M: moe.dispatch_bytes.xreplace({B: mu}) / tp, col.p: ep, col.g: ep_local}),
+    "s", "one dispatch (or combine) all-to-all of a micro-batch over the EP group")
+moe_layers_per_stage = moe.L_moe * Ls / L
+ep_mb = sheet.define("ep_time_per_microbatch",
+                     Piecewise((0, ep <= 1), (moe_layers_per_stage * Piecewise((6, r >= 2), (4, True))
+                                              * ep_all_to_all, True)), "s",
+                     "EP all-to-alls of one micro-batch on one stage: dispatch and combine, forward and backward")
+
+microbatch = sheet.define("microbatch_time", compute_mb + tp_mb + pp_mb + ep_mb, "s",
                           "one micro-batch through one stage, communication included")
 
 # --- the 1F1B pipeline (interleaved with v > 1) -----------------------------------------------------
@@ -108,6 +127,7 @@ bubble = sheet.define("bubble_time", (pp - 1) / v * microbatch, "s", "pipeline f
 sheet.define("compute_time", m * compute_mb, "s", "compute of one step on the fullest stage")
 sheet.define("tp_communication_time", m * tp_mb, "s", "TP collectives of one step")
 sheet.define("pp_communication_time", m * pp_mb, "s", "pipeline sends of one step")
+sheet.define("ep_communication_time", m * ep_mb, "s", "EP all-to-alls of one step")
 pipeline = sheet.define("pipeline_time", m * microbatch + bubble, "s",
                         "every micro-batch through the slowest stage, plus fill and drain")
 
@@ -115,10 +135,18 @@ pipeline = sheet.define("pipeline_time", m * microbatch + bubble, "s",
 G = col.G
 dp_local = sheet.define("dp_local_ranks", Min(dp, Max(1, floor(G / tp))), "dimensionless",
                         "DP ranks of one stage inside one node (the node's TP groups)")
-dp_message = params_per_gpu * b_grad * Piecewise((1.5, z >= 3), (1, True))
+# Dense gradients are all-reduced over the DP group; a routed expert's only over the dp/ep ranks that
+# hold the same experts (min(1, dp_local/ep) of them per node).
+dense_per_gpu = params_per_gpu.xreplace({P: P - P_x, P_x: 0})
+zero3 = Piecewise((1.5, z >= 3), (1, True))
+dense_allreduce = col.hierarchical.xreplace({col.M: dense_per_gpu * b_grad * zero3, col.g: dp_local,
+                                              col.n: dp / dp_local})
+expert_local = Max(1, dp_local / ep)
+expert_allreduce = col.hierarchical.xreplace({col.M: (params_per_gpu - dense_per_gpu) * b_grad * zero3,
+                                               col.g: expert_local, col.n: dp / ep / expert_local})
 dp_time = sheet.define("dp_communication_time",
-                       col.hierarchical.xreplace({col.M: dp_message, col.g: dp_local, col.n: dp / dp_local}),
-                       "s", "gradient all-reduce of one stage's parameters over the DP group")
+                       dense_allreduce + Piecewise((0, P_x <= 0), (expert_allreduce, True)),
+                       "s", "gradient all-reduce of one stage's parameters over the DP group (experts over DP/EP)")
 dp_exposed = sheet.define("dp_exposed_time", Max(0, dp_time - overlap * backward_mb), "s",
                           "DP all-reduce not hidden behind the last micro-batch's backward pass")
 
@@ -133,6 +161,8 @@ def _link(ranks, group):
 
 sheet.define("tp_link", _link(tp, tp_group), "dimensionless", "index in LINKS of the TP group's link")
 sheet.define("pp_link", _link(pp, pp_group), "dimensionless", "index in LINKS of the pipeline sends' link")
+sheet.define("ep_link", Piecewise((0, ep <= 1), (1, ep_local >= ep), (3, True)), "dimensionless",
+             "index in LINKS of the EP all-to-all: one node, or NVLink and the fabric at once (hierarchical)")
 sheet.define("dp_link", Piecewise((0, dp <= 1), (1, dp_local >= dp), (2, dp_local <= 1), (3, True)),
              "dimensionless", "index in LINKS of the DP all-reduce: one node, the fabric, or both (hierarchical)")
 
@@ -140,16 +170,21 @@ sheet.define("dp_link", Piecewise((0, dp <= 1), (1, dp_local >= dp), (2, dp_loca
 update = sheet.define("optimizer_update_time", params_per_gpu / shard_optimizer * (2 * b_opt + b_grad + b) / BW,
                       "s", "Adam reads and writes its states, reads gradients, writes weights")
 
-step = sheet.define("step_time", pipeline + dp_exposed + update, "s", "one training step")
+# --- stragglers: a synchronous step waits for the slowest of N ranks -------------------------------
+# Per-rank times T (1 + cv Z), Z standard normal: the expected maximum of N is at most
+# T (1 + cv sqrt(2 ln N)) (the Gaussian maximal inequality; David & Nagaraja 2003, Order Statistics).
+N = tp * pp * dp
+straggler = sheet.define("straggler_factor", 1 + cv * sqrt(2 * log(N)), "dimensionless",
+                         "expected slowest of N ranks over the mean rank")
+step = sheet.define("step_time", (pipeline + dp_exposed + update) * straggler, "s", "one training step")
 
 # --- what the step delivers -------------------------------------------------------------------------
-N = tp * pp * dp
 sheet.define("tokens_per_second", B * S / step, "1/s", "tokens of the real global batch per second")
 sheet.define("samples_per_second", B / step, "1/s", "sequences of the real global batch per second")
 model_flops = sheet.define("model_flops", ops.xreplace({t: 1}), "FLOP",
                            "model FLOP of the step: 6 P per token plus causal attention")
 sheet.define("mfu", model_flops / (step * N * F), "dimensionless", "model FLOP utilisation against peak")
-whole_fb, _, whole_replay = passes({})
+whole_fb, _, whole_replay = passes({ep: 1})
 one_gpu = whole_fb + whole_replay
 sheet.define("single_accelerator_time", one_gpu, "s",
              "compute time of the whole step on one accelerator (memory ignored)")

@@ -18,6 +18,14 @@
 | ADAM_STATE | byte | 12 bytes per parameter: fp32 master weights + first and second moments (mixed-precision Adam) | Rajbhandari et al. 2020 (ZeRO), section 3.1 |
 | MOMENTUM_STATE | byte | 8 bytes per parameter: fp32 master weights + momentum (mixed-precision SGD with momentum) | Micikevicius et al. 2018; Rajbhandari et al. 2020 |
 | t | - | 1 when training, 0 for inference | input |
+| P_x | param | parameters of the routed experts of every MoE layer (0 for a dense model) | config.json; see moe.py |
+| ep | - | expert-parallel degree: groups that share one copy of the routed experts | input |
+| c_kv | - | elements one token caches per layer as a single compressed latent (MLA: kv_lora_rank + RoPE key width; 0 for MHA/GQA/MQA) | Liu et al. 2024 (DeepSeek-V2) |
+
+A mixture of experts holds every expert, so capacity follows the total parameters; expert
+parallelism spreads the routed experts over ``ep`` groups, each holding ``P - P_x + P_x/ep``.
+Multi-head latent attention caches one latent vector per token and layer instead of K and V per
+KV head, so its KV cache is ``L c_kv b_kv`` per token (the K/V heads term is 0 for it).
 """
 from mlsysim_opt.symbolic import Sheet, const, sym
 
@@ -35,6 +43,12 @@ N_act = sym("activation_elements", "dimensionless", "activation elements per tok
             "Korthikanti et al. 2022; workloads.yaml")
 t = sym("training", "dimensionless", "1 when training, 0 for inference", "input", upper=1)
 h = sym("hidden_size", "dimensionless", "hidden (model) width", "model card", lower=1)
+P_x = sym("expert_params", "param", "parameters of the routed experts of every MoE layer (0: dense)",
+          "config.json (moe.py)")
+ep = sym("ep_size", "dimensionless", "expert-parallel degree: groups sharing one copy of the routed experts",
+         "input", lower=1)
+c_kv = sym("latent_kv_dim", "dimensionless", "elements cached per token per layer as one latent (MLA; else 0)",
+           "Liu et al. 2024, DeepSeek-V2 (multi-head latent attention)")
 
 ACT_PER_HIDDEN = const("activation_elements_per_hidden", 17, "dimensionless",
                        "activation elements a transformer layer stores per token per hidden unit "
@@ -52,10 +66,12 @@ sheet = Sheet("memory", "What a model occupies: weights, KV cache, activations, 
               sources=["Pope et al. 2022, Efficiently Scaling Transformer Inference",
                        "Korthikanti et al. 2022, Reducing Activation Recomputation"])
 
-weights = sheet.define("weights_bytes", P * b, "byte", "every parameter stored once")
+params_held = sheet.define("params_held", P - P_x + P_x / ep, "param",
+                           "parameters one group holds: the dense part and 1/ep of the routed experts")
+weights = sheet.define("weights_bytes", params_held * b, "byte", "every parameter the group holds, stored once")
 
-# K and V: H_kv heads of width d, per layer, per token of context (GQA-aware).
-kv_per_token = sheet.define("kv_bytes_per_token", 2 * L * H_kv * d * b_kv, "byte/token",
+# K and V: H_kv heads of width d, per layer, per token of context (GQA-aware); MLA: one latent of c_kv.
+kv_per_token = sheet.define("kv_bytes_per_token", L * (2 * H_kv * d + c_kv) * b_kv, "byte/token",
                             "KV cache bytes for one token of one request")
 kv_cache = sheet.define("kv_cache_bytes", kv_per_token * S * B, "byte", "KV cache of the batch")
 
@@ -68,7 +84,7 @@ activation_traffic = sheet.define("activation_traffic_bytes", 2 * activations, "
 
 # Inference keeps about one layer's activations live; training keeps all of them for the backward
 # pass, plus gradients (one value per parameter) and optimizer state.
-training_state = sheet.define("training_state_bytes", t * (P * b + P * b_opt + activations), "byte",
+training_state = sheet.define("training_state_bytes", t * (params_held * (b + b_opt) + activations), "byte",
                               "gradients, optimizer state and stored activations")
 footprint = sheet.define("memory_footprint", weights + kv_cache + (1 - t) * activations / L + training_state,
                          "byte", "bytes resident on the device")

@@ -28,13 +28,15 @@ device has flash, else from main memory. The tier test depends only on parameter
 backend resolves it at compile time. The same Piecewise picks the bandwidth and ``memory_tier``, the
 index of the tier's name in ``MEMORY_TIERS``.
 
-Decode traffic is the weights plus the KV cache of every request, not a fixed fraction of the
-weights: at large batch and short context the arithmetic intensity keeps rising and decode turns
+Decode traffic is the weights the pass reads plus the KV cache of every request, not a fixed
+fraction of the weights (a mixture of experts reads only the experts its tokens touch: moe.py):
+at large batch and short context the arithmetic intensity keeps rising and decode turns
 compute-bound; at long context the KV cache keeps it memory-bound.
 """
 from mlsysim_opt.symbolic import Max, Piecewise, Sheet, const, sym
 
-from .memory import (B, L, P, activation_traffic, b, b_opt, d, kv_cache, n, t, weights)
+from . import moe
+from .memory import (B, L, activation_traffic, b, b_opt, d, kv_cache, n, params_held, t, weights)
 
 FLOP_PER_MAC = const("flop_per_mac", 2, "FLOP", "FLOP per multiply-accumulate", "definition")
 FLOP_PER_PARAM = const("flop_per_param", 2, "FLOP",
@@ -68,7 +70,8 @@ attention_flops = 2 * FLOP_PER_MAC * L * H * d * c      # QK^T and AV, per new t
 model_flops = B * n * (o + attention_flops)
 ops = sheet.define("ops", passes * model_flops, "FLOP", "FLOP of the whole pass")
 traffic = sheet.define("traffic",
-                       passes * weights + kv_cache + passes * activation_traffic + t * 2 * P * (b + b_opt),
+                       passes * moe.weights_read + kv_cache + passes * activation_traffic
+                       + t * 2 * params_held * (b + b_opt),
                        "byte", "bytes that cross the memory bus")
 # --- the memory tier the weights are served from -------------------------------------------------
 MEMORY_TIERS = ("SRAM", "flash", "main memory")
@@ -88,7 +91,9 @@ bandwidth = sheet.define("effective_bandwidth", eta_bw * by_tier(BW_sram, BW_fla
 
 # --- the roofline ------------------------------------------------------------------------------
 rate = sheet.define("effective_flops", eta * F, "FLOP/s", "compute rate the pass achieves: peak derated by efficiency")
-T_compute = sheet.define("latency_compute", ops / rate, "s", "time the arithmetic needs")
+# Under expert parallelism the busiest expert group sets the pace (moe.py: capacity factor).
+T_compute = sheet.define("latency_compute", ops * moe.sheet["busiest_flop_factor"] / rate, "s",
+                         "time the arithmetic of the busiest group needs")
 T_memory = sheet.define("latency_memory", traffic / bandwidth, "s", "time the memory traffic needs")
 T_overhead = sheet.define("latency_overhead", tau_dispatch + passes * L * tau_layer, "s",
                           "launch overheads that do not overlap")

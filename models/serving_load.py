@@ -148,11 +148,14 @@ _pieces = [serving.sheet[name].xreplace(serving_tp.SHARDED) + _fixed for name in
 if Max(_pieces[0] - _fixed, _pieces[1] - _fixed) + _fixed != serving_tp.itl:
     raise ModelDefinitionError("serving_load reads tp_itl as max(decode_compute, decode_memory) + overheads + "
                                "communication; tp_itl has changed shape: update the decomposition")
+# Each piece is read as the chord through one request and the full batch B: exact for a dense
+# model, whose pieces are affine in the batch; for a mixture of experts the weights read grow
+# concavely with the batch (moe.py), and the chord lies above the piece in between (conservative).
 for _piece, (_a, _b), _kind in zip(_pieces, PIECES, ("compute", "memory")):
-    if sympy.diff(_piece, B, 2) != 0:
-        raise ModelDefinitionError(f"serving_load needs the {_kind} piece of tp_itl affine in the batch")
-    sheet.define(_a.name, _piece.xreplace({B: 0}), "s", f"tp_itl's {_kind} piece at zero batch (serving_tp)")
-    sheet.define(_b.name, sympy.diff(_piece, B), "s/request", f"tp_itl's {_kind} piece per request (serving_tp)")
+    _one = _piece.xreplace({B: 1})
+    _slope = Piecewise((sympy.diff(_piece, B).xreplace({B: 1}), B <= 1), ((_piece - _one) / (B - 1), True))
+    sheet.define(_b.name, _slope, "s/request", f"tp_itl's {_kind} piece per request (serving_tp; chord)")
+    sheet.define(_a.name, _one - _slope, "s", f"tp_itl's {_kind} piece extended to zero batch (serving_tp)")
 sheet.define(t1.name, serving_tp.sheet["cb_ttft"], "s", "cb_ttft: one request's prefill alone (serving_tp)")
 sheet.define(mu_B.name, serving_tp.capacity, "1/s", "cb_capacity: requests per second at full batch (serving_tp)")
 REPLICA_COSTS = (t1.name, a_c.name, b_c.name, a_m.name, b_m.name, mu_B.name)

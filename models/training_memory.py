@@ -10,7 +10,7 @@ shared matrix on the last stage).
 
 | symbol | unit | meaning | source |
 |---|---|---|---|
-| P | param | parameter count | model card |
+| P | param | parameters the job holds per copy: all of a dense model; a mixture of experts holds 1/EP of its routed experts (memory.py ``params_held``) | model card |
 | L | - | layers | model card |
 | h | - | hidden size | model card |
 | V | - | vocabulary size (0 when unknown: no embedding table is placed) | model card |
@@ -42,7 +42,7 @@ Pipeline buffers: one send and one receive buffer of s b h activations when PP >
 """
 from mlsysim_opt.symbolic import Max, Min, Piecewise, Sheet, ceiling, sym
 
-from .memory import L, P, b, b_opt, h, n as S
+from .memory import L, b, b_opt, h, n as S, params_held as P
 from .roofline import H
 
 V = sym("vocab_size", "dimensionless", "vocabulary size (0 when unknown)", "model card")

@@ -65,16 +65,17 @@ class Replica:
     memory_utilization: float
     goodput_qps: Optional[float] = None
     percentile: Optional[str] = None
+    ep: int = 1              # expert-parallel groups (a mixture of experts)
     config: object = dataclasses.field(default=None, compare=False, hash=False, repr=False)
     """The forward-evaluated ServingConfig (its replica costs feed the loaded-replica model)."""
 
     @property
     def accelerators(self) -> int:
-        return self.tp * self.pp
+        return self.tp * self.pp * self.ep
 
     @property
     def key(self) -> tuple:
-        return (self.hardware, self.precision, self.tp, self.pp, self.batch_size, self.chunk_tokens)
+        return (self.hardware, self.precision, self.tp, self.pp, self.ep, self.batch_size, self.chunk_tokens)
 
     def latency(self, key: str) -> float:
         return {"ttft": self.ttft_ms, "itl": self.itl_ms, "e2e_latency": self.e2e_ms}[key]
@@ -91,21 +92,23 @@ def hardware_name(name: str) -> str:
 
 @lru_cache(maxsize=None)
 def replica_point(model: str, hardware: str, precision: str, tp: int, pp: int, batch_size: int, chunk_tokens: int,
-                  prompt_len: int, output_len: int, efficiency: float = 0.5) -> Optional[Replica]:
-    """One point evaluated forward; None when the split does not fit one node or the heads, the
-    precision has no compute path, or the replica does not fit in memory."""
+                  prompt_len: int, output_len: int, efficiency: float = 0.5, ep: int = 1) -> Optional[Replica]:
+    """One point evaluated forward; None when the TP x PP split does not fit one node or the heads
+    (a latent KV cache, MLA, is not split by heads), EP does not divide the experts, the precision
+    has no compute path, or the replica does not fit in memory."""
     wl, hw = Models[model], Hardware[hardware]
-    if tp * pp > default_node_for(hw).accelerators_per_node or wl.heads % tp or wl.n_kv_heads % tp \
-            or pp > wl.layers:
+    kv_split = wl.latent_kv_dim() > 0 or wl.n_kv_heads % tp == 0
+    if tp * pp > default_node_for(hw).accelerators_per_node or wl.heads % tp or not kv_split \
+            or pp > wl.layers or (ep > 1 and (wl.experts or 1) % ep):
         return None
     try:
         c = serving_config(wl, hw, precision=precision, tp=tp, pp=pp, batch_size=batch_size, prompt_len=prompt_len,
-                           output_len=output_len, efficiency=efficiency, chunk_tokens=chunk_tokens)
+                           output_len=output_len, efficiency=efficiency, chunk_tokens=chunk_tokens, ep=ep)
     except InputError:
         return None
     if not c.memory_utilization <= 1.0:
         return None
-    return Replica(hardware=hw.name, precision=precision, tp=tp, pp=pp, batch_size=batch_size,
+    return Replica(hardware=hw.name, precision=precision, tp=tp, pp=pp, ep=ep, batch_size=batch_size,
                    chunk_tokens=chunk_tokens, ttft_ms=c.ttft_ms, itl_ms=c.itl_alone_ms,
                    e2e_ms=c.ttft_ms + output_len * c.itl_alone_ms, capacity_qps=c.capacity_qps,
                    memory_utilization=c.memory_utilization, config=c)
@@ -115,12 +118,15 @@ def replica_point(model: str, hardware: str, precision: str, tp: int, pp: int, b
 def replica_table(model: str, hardware: tuple, precisions: tuple, tp_sizes: tuple, pp_sizes: tuple,
                   batch_sizes: tuple, chunk_sizes: tuple, prompt_len: int, output_len: int, efficiency: float = 0.5
                   ) -> tuple[Replica, ...]:
-    """Every (hardware, precision, TP, PP, batch, chunk) point whose replica fits in one node and in
-    memory, evaluated one at a time."""
+    """Every (hardware, precision, TP, PP, EP, batch, chunk) point whose TP x PP split fits in one node
+    and whose replica fits in memory, evaluated one at a time. EP: 1, 2 and 4 for a mixture of
+    experts (synthesis's default), 1 for a dense model."""
     rows = []
+    eps = (1, 2, 4) if Models[model].is_moe else (1,)
     for h in hardware:
-        for prec, tp, pp, b, chunk in itertools.product(precisions, tp_sizes, pp_sizes, batch_sizes, chunk_sizes):
-            row = replica_point(model, h, prec, tp, pp, b, chunk, prompt_len, output_len, efficiency)
+        for prec, tp, pp, ep, b, chunk in itertools.product(precisions, tp_sizes, pp_sizes, eps, batch_sizes,
+                                                            chunk_sizes):
+            row = replica_point(model, h, prec, tp, pp, b, chunk, prompt_len, output_len, efficiency, ep)
             if row is not None:
                 rows.append(row)
     return tuple(rows)
@@ -131,7 +137,7 @@ def _at_sla(rows: tuple, limits: tuple, percentile) -> tuple[Replica, ...]:
     if not rows:
         return ()
     configs = apply_sla([r.config for r in rows], dict(limits), percentile)
-    by_key = {(c.hardware, c.precision, c.tp, c.pp, c.batch_size, c.chunk_tokens): c for c in configs}
+    by_key = {(c.hardware, c.precision, c.tp, c.pp, c.ep, c.batch_size, c.chunk_tokens): c for c in configs}
     out = []
     for r in rows:
         c = by_key.get(r.key)
@@ -167,7 +173,7 @@ def loaded_latencies(model: str, row: Replica, rate: float, percentile="p90", *,
     r = LoadedReplicaModel().solve(Models[model], Hardware[row.hardware], arrival_rate=rate, prompt_len=prompt_len,
                                    output_len=output_len, batch_size=row.batch_size,
                                    prefill_chunk_tokens=row.chunk_tokens, precision=row.precision, tp=row.tp,
-                                   pp=row.pp, efficiency=efficiency)
+                                   pp=row.pp, ep=row.ep, efficiency=efficiency)
     level = percentile or "p90"
     ttft, itl = r.ttft(level).m_as("ms"), r.itl(level).m_as("ms")
     return {"ttft": ttft, "itl": itl, "e2e_latency": ttft + output_len * r.itl("mean").m_as("ms"),

@@ -14,7 +14,8 @@ A_NV, A_IB = 1e-6, 2e-6
 def run(**values):
     base = dict(message_bytes=1 * GB, ranks=8, link_bandwidth=NVLINK4, link_latency=A_NV, local_ranks=8,
                 node_ranks=4, intra_node_bandwidth=NVLINK4, intra_node_latency=A_NV, fabric_bandwidth=NDR,
-                fabric_latency=A_IB, accelerators_per_node=8, group_span=8)
+                fabric_latency=A_IB, accelerators_per_node=8, group_span=8, oversubscription=1.0, leaf_nodes=1.0,
+                background_load=0.0)
     base.update(values)
     return col.sheet.compiled()(**base)
 
@@ -102,7 +103,8 @@ def test_vector_path_matches_scalar_path():
     sizes = 10 ** rng.uniform(3, 10, 50)
     vec = f.vector(message_bytes=sizes, ranks=ranks, link_bandwidth=NDR, link_latency=A_IB, local_ranks=8,
                    node_ranks=np.ceil(ranks / 8), intra_node_bandwidth=NVLINK4, intra_node_latency=A_NV,
-                   fabric_bandwidth=NDR, fabric_latency=A_IB, accelerators_per_node=8, group_span=ranks)
+                   fabric_bandwidth=NDR, fabric_latency=A_IB, accelerators_per_node=8, group_span=ranks,
+                   oversubscription=1.0, leaf_nodes=1.0, background_load=0.0)
     for i in range(50):
         one = run(message_bytes=sizes[i], ranks=ranks[i], link_bandwidth=NDR, link_latency=A_IB,
                   node_ranks=math.ceil(ranks[i] / 8), group_span=ranks[i])

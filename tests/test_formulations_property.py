@@ -212,7 +212,7 @@ def describe(d: bf.HomogeneousDesign) -> str:
 
 
 def row_of(c, by_key):
-    return by_key.get((c.hardware, c.precision, c.tp, c.pp, c.batch_size, c.chunk_tokens))
+    return by_key.get((c.hardware, c.precision, c.tp, c.pp, c.ep, c.batch_size, c.chunk_tokens))
 
 
 def check_under_load(f: Findings, inst, row, rate, what: str, limits=None, percentile=None, efficiency=0.5):
@@ -317,18 +317,19 @@ def test_sla_synthesis_matches_brute_force(seed):
     f.done()
 
 
-_NAME = re.compile(r"^(?P<hw>.+) (?P<prec>\S+) TP(?P<tp>\d+)(?: PP(?P<pp>\d+))? batch (?P<b>\d+) chunk (?P<c>\d+)$")
+_NAME = re.compile(r"^(?P<hw>.+) (?P<prec>\S+) TP(?P<tp>\d+)(?: PP(?P<pp>\d+))?(?: EP(?P<ep>\d+))? batch (?P<b>\d+) "
+                   r"chunk (?P<c>\d+)$")
 
 
 def candidate_key(cand: Candidate):
     d = cand.details or {}
     if {"precision", "tp", "batch_size", "chunk_tokens"} <= set(d):
-        return (cand.hardware, d["precision"], int(d["tp"]), int(d.get("pp", 1)), int(d["batch_size"]),
-                int(d["chunk_tokens"]))
+        return (cand.hardware, d["precision"], int(d["tp"]), int(d.get("pp", 1)), int(d.get("ep", 1)),
+                int(d["batch_size"]), int(d["chunk_tokens"]))
     m = _NAME.match(cand.name)
     if m is None:
         return None
-    return (m["hw"], m["prec"], int(m["tp"]), int(m["pp"] or 1), int(m["b"]), int(m["c"]))
+    return (m["hw"], m["prec"], int(m["tp"]), int(m["pp"] or 1), int(m["ep"] or 1), int(m["b"]), int(m["c"]))
 
 
 @pytest.mark.parametrize("seed", range(N_MIX))

@@ -60,10 +60,12 @@ def brute_force(model: str, nodes: int, batch: int, seq_len: int = 2048, zero_st
                 efficiency: float = 0.5) -> dict:
     """Step time of every feasible (TP, PP, DP, micro-batch size) on ``nodes`` DGX H100 (NDR), one
     ``DistributedModel.solve`` each: TP powers of two up to the node dividing the heads and the fleet,
-    every PP dividing the rest up to the layer count, EVERY micro-batch size 1 .. ceil(batch / DP)."""
+    every PP dividing the rest up to the layer count, EVERY micro-batch size 1 .. ceil(batch / DP),
+    and for a mixture of experts the best EP degree (``brute_force.feasible`` counts every feasible
+    configuration, EP included)."""
     wl, fleet = getattr(Models, model), _fleet(nodes)
     n = fleet.total_accelerators
-    times = {}
+    times, feasible = {}, set()
     for tp in (1, 2, 4, 8):
         if n % tp or wl.heads % tp:
             continue
@@ -71,11 +73,18 @@ def brute_force(model: str, nodes: int, batch: int, seq_len: int = 2048, zero_st
             if (n // tp) % pp:
                 continue
             dp = n // (tp * pp)
+            # a mixture of experts: every EP degree dividing the DP group and the experts
+            eps = [e for e in range(1, dp + 1) if dp % e == 0 and (wl.experts or 1) % e == 0]
             for mu in range(1, -(-batch // dp) + 1):
-                r = DistributedModel.solve(wl, fleet, batch_size=batch, seq_len=seq_len, tp_size=tp, pp_size=pp,
-                                           microbatch_size=mu, zero_stage=zero_stage, efficiency=efficiency)
-                if r.feasible:
-                    times[(tp, pp, dp, mu)] = r.step_latency_total.m_as("s")
+                for ep in eps:
+                    r = DistributedModel.solve(wl, fleet, batch_size=batch, seq_len=seq_len, tp_size=tp, pp_size=pp,
+                                               microbatch_size=mu, zero_stage=zero_stage, efficiency=efficiency,
+                                               ep_size=ep)
+                    if r.feasible:
+                        t = r.step_latency_total.m_as("s")
+                        times[(tp, pp, dp, mu)] = min(t, times.get((tp, pp, dp, mu), t))
+                        feasible.add((tp, pp, dp, ep, mu))
+    brute_force.feasible = len(feasible)
     return times
 
 
@@ -260,7 +269,7 @@ def test_random_instances_equal_the_brute_force(case):
     times = brute_force(*case)
     r = ParallelismOptimizer.solve(getattr(Models, model), _fleet(nodes), batch_size=batch, seq_len=seq,
                                    zero_stage=zero, efficiency=eta)
-    assert r.feasible_count <= len(times)
+    assert r.feasible_count <= brute_force.feasible
     if not times:
         assert r.status == "infeasible" and r.best_config is None
         return
@@ -284,7 +293,7 @@ def test_the_smallest_size_per_micro_batch_count_is_never_slower_or_larger(fleet
         _, out = ParallelismOptimizer.enumerate(model, fleet64, batch, seq_len=seq, zero_stage=zero,
                                                 activation_recomputation=recompute, virtual_stages=virtual,
                                                 microbatch_sizes=range(1, batch + 1))
-        key = np.stack([out["tp"], out["pp"], out["microbatches"]], axis=1)
+        key = np.stack([out["tp"], out["pp"], out["ep"], out["microbatches"]], axis=1)
         _, group = np.unique(key, axis=0, return_inverse=True)
         group = group.ravel()
         order = np.lexsort((out["microbatch_size"], group))

@@ -32,6 +32,7 @@ import pytest
 from mlsysim_opt import Hardware, Models
 from mlsysim_opt.catalog import Fabrics, default_node_for
 from mlsysim_opt.models import serving_disagg, serving_load, serving_tp
+from mlsysim_opt.solvers.distributed import replica_link_values
 from mlsysim_opt.solvers.serving import serving_case
 from mlsysim_opt.types import PRECISION_BYTES
 from pool_simulator import decode_replica, poisson_arrivals, prefill_replica, simulate
@@ -42,9 +43,8 @@ def replica(model, hardware, precision, tp, batch, prompt, output):
     link inputs of the default fabric."""
     case = serving_case(model, hardware, prompt + output, batch, precision, 0.5, None, prompt, output)
     node = default_node_for(case.hardware)
-    values = dict(case.values, hidden_size=float(model.hidden_size), pp_size=1.0, batch_size=float(batch),
-                  intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
-                  intra_node_latency=node.intra_node_latency.m_as("s"),
+    values = dict(case.values, **replica_link_values(node), hidden_size=float(model.hidden_size), pp_size=1.0,
+                  batch_size=float(batch),
                   activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
                   memory_capacity=case.hardware.memory.capacity.m_as("B"))
     return serving_disagg.kv_transfer_values(values, tp=float(tp))

@@ -27,6 +27,7 @@ import pytest
 
 from mlsysim_opt import Hardware, Models
 from mlsysim_opt.catalog import default_node_for
+from mlsysim_opt.solvers.distributed import replica_link_values
 from mlsysim_opt.formulations.serving_grid import evaluate_replica
 from mlsysim_opt.models import serving_load, serving_tp
 from mlsysim_opt.solvers.serving import DEFAULT_PREFILL_CHUNK_TOKENS, serving_case
@@ -41,8 +42,7 @@ def replica(model, hardware, precision, tp, batch, prompt, output, chunk):
                         prefill_chunk_tokens=chunk)
     node = default_node_for(case.hardware)
     return dict(case.values, hidden_size=float(model.hidden_size), tp_size=float(tp), pp_size=1.0,
-                batch_size=float(batch), intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
-                intra_node_latency=node.intra_node_latency.m_as("s"),
+                batch_size=float(batch), **replica_link_values(node),
                 activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
                 memory_capacity=case.hardware.memory.capacity.m_as("B"))
 

@@ -46,7 +46,8 @@ def _loaded(model, c, rate, prompt_len=512, output_len=256):
     """One replica of ``c`` carrying ``rate`` requests/s, evaluated by LoadedReplicaModel."""
     return LoadedReplicaModel().solve(model, Hardware[c.hardware], arrival_rate=rate, prompt_len=prompt_len,
                                       output_len=output_len, batch_size=c.batch_size,
-                                      prefill_chunk_tokens=c.chunk_tokens, precision=c.precision, tp=c.tp, pp=c.pp)
+                                      prefill_chunk_tokens=c.chunk_tokens, precision=c.precision, tp=c.tp, pp=c.pp,
+                                      ep=c.ep)
 
 
 @pytest.mark.parametrize("seed", range(50))

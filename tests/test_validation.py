@@ -40,11 +40,14 @@ def test_prediction_within_the_documented_budget(check, results):
 
 def test_the_table_covers_training_serving_and_carbon():
     areas = {c.area for c in CHECKS}
-    assert areas == {"training", "serving", "energy"} and len(CHECKS) >= 10
+    assert areas == {"training", "serving", "energy", "contention"} and len(CHECKS) >= 10
     sources = " ".join(c.source for c in CHECKS)
     for needle in ("Korthikanti", "Narayanan", "Dubey", "Chowdhery", "TensorRT-LLM", "Patterson", "Luccioni",
-                   "model card", "vLLM blog", "sglang"):
+                   "model card", "vLLM blog", "sglang", "DeepSeek-V3", "nccl-tests"):
         assert needle in sources
+    moe = {c.id for c in CHECKS if c.family == "moe"}
+    # the three: DeepSeek-V3 training, a published MoE serving throughput, contention at scale
+    assert {"deepseek-v3-gpu-hours", "sglang-deepseek-decode"} <= moe and any(m.startswith("nccl") for m in moe)
 
 
 def test_every_budget_is_a_real_interval_around_zero():

@@ -136,7 +136,7 @@ def _mul(c, e, polarity):
             const *= float(_evaluate(c, f))
         else:
             rest.append(f)
-    if not rest:
+    if not rest or const == 0:      # a zero parameter (no routed experts in a dense model) drops the term
         return const
     inner = polarity if const >= 0 else -polarity
     if len(rest) == 1:

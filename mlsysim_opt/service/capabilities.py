@@ -147,6 +147,8 @@ class SynthesizeRequest(RequestModel):
                                    description="prefill tokens per iteration to choose from")
     disaggregated: Literal["auto", "never"] = Field(
         "auto", description="weigh separate prefill and decode pools too (auto), or not (never)")
+    ep_sizes: Optional[list[int]] = Field(None, min_length=1, max_length=16,
+                                          description="expert-parallel degrees (mixtures of experts; default 1, 2, 4)")
 
 
 @job_kind("synthesize", SynthesizeRequest, "SLA synthesis: the cheapest fleet meeting latency targets (MILP)")
@@ -156,7 +158,7 @@ def run_synthesize(p, progress=None):
                       e2e_latency=p.e2e_latency, hardware=p.hardware, precisions=p.precisions,
                       objective=p.objective, budget_usd=p.budget_usd, datacenter=_site(p.datacenter),
                       allow_mix=p.allow_mix, redundancy=p.redundancy, headroom=p.headroom, percentile=p.percentile,
-                      chunk_sizes=p.chunk_sizes, disaggregated=p.disaggregated)
+                      chunk_sizes=p.chunk_sizes, disaggregated=p.disaggregated, ep_sizes=p.ep_sizes)
 
 
 class ParallelismRequest(RequestModel):
@@ -167,16 +169,19 @@ class ParallelismRequest(RequestModel):
     efficiency: float = Field(0.5, gt=0, le=1)
     seq_len: int = Field(2048, ge=1)
     zero_stage: int = Field(0, ge=0, le=3)
+    max_ep: Optional[int] = Field(None, ge=1, le=1_000_000, description="largest expert-parallel degree tried")
+    background_load: float = Field(0.0, ge=0, le=0.99, description="share of the oversubscribed tier other jobs use")
     backend: Literal["exhaustive", "highs"] = "highs"
 
 
-@job_kind("parallelism", ParallelismRequest, "ParallelismOptimizer: the best TP x PP x DP split",
+@job_kind("parallelism", ParallelismRequest, "ParallelismOptimizer: the best TP x PP x DP x EP split",
           refs={"model": "models"})
 def run_parallelism(p, progress=None):
     from ..solvers.parallelism import ParallelismOptimizer
     return ParallelismOptimizer(backend=p.backend).solve(
         resolve_workload(p.model), _fleet(p.fleet), batch_size=p.batch_size, precision=p.precision,
-        efficiency=p.efficiency, seq_len=p.seq_len, zero_stage=p.zero_stage)
+        efficiency=p.efficiency, seq_len=p.seq_len, zero_stage=p.zero_stage, max_ep=p.max_ep,
+        background_load=p.background_load)
 
 
 class CapstoneRequest(RequestModel):

@@ -24,13 +24,14 @@ RECOMPUTE_MODES = {"none": 0.0, "selective": 1.0, "full": 2.0}
 
 MEMORY_OUTPUTS = ("weights_per_gpu", "gradients_per_gpu", "optimizer_per_gpu", "activations_per_gpu",
                   "pipeline_buffers_per_gpu", "training_memory_per_gpu", "layers_per_stage", "params_per_gpu")
-STEP_OUTPUTS = ("compute_time", "tp_communication_time", "pp_communication_time", "bubble_time", "bubble_fraction",
+STEP_OUTPUTS = ("compute_time", "tp_communication_time", "pp_communication_time", "ep_communication_time",
+                "ep_all_to_all_time", "straggler_factor", "bubble_time", "bubble_fraction",
                 "dp_communication_time", "dp_exposed_time", "optimizer_update_time", "step_time",
                 "tokens_per_second", "samples_per_second", "model_flops", "mfu", "scaling_efficiency",
                 "single_accelerator_time", "tp_allreduce_time", "microbatch_time")
 
 
-PLACEMENT_OUTPUTS = ("tp_link", "pp_link", "dp_link", "dp_local_ranks")
+PLACEMENT_OUTPUTS = ("tp_link", "pp_link", "dp_link", "ep_link", "dp_local_ranks")
 
 
 @lru_cache(maxsize=None)
@@ -50,10 +51,10 @@ def placement_function() -> CompiledFunction:
 
 
 def link_labels(values: dict) -> dict[str, str]:
-    """``{"tp", "pp", "dp"}: link label`` of one configuration's symbol values."""
+    """``{"tp", "pp", "dp", "ep"}: link label`` of one configuration's symbol values."""
     from ..models.distributed import LINKS
     out = placement_function()(**values)
-    labels = {group: LINKS[int(out[f"{group}_link"])] for group in ("tp", "pp", "dp")}
+    labels = {group: LINKS[int(out[f"{group}_link"])] for group in ("tp", "pp", "dp", "ep")}
     if labels["dp"] == "hierarchical":
         labels["dp"] = f"hierarchical ({int(out['dp_local_ranks'])} per node)"
     return labels
@@ -67,7 +68,9 @@ class DistributedResult(Result):
     """One training step of ``model`` on ``fleet`` with a TP x PP x DP split (``DistributedModel.solve``).
 
     Times are per step, except ``tp_allreduce_time``: one TP all-reduce (of one layer, one
-    micro-batch; a step runs 4 per layer per micro-batch). ``effective_throughput`` is TOKENS per
+    micro-batch; a step runs 4 per layer per micro-batch), and ``ep_all_to_all_time``: one dispatch
+    (or combine) all-to-all of one MoE layer and micro-batch. ``straggler_factor`` is the expected
+    slowest rank over the mean, already in the step time. ``effective_throughput`` is TOKENS per
     second of the real global batch; ``samples_per_second`` counts sequences. Memory fields are per
     accelerator of the fullest stage.
     """
@@ -91,6 +94,9 @@ class DistributedResult(Result):
     tp_communication_time: pint.Quantity
     tp_allreduce_time: pint.Quantity
     pp_communication_time: pint.Quantity
+    ep_communication_time: pint.Quantity
+    ep_all_to_all_time: pint.Quantity
+    straggler_factor: float
     pp_bubble_fraction: float
     pp_bubble_time: pint.Quantity
     dp_communication_time: pint.Quantity
@@ -116,8 +122,9 @@ class DistributedResult(Result):
 
     @property
     def communication_time(self) -> pint.Quantity:
-        """Communication on the critical path: TP + PP + the exposed part of DP."""
-        return self.tp_communication_time + self.pp_communication_time + self.dp_exposed_time
+        """Communication on the critical path: TP + PP + EP + the exposed part of DP."""
+        return self.tp_communication_time + self.pp_communication_time + self.ep_communication_time \
+            + self.dp_exposed_time
 
 
 RESULT_FIELDS = {
@@ -125,6 +132,7 @@ RESULT_FIELDS = {
     "memory_per_gpu": ("training_memory_per_gpu", "GB"), "memory_capacity": ("memory_capacity", "GB"),
     "compute_time": ("compute_time", "s"), "tp_communication_time": ("tp_communication_time", "s"),
     "tp_allreduce_time": ("tp_allreduce_time", "s"), "pp_communication_time": ("pp_communication_time", "s"),
+    "ep_communication_time": ("ep_communication_time", "s"), "ep_all_to_all_time": ("ep_all_to_all_time", "s"),
     "pp_bubble_time": ("bubble_time", "s"), "dp_communication_time": ("dp_communication_time", "s"),
     "dp_exposed_time": ("dp_exposed_time", "s"), "optimizer_update_time": ("optimizer_update_time", "s"),
     "step_latency_total": ("step_time", "s"), "effective_throughput": ("tokens_per_second", "token/s"),
@@ -193,15 +201,32 @@ def divisors(n: int) -> list[int]:
     return sorted(set(small + [n // d for d in small]))
 
 
-def fleet_values(fleet: Fleet) -> dict[str, float]:
-    """SI floats of the fleet's links (one-way per accelerator) and node size."""
-    node, fabric = fleet.node, fleet.fabric
+def fleet_values(fleet: Fleet, background_load: float = 0.0) -> dict[str, float]:
+    """SI floats of the fleet's links (one-way per accelerator), node size and the fabric's tiers
+    (collectives.py: contention above ``leaf_nodes`` nodes, shared with ``background_load``)."""
+    return link_values(fleet.node, fleet.fabric, background_load)
+
+
+def replica_link_values(node) -> dict[str, float]:
+    """The links a serving replica uses: the node's NVLink inside, and between nodes (expert
+    parallelism across nodes) the default inter-node fabric, InfiniBand NDR, one port per accelerator."""
+    from ..catalog import default_fabric
+    return link_values(node, default_fabric())
+
+
+def link_values(node, fabric, background_load: float = 0.0) -> dict[str, float]:
+    """:func:`fleet_values` of any node and fabric (a serving replica that may span nodes)."""
     return {
         "intra_node_bandwidth": float(node.intra_node_bandwidth.to("byte/s").magnitude),
         "intra_node_latency": float(node.intra_node_latency.to("s").magnitude),
-        "fabric_bandwidth": float(fabric.effective_bandwidth.to("byte/s").magnitude),
+        "fabric_bandwidth": float(fabric.bandwidth.to("byte/s").magnitude),
         "fabric_latency": float(fabric.latency.to("s").magnitude),
         "accelerators_per_node": float(node.accelerators_per_node),
+        "oversubscription": float(fabric.oversubscription),
+        "leaf_nodes": float(fabric.leaf_domain_nodes),
+        "background_load": _in.finite_number(background_load, "background_load", minimum=0.0, maximum=0.99,
+                                             fix="the share of the oversubscribed tier other jobs use, "
+                                                 "0 (a dedicated fabric) to 0.99"),
     }
 
 
@@ -218,7 +243,7 @@ class Setting:
 
     def __init__(self, model, fleet, batch_size, seq_len, precision, efficiency, overlap_comm, zero_stage,
                  activation_recomputation, virtual_stages=1, sequence_parallel=True, gradient_bytes=None,
-                 memory_reserve=0):
+                 memory_reserve=0, *, capacity_factor=None, step_time_cv=None, background_load=0.0):
         self.wl = transformer_arg(model)
         self.fleet = fleet_arg(fleet)
         self.hw = self.fleet.node.accelerator
@@ -249,7 +274,15 @@ class Setting:
         values = _in.workload_values(self.wl, self.choice, batch_size=self.batch or 1, seq_len=self.seq,
                                      is_training=True)
         values.update(_in.hardware_values(self.hw, self.choice))
-        values.update(fleet_values(self.fleet))
+        values.update(fleet_values(self.fleet, background_load))
+        values.update(_in.moe_values(
+            self.wl, capacity_factor=_in.CAPACITY_FACTOR if capacity_factor is None else _in.finite_number(
+                capacity_factor, "capacity_factor", minimum=1.0, maximum=64.0,
+                fix="tokens of the busiest expert group over the mean: 1.0 (balanced) to about 2")))
+        self.experts = int(values["experts"])
+        values["step_time_cv"] = _in.STEP_TIME_CV if step_time_cv is None else _in.finite_number(
+            step_time_cv, "step_time_cv", minimum=0.0, maximum=1.0,
+            fix="the coefficient of variation of one rank's step time, e.g. 0.01; 0 turns stragglers off")
         values.update(efficiency=self.eta, hidden_size=float(self.wl.hidden_size),
                       vocab_size=float(self.wl.vocab_size or 0),
                       gradient_bytes_per_param=self.grad_bytes, zero_stage=float(self.zero),
@@ -262,6 +295,21 @@ class Setting:
         self.values["batch_size"] = float(batch)
 
     # -- the split --------------------------------------------------------------------------------
+    def expert_split(self, ep_size, dp: int) -> int:
+        """The EP degree: 1 for a dense model; else it divides both the DP group (EP ranks are DP
+        ranks that share one copy of the routed experts) and the experts."""
+        ep = _in.positive_int(ep_size, "ep_size")
+        if ep == 1:
+            return ep
+        if not self.experts:
+            raise InputError("ep_size", ep, f"needs a mixture of experts; {self.wl.name} is dense",
+                             "leave ep_size at 1")
+        valid = [d for d in divisors(dp) if self.experts % d == 0]
+        if dp % ep or self.experts % ep:
+            raise InputError("ep_size", ep, f"must divide the DP group ({dp}) and the {self.experts} experts of "
+                             f"{self.wl.name}", f"valid ep_size values here: {', '.join(map(str, valid))}")
+        return ep
+
     def split(self, tp_size, pp_size, dp_size) -> tuple[int, int, int]:
         n, layers, heads = self.n, self.wl.layers, self.wl.heads
         tp = _in.positive_int(tp_size, "tp_size")
@@ -320,15 +368,15 @@ class Setting:
                              f"use microbatches <= {local}")
         return m, -(-local // m)
 
-    def point(self, tp, pp, dp, m, mu) -> dict[str, float]:
+    def point(self, tp, pp, dp, m, mu, ep=1) -> dict[str, float]:
         return {**self.values, "tp_size": float(tp), "pp_size": float(pp), "dp_size": float(dp),
-                "microbatches": float(m), "microbatch_size": float(mu)}
+                "microbatches": float(m), "microbatch_size": float(mu), "ep_size": float(ep)}
 
-    def grid(self, tp, pp, dp, m, mu) -> dict:
+    def grid(self, tp, pp, dp, m, mu, ep=1) -> dict:
         """Symbol values with the split as arrays (any broadcastable shapes)."""
         return {**self.values, "tp_size": np.asarray(tp, dtype=float), "pp_size": np.asarray(pp, dtype=float),
                 "dp_size": np.asarray(dp, dtype=float), "microbatches": np.asarray(m, dtype=float),
-                "microbatch_size": np.asarray(mu, dtype=float)}
+                "microbatch_size": np.asarray(mu, dtype=float), "ep_size": np.asarray(ep, dtype=float)}
 
     @property
     def capacity(self) -> float:
@@ -352,7 +400,8 @@ class DistributedModel:
               precision: str = "fp16", efficiency: float = 0.5, overlap_comm: bool = True, zero_stage: int = 0,
               activation_recomputation: str = "selective", virtual_stages: int = 1,
               sequence_parallel: bool = True, gradient_bytes: float | None = None,
-              memory_reserve=0) -> DistributedResult:
+              memory_reserve=0, ep_size: int = 1, capacity_factor: float | None = None,
+              step_time_cv: float | None = None, background_load: float = 0.0) -> DistributedResult:
         """One step of ``batch_size`` sequences of ``seq_len`` tokens on ``fleet``.
 
         ``batch_size`` defaults to one sequence per data-parallel replica. ``dp_size`` defaults to
@@ -363,27 +412,36 @@ class DistributedModel:
         pass 4 for fp32 main gradients as Megatron-LM keeps them. ``memory_reserve`` (e.g. "4 GB") is
         kept back from each accelerator's capacity for the runtime (CUDA context, communication
         buffers, allocator fragmentation); the default 0 compares against the full capacity.
+
+        Mixtures of experts: ``ep_size`` shards the routed experts over that many DP ranks (it divides
+        the DP group and the experts); tokens reach their experts by all-to-alls, and the busiest
+        expert group carries ``capacity_factor`` times its mean share (default 1.25; 1 turns it off).
+        Stragglers: the step waits for the slowest rank, with per-rank jitter ``step_time_cv``
+        (default 0, off: the calibrated efficiency absorbs ordinary jitter; 0.01 is a what-if). ``background_load`` is the share of the fabric's
+        oversubscribed tier other jobs use (default 0, a dedicated fabric).
         """
         s = Setting(model, fleet, batch_size, seq_len, precision, efficiency, overlap_comm, zero_stage,
-                    activation_recomputation, virtual_stages, sequence_parallel, gradient_bytes, memory_reserve)
+                    activation_recomputation, virtual_stages, sequence_parallel, gradient_bytes, memory_reserve,
+                    capacity_factor=capacity_factor, step_time_cv=step_time_cv, background_load=background_load)
         tp, pp, dp = s.split(tp_size, pp_size, dp_size)
+        ep = s.expert_split(ep_size, dp)
         if s.batch is None:
             s.set_batch(dp)
         m, mu = s.microbatching(dp, microbatches, microbatch_size)
-        out = step_function()(**s.point(tp, pp, dp, m, mu))
-        return build_result(s, tp, pp, dp, m, mu, out)
+        out = step_function()(**s.point(tp, pp, dp, m, mu, ep))
+        return build_result(s, tp, pp, dp, m, mu, out, ep)
 
     @staticmethod
-    def evaluate_grid(setting: Setting, tp, pp, dp, microbatches, microbatch_size) -> dict[str, np.ndarray]:
+    def evaluate_grid(setting: Setting, tp, pp, dp, microbatches, microbatch_size, ep=1) -> dict[str, np.ndarray]:
         """Every output (SI floats) for arrays of configurations at once, through the compiled sheets'
         vectorized form; ``feasible`` is added. Inputs are not validated here (see ``Setting.split``)."""
-        out = step_function().vector(**setting.grid(tp, pp, dp, microbatches, microbatch_size))
+        out = step_function().vector(**setting.grid(tp, pp, dp, microbatches, microbatch_size, ep))
         out = dict(out)
         out["feasible"] = out["training_memory_per_gpu"] <= setting.capacity
         return out
 
 
-def build_result(s: Setting, tp, pp, dp, m, mu, out: dict) -> DistributedResult:
+def build_result(s: Setting, tp, pp, dp, m, mu, out: dict, ep=1) -> DistributedResult:
     converters, breakdown_converters, (gb, mul, div) = _converters()
     fields = quantities(converters, out, s.values)
     breakdown = quantities(breakdown_converters, out)
@@ -412,11 +470,11 @@ def build_result(s: Setting, tp, pp, dp, m, mu, out: dict) -> DistributedResult:
     if layers % pp:
         notes.append(f"{layers} layers over {pp} stages: the fullest stage holds {math.ceil(layers / pp)} layers "
                      "and sets the pace")
-    placement = link_labels(s.point(tp, pp, dp, m, mu))
+    placement = link_labels(s.point(tp, pp, dp, m, mu, ep))
     if placement["tp"] == "fabric":
         notes.append(f"TP group of {tp} does not fit in one {s.per_node}-accelerator node: TP collectives run "
                      "over the inter-node fabric")
-    parallelism = {"tp": tp, "pp": pp, "dp": dp, "microbatches": m, "microbatch_size": mu,
+    parallelism = {"tp": tp, "pp": pp, "dp": dp, "ep": int(ep), "microbatches": m, "microbatch_size": mu,
                    "virtual_stages": s.v, "zero_stage": s.zero, "activation_recomputation": s.recompute,
                    "sequence_parallel": s.sp, "layers_per_stage": int(out["layers_per_stage"])}
     result = DistributedResult.model_construct(
@@ -425,6 +483,7 @@ def build_result(s: Setting, tp, pp, dp, m, mu, out: dict) -> DistributedResult:
         active_dp_ranks=active, feasible=feasible, infeasibility_reason=reason,
         memory_reserve=reserve, memory_breakdown=breakdown, pp_bubble_fraction=float(out["bubble_fraction"]),
         mfu=float(out["mfu"]), scaling_efficiency=float(out["scaling_efficiency"]), links=placement, notes=notes,
+        straggler_factor=float(out["straggler_factor"]),
         **fields,
     )
     result._records = (s.wl, s.fleet)

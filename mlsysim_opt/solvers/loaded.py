@@ -116,23 +116,27 @@ def percentile_level(value, field: str = "percentile") -> Union[str, float]:
     return level
 
 
-def replica_values(case: ServingCase, *, tp: int, pp: int) -> dict:
+def replica_values(case: ServingCase, *, tp: int, pp: int, ep: int = 1) -> dict:
     """serving_tp's inputs for one replica of ``case`` (as formulations.serving_grid maps them, with
     the case's prefill chunk size and KV reservation): the case's values plus the model's hidden size,
     the node's intra-node link, the activation bytes of the compute precision and the memory capacity."""
-    node = default_node_for(case.hardware)
-    return dict(case.values, hidden_size=float(case.model.hidden_size),
-                intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
-                intra_node_latency=node.intra_node_latency.m_as("s"),
+    from .distributed import replica_link_values
+    return dict(case.values, **replica_link_values(default_node_for(case.hardware)),
+                hidden_size=float(case.model.hidden_size),
                 activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
-                memory_capacity=case.hardware.memory.capacity.m_as("B"), tp_size=float(tp), pp_size=float(pp))
+                memory_capacity=case.hardware.memory.capacity.m_as("B"), tp_size=float(tp), pp_size=float(pp),
+                ep_size=float(ep))
 
 
-def check_split(case: ServingCase, tp: int, pp: int) -> None:
+def check_split(case: ServingCase, tp: int, pp: int, ep: int = 1) -> None:
     """A replica's TP x PP split must shard the heads evenly, have a layer per stage and fit in one node
     (its links are the node's intra-node links)."""
     wl = case.model
-    if wl.heads % tp or wl.n_kv_heads % tp:
+    if ep > 1 and (not wl.is_moe or wl.experts % ep):
+        why = f"{wl.name} is dense" if not wl.is_moe else f"it must divide the {wl.experts} experts of {wl.name}"
+        raise InputError("ep", ep, f"is not an expert-parallel degree here: {why}",
+                         "leave ep at 1" if not wl.is_moe else "pick a divisor of the experts")
+    if wl.heads % tp or (wl.latent_kv_dim() == 0 and wl.n_kv_heads % tp):
         divisors = [d for d in range(1, wl.n_kv_heads + 1) if wl.heads % d == 0 and wl.n_kv_heads % d == 0]
         raise InputError("tp", tp, f"must divide the {wl.heads} attention heads and {wl.n_kv_heads} KV heads "
                          f"of {wl.name}", f"pick one of {divisors}")
@@ -141,7 +145,8 @@ def check_split(case: ServingCase, tp: int, pp: int) -> None:
     node = default_node_for(case.hardware)
     if tp * pp > node.accelerators_per_node:
         raise InputError("tp", tp, f"x pp ({pp}) must fit in one {node.name} ({node.accelerators_per_node} "
-                         "accelerators): a replica's links are intra-node", "lower tp or pp")
+                         "accelerators): TP and PP links are intra-node (EP groups may span nodes)",
+                         "lower tp or pp")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -172,6 +177,7 @@ class LoadedReplicaResult(Result):
     pp: int
     efficiency: float
     arrival_rate: pint.Quantity
+    ep: int = 1
     ttft_mean: pint.Quantity
     ttft_p50: pint.Quantity
     ttft_p90: pint.Quantity
@@ -218,7 +224,7 @@ class LoadedReplicaResult(Result):
         return sheet_quantity(_load_sheet().sheet, name, value, "ms")
 
     def __str__(self) -> str:
-        split = f"TP{self.tp}" + (f" x PP{self.pp}" if self.pp > 1 else "")
+        split = f"TP{self.tp}" + (f" x PP{self.pp}" if self.pp > 1 else "") + (f" x EP{self.ep}" if self.ep > 1 else "")
         rate, cap = self.arrival_rate.m_as("1/s"), self.full_load_capacity.m_as("1/s")
         lines = [
             f"LoadedReplicaResult: {self.model} on {self.hardware} ({self.precision}, {split}), "
@@ -240,9 +246,10 @@ class LoadedReplicaResult(Result):
         lines.append(f"  zero-load TTFT {self.zero_load_ttft.m_as('ms'):.4g} ms (one request alone); mean waits: "
                      f"slot {_shown(self.slot_wait.m_as('ms'))} ms, prefill chunk budget "
                      f"{_shown(self.prefill_wait.m_as('ms'))} ms")
-        if self.pp > 1:
-            lines.append(f"  {self.pp} pipeline micro-batch loops, each {rate / self.pp:.4g} /s with "
-                         f"{self.batch_size} slots")
+        loops = self.pp * self.ep
+        if loops > 1:
+            lines.append(f"  {loops} iteration loops (pipeline micro-batches x expert-parallel groups), each "
+                         f"{rate / loops:.4g} /s with {self.batch_size} slots")
         if not self.feasible:
             lines.append(f"  DOES NOT FIT: {self.infeasibility_reason}")
         if self.precision_fallback:
@@ -272,25 +279,26 @@ def text_with_load(result: Result) -> str:
 # solver
 
 
-def loaded_replica(case: ServingCase, arrival_rate, *, tp: int = 1, pp: int = 1) -> LoadedReplicaResult:
+def loaded_replica(case: ServingCase, arrival_rate, *, tp: int = 1, pp: int = 1, ep: int = 1) -> LoadedReplicaResult:
     """The load sheet evaluated for the replica ``case`` describes (its batch size is the number of
-    slots), with ``tp`` x ``pp`` accelerators, at ``arrival_rate`` requests per second."""
+    slots), with ``tp`` x ``pp`` x ``ep`` accelerators, at ``arrival_rate`` requests per second."""
     lam = arrival_rate_per_second(arrival_rate)
-    tp, pp = _in.positive_int(tp, "tp"), _in.positive_int(pp, "pp")
+    tp, pp, ep = _in.positive_int(tp, "tp"), _in.positive_int(pp, "pp"), _in.positive_int(ep, "ep")
     if case.output_len < 1:
         raise InputError("output_len", case.output_len, "must be >= 1 generated token for the latency under load",
                          "raise output_len (or seq_len)")
-    check_split(case, tp, pp)
+    check_split(case, tp, pp, ep)
     load = _load_sheet()
-    values = replica_values(case, tp=tp, pp=pp)
+    values = replica_values(case, tp=tp, pp=pp, ep=ep)
     replica = _replica_function()(**values)
     cap = float(replica["cb_capacity"])
     costs = {name: float(v) for name, v in load.replica_costs(**values).items()}
-    # pp loops, each with B slots, a share 1/pp of the arrivals and of the full-batch drain rate. Past
+    # pp x ep loops, each with B slots, a share of the arrivals and of the full-batch drain rate. Past
     # the full-batch capacity, departures pace the admissions: the requests in flight see that rate.
     beyond = not lam < cap
     admitted = np.float64(min(lam, cap))
-    loop = dict(values, **dict(costs, replica_capacity=cap / pp), arrival_rate=admitted / pp)
+    loops = pp * ep
+    loop = dict(values, **dict(costs, replica_capacity=cap / loops), arrival_rate=admitted / loops)
     out = _evaluate(LOOP_OUTPUTS, loop)
     rho_slots, rho_prefill = (float(out[name]) for name in UTILIZATIONS)
     rate_q = input_quantity(lam, "arrival_rate", "1/s")
@@ -322,13 +330,13 @@ def loaded_replica(case: ServingCase, arrival_rate, *, tp: int = 1, pp: int = 1)
     memory = float(replica["tp_memory_utilization"])
     feasible = memory <= 1.0
     why_not = None if feasible else (
-        f"the replica needs {memory:.2f}x the memory of its {tp * pp} x {case.hardware.name} for "
+        f"the replica needs {memory:.2f}x the memory of its {tp * pp * ep} x {case.hardware.name} for "
         f"{int(values['batch_size'])} slots of {int(values['reserved_context'])} KV tokens: lower batch_size or "
         "raise tp or pp")
     result = LoadedReplicaResult(
         model=case.model.name, hardware=case.hardware.name, precision=case.choice.precision,
         prompt_len=case.prompt_len, output_len=case.output_len, batch_size=int(values["batch_size"]),
-        prefill_chunk_tokens=int(values["prefill_chunk_tokens"]), tp=tp, pp=pp, efficiency=values["efficiency"],
+        prefill_chunk_tokens=int(values["prefill_chunk_tokens"]), tp=tp, pp=pp, ep=ep, efficiency=values["efficiency"],
         arrival_rate=rate_q,
         **{field: sheet_quantity(load.sheet, name, out[name], unit) for field, (name, unit) in LOAD_FIELDS.items()},
         zero_load_ttft=sheet_quantity(_tp_sheet(), "cb_ttft", replica["cb_ttft"], "ms"),
@@ -354,15 +362,17 @@ class LoadedReplicaModel:
     ``"5 /s"`` or ``"300 /min"``). ``batch_size``: batch slots (requests in flight at most, their KV
     reserved for ``prompt_len + output_len`` tokens). ``prefill_chunk_tokens``: prompt tokens per
     iteration. ``tp`` x ``pp`` accelerators of one node per replica; ``pp > 1`` is modelled as ``pp``
-    independent micro-batch loops (see the module docstring)."""
+    independent micro-batch loops (see the module docstring). A mixture of experts may add ``ep``
+    expert-parallel groups sharing one copy of the experts (a replica of tp x pp x ep accelerators,
+    across nodes when larger than one; each group is one more loop with its own slots)."""
 
     def solve(self, model, hardware, *, arrival_rate, prompt_len=512, output_len=256, batch_size=64,
               prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, precision="fp16", tp=1, pp=1,
-              efficiency=0.5) -> LoadedReplicaResult:
+              efficiency=0.5, ep=1) -> LoadedReplicaResult:
         arrival_rate_per_second(arrival_rate)          # the rate's error first: it is the question asked
         wl = language_model(model)
         prompt = _in.positive_int(prompt_len, "prompt_len")
         output = _in.positive_int(output_len, "output_len")
         case = serving_case(wl, hardware, prompt + output, batch_size, precision, efficiency, None, prompt, output,
                             prefill_chunk_tokens=prefill_chunk_tokens)
-        return loaded_replica(case, arrival_rate, tp=tp, pp=pp)
+        return loaded_replica(case, arrival_rate, tp=tp, pp=pp, ep=ep)

@@ -186,20 +186,26 @@ class ParallelismOptimizer:
                   overlap_comm: bool = True, seq_len: int = 2048, max_tp: int | None = None,
                   max_pp: int | None = None, microbatch_sizes: Iterable[int] | None = None, zero_stage: int = 0,
                   activation_recomputation: str = "selective", virtual_stages: int = 1,
-                  sequence_parallel: bool = True, gradient_bytes: float | None = None, memory_reserve=0):
+                  sequence_parallel: bool = True, gradient_bytes: float | None = None, memory_reserve=0,
+                  max_ep: int | None = None, capacity_factor: float | None = None, step_time_cv: float | None = None,
+                  background_load: float = 0.0):
         """Every configuration and every sheet output as flat arrays (SI floats), in one vectorized
-        evaluation. Returns ``(setting, arrays)``; ``arrays`` holds ``tp, pp, dp, microbatches,
+        evaluation. Returns ``(setting, arrays)``; ``arrays`` holds ``tp, pp, dp, ep, microbatches,
         microbatch_size``, the outputs of the distributed and training-memory sheets and ``feasible``.
+        A mixture of experts adds every EP degree that divides both the DP group and the experts
+        (up to ``max_ep``); a dense model has EP 1.
 
         Micro-batch sizes are ``microbatch_candidates(L)`` for the L sequences of each DP rank, or the
         given ``microbatch_sizes`` that do not exceed L."""
         s = Setting(model, fleet, _in.whole_number(batch_size, "batch_size", minimum=1), seq_len, precision, efficiency,
                     overlap_comm, zero_stage, activation_recomputation, virtual_stages, sequence_parallel,
-                    gradient_bytes, memory_reserve)
+                    gradient_bytes, memory_reserve, capacity_factor=capacity_factor, step_time_cv=step_time_cv,
+                    background_load=background_load)
         n, layers, heads = s.n, s.wl.layers, s.wl.heads
         tp_cap = s.per_node if max_tp is None else _in.whole_number(max_tp, "max_tp", minimum=1, maximum=1_000_000)
         pp_cap = layers if max_pp is None else min(layers, _in.whole_number(max_pp, "max_pp", minimum=1,
                                                                             maximum=1_000_000))
+        ep_cap = n if max_ep is None else _in.whole_number(max_ep, "max_ep", minimum=1, maximum=1_000_000)
         sizes = None if microbatch_sizes is None else sorted({_in.positive_int(x, "microbatch_sizes[]")
                                                               for x in microbatch_sizes})
         given = None if sizes is None else np.array(sizes, dtype=float)
@@ -213,21 +219,22 @@ class ParallelismOptimizer:
                 dp = n // (tp * pp)
                 local = s.local_batch(dp)
                 block = _candidates(local) if given is None else given[given <= local]
-                splits.append((tp, pp, dp, local, len(block)))
-                blocks.append(block)
+                for ep in expert_degrees(dp, s.experts, ep_cap):
+                    splits.append((tp, pp, dp, ep, local, len(block)))
+                    blocks.append(block)
         if not splits:
             raise InputError("max_tp", tp_cap, f"leaves no TP x PP split of {n} accelerators for {s.wl.name} "
                              f"({heads} heads, {layers} layers)", "raise max_tp or max_pp, or change the fleet")
-        if not sum(x[4] for x in splits):
-            most = max(x[3] for x in splits)
+        if not sum(x[5] for x in splits):
+            most = max(x[4] for x in splits)
             raise InputError("microbatch_sizes", sizes, f"must include a size <= the sequences per DP rank "
                              f"(at most {most} here)", f"add sizes from 1 to {most}, or leave microbatch_sizes out")
         table = np.array(splits, dtype=float)
-        tp, pp, dp, local = np.repeat(table[:, :4], table[:, 4].astype(int), axis=0).T
+        tp, pp, dp, ep, local = np.repeat(table[:, :5], table[:, 5].astype(int), axis=0).T
         mu = np.concatenate(blocks)
         m = np.ceil(local / mu)
-        out = DistributedModel.evaluate_grid(s, tp, pp, dp, m, mu)
-        out.update(tp=tp, pp=pp, dp=dp, microbatches=m, microbatch_size=mu)
+        out = DistributedModel.evaluate_grid(s, tp, pp, dp, m, mu, ep)
+        out.update(tp=tp, pp=pp, dp=dp, ep=ep, microbatches=m, microbatch_size=mu)
         return s, out
 
     @staticmethod
@@ -237,7 +244,8 @@ class ParallelismOptimizer:
               microbatch_sizes: Iterable[int] | None = None, zero_stage: int = 0,
               activation_recomputation: str = "selective", virtual_stages: int = 1,
               sequence_parallel: bool = True, gradient_bytes: float | None = None,
-              memory_reserve=0) -> ParallelismResult:
+              memory_reserve=0, max_ep: int | None = None, capacity_factor: float | None = None,
+              step_time_cv: float | None = None, background_load: float = 0.0) -> ParallelismResult:
         """The fastest feasible split of ``batch_size`` sequences on ``fleet``.
 
         ``objective`` "step_time" (minimise) or "mfu" (maximise); with the batch and the fleet fixed
@@ -251,13 +259,13 @@ class ParallelismOptimizer:
         s, out = ParallelismOptimizer.enumerate(
             model, fleet, batch_size, precision, efficiency, overlap_comm, seq_len, max_tp, max_pp,
             microbatch_sizes, zero_stage, activation_recomputation, virtual_stages, sequence_parallel, gradient_bytes,
-            memory_reserve)
+            memory_reserve, max_ep, capacity_factor, step_time_cv, background_load)
         total = len(out["tp"])
         feasible = np.flatnonzero(out["feasible"])
         key = out["step_time"] if objective == "step_time" else -out["mfu"]
-        # Ties (equal to the last bit) go to the smaller TP, then PP, then micro-batch size.
-        order = feasible[np.lexsort((out["microbatch_size"][feasible], out["pp"][feasible], out["tp"][feasible],
-                                     key[feasible]))]
+        # Ties (equal to the last bit) go to the smaller TP, then PP, then EP, then micro-batch size.
+        order = feasible[np.lexsort((out["microbatch_size"][feasible], out["ep"][feasible], out["pp"][feasible],
+                                     out["tp"][feasible], key[feasible]))]
         converters = _candidate_converters()
         candidates = [{
             "config": split_config(out, i),
@@ -265,6 +273,7 @@ class ParallelismOptimizer:
             **{field: make(float(out[name][i]) * mul / div) for field, name, make, mul, div in converters},
         } for i in order]
         space = {"tp": sorted({int(x) for x in out["tp"]}), "pp": sorted({int(x) for x in out["pp"]}),
+                 "ep": sorted({int(x) for x in out["ep"]}),
                  "microbatch_size": sorted({int(x) for x in out["microbatch_size"]}),
                  "accelerators": s.n, "zero_stage": s.zero, "activation_recomputation": s.recompute,
                  "virtual_stages": s.v}
@@ -282,14 +291,22 @@ class ParallelismOptimizer:
             return ParallelismResult(status="infeasible", infeasibility_reason=reason,
                                      solve_time=_S(time.perf_counter() - start), **common)
         i = int(order[0])
-        tp, pp, dp, m, mu = (int(out[k][i]) for k in ("tp", "pp", "dp", "microbatches", "microbatch_size"))
-        best = build_result(s, tp, pp, dp, m, mu, {k: v[i] for k, v in out.items()})
+        tp, pp, dp, ep, m, mu = (int(out[k][i]) for k in ("tp", "pp", "dp", "ep", "microbatches", "microbatch_size"))
+        best = build_result(s, tp, pp, dp, m, mu, {k: v[i] for k, v in out.items()}, ep)
         return ParallelismResult(
             status="optimal", best_config=split_config(out, i), best_mfu=best.mfu, best_step_time=best.step_latency_total,
             best_throughput=best.effective_throughput, best_samples_per_second=best.samples_per_second, best=best,
             solve_time=_S(time.perf_counter() - start), **common)
 
 
+def expert_degrees(dp: int, experts: int, cap: int) -> list[int]:
+    """EP degrees of one DP group: 1 for a dense model, else every divisor of DP that divides the
+    experts, up to ``cap``."""
+    if not experts:
+        return [1]
+    return [e for e in divisors(dp) if experts % e == 0 and e <= cap]
+
+
 def split_config(out: dict, i: int) -> dict:
-    return {"tp": int(out["tp"][i]), "pp": int(out["pp"][i]), "dp": int(out["dp"][i]),
+    return {"tp": int(out["tp"][i]), "pp": int(out["pp"][i]), "dp": int(out["dp"][i]), "ep": int(out["ep"][i]),
             "microbatches": int(out["microbatches"][i]), "microbatch_size": int(out["microbatch_size"][i])}

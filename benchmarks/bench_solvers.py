@@ -88,6 +88,19 @@ def measure(repeats: int) -> list[tuple[str, float, float | None, str]]:
     add("parallelism, exercise 4, brute force (one solve per config)", per_config * a.total_searched, None,
         f"{per_config * 1e6:.0f} us per configuration x {a.total_searched}")
 
+    # Mixtures of experts (revisions before expert parallelism have no such records: skipped there).
+    moe = getattr(Models, "GPT_OSS_120B", None) if "GPT_OSS_120B" in dir(Models) else None
+    if moe is not None:
+        t_moe, d = timed(lambda: ParallelismOptimizer(backend="highs").solve(moe, fleet64, batch_size=128, seq_len=4096,
+                                                                             zero_stage=1), repeats)
+        add("parallelism, gpt-oss-120b on 64 H100, TP x PP x DP x EP, MILP", t_moe, 0.05,
+            f"{d.total_searched} configs; {d.best_config}")
+        sla = dict(qps=20, prompt_len=1024, output_len=256, ttft="2 s", itl="100 ms", hardware=["H100"],
+                   precisions=["fp8"], disaggregated="never")
+        t_ds, e = timed(lambda: synthesize("DeepSeek_V3", **sla), repeats)
+        add("SLA synthesis, DeepSeek-V3 FP8 on H100, EP 1/2/4 (replicas across nodes)", t_ds, 0.2,
+            f"{e.candidates_evaluated} configurations; {e.best.replicas} x {e.best.config.name}")
+
     problem = CapstoneProblem()
     t_cand, cands = timed(lambda: region_candidates(problem), repeats)
     t_cap, cap = timed(lambda: solve_capstone(problem, candidates=cands), repeats)

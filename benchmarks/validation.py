@@ -30,6 +30,7 @@ from mlsysim_opt import (
 )
 from mlsysim_opt.catalog import default_node_for
 from mlsysim_opt.models import serving_load
+from mlsysim_opt.solvers.distributed import replica_link_values
 from mlsysim_opt.solvers.serving import serving_case
 from mlsysim_opt.types import PRECISION_BYTES
 
@@ -54,7 +55,7 @@ class Check:
     settings: str           # how the prediction is made
     budget: tuple[float, float]   # allowed relative error (prediction / published - 1)
     predict: Callable[[], float]
-    family: str = "main"    # "main": the first table; "load": serving under load
+    family: str = "main"    # "main": the first table; "load": serving under load; "moe": experts, contention
 
 
 # ---------------------------------------------------------------- training
@@ -94,6 +95,79 @@ def llama3_405b_mfu(nodes: int) -> float:
     r = DistributedModel.solve(Models.Llama3_405B, fleet, batch_size=2048, seq_len=8192, tp_size=8, pp_size=16,
                                precision="bf16", efficiency=TRAINING_EFFICIENCY, zero_stage=2, virtual_stages=2)
     return r.mfu
+
+
+# ---------------------------------------------------------------- mixtures of experts and contention
+DEEPSEEK_V3_REPORT = "DeepSeek-AI 2024, DeepSeek-V3 Technical Report (arXiv 2412.19437), Table 1 and sections 3.2, 4.2"
+DEEPSEEK_ISCA = "Zhao et al. 2025, Insights into DeepSeek-V3 (ISCA '25, arXiv 2505.09343), Table 4"
+SGLANG_EP = "SGLang team 2025-05-05, Large-scale expert parallelism on 96 H100 (lmsys.org/blog/2025-05-05-large-scale-ep)"
+NCCL_ISSUE = "NVIDIA/nccl-tests issue #169 (2023-10-12), all_reduce_perf, 1-8 GB"
+
+
+def deepseek_v3_step() -> DistributedModel:
+    """DeepSeek-V3 pre-training as published: 2,048 H800, PP16 x EP64 (over 8 nodes) x ZeRO-1 DP, no TP,
+    FP8, 4K sequences, 15,360 per step."""
+    from mlsysim_opt.catalog import Clusters
+    return DistributedModel.solve(Models.DeepSeek_V3, Clusters.DeepSeek_V3_2048_H800, batch_size=15360,
+                                  seq_len=4096, tp_size=1, pp_size=16, ep_size=64, precision="fp8",
+                                  efficiency=TRAINING_EFFICIENCY, zero_stage=1)
+
+
+def deepseek_v3_gpu_hours_per_trillion() -> float:
+    r = deepseek_v3_step()
+    return r.step_latency_total.m_as("s") * 2048 / 3600 / (15360 * 4096) * 1e12
+
+
+def deepseek_v3_decode_tokens_per_node() -> float:
+    """One decode replica of the SGLang deployment: attention data-parallel (TP1), experts over EP64
+    (EP72 with redundant experts there; 64 is the closest degree dividing the 256 experts), 256
+    requests per GPU at a 2,000-token context, FP8, ServingModel defaults."""
+    from mlsysim_opt.formulations.serving_grid import _replica_inputs
+    from mlsysim_opt.models import serving_tp
+    _, _, values = _replica_inputs(Models.DeepSeek_V3, Hardware.H100, precision="fp8", tp=1, pp=1, batch_size=256,
+                                   prompt_len=1000, output_len=2000, efficiency=0.5, ep=64)
+    out = serving_tp.sheet.compiled(("tp_decode_throughput", "replica_accelerators"))(**values)
+    return out["tp_decode_throughput"] / (out["replica_accelerators"] / 8)
+
+
+# nccl-tests issue #169: 8 A100 per node (NVLink 3), 8 x 100 Gb/s RoCE NICs, busbw of a large all-reduce
+# by node count. The switches' oversubscription was not published: one taper is fitted on 6 nodes.
+NCCL_BUSBW = {3: 70.0, 4: 58.0, 6: 40.0}
+NCCL_FABRIC = dict(bandwidth="100 Gbps", latency="5 us", leaf_nodes=2)
+
+
+def allreduce_busbw(nodes: int, oversubscription: float, message: float = 8e9) -> float:
+    """nccl-tests bus bandwidth (GB/s) of a hierarchical all-reduce of ``message`` bytes over
+    ``nodes`` x 8 A100 on a RoCE fabric with leaves of 2 nodes under ``oversubscription``."""
+    from mlsysim_opt.models import collectives
+    from mlsysim_opt.solvers.distributed import link_values
+    node = Nodes.DGX_A100
+    fabric = NetworkFabric(name="RoCE 100G", oversubscription=oversubscription, **NCCL_FABRIC)
+    t = collectives.sheet.compiled(("hierarchical_allreduce_time",))(
+        **link_values(node, fabric), message_bytes=message, local_ranks=8, node_ranks=nodes,
+        )["hierarchical_allreduce_time"]
+    ranks = 8 * nodes
+    return message / t * 2 * (ranks - 1) / ranks / 1e9
+
+
+def fitted_taper() -> float:
+    """The oversubscription that reproduces the 6-node busbw (bisection)."""
+    lo, hi = 1.0, 64.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if allreduce_busbw(6, mid) > NCCL_BUSBW[6] else (lo, mid)
+    return (lo + hi) / 2
+
+
+def contention_checks() -> list[Check]:
+    out, taper = [], fitted_taper()
+    for nodes in (3, 4):
+        out.append(Check(
+            f"nccl-busbw-{nodes}", "contention", f"all-reduce, {nodes} x 8 A100, RoCE 8 x 100G", "bus bandwidth",
+            "GB/s", NCCL_BUSBW[nodes], NCCL_ISSUE, "1-8 GB messages, user report; switch taper not published",
+            f"leaves of 2 nodes, taper {taper:.2f}:1 fitted on the 6-node point (40 GB/s)", CONTENTION_BUDGET,
+            lambda n=nodes, o=taper: allreduce_busbw(n, o), family="moe"))
+    return out
 
 
 TPU_V4 = HardwareNode(name="TPU v4", category="Cloud",
@@ -209,9 +283,8 @@ def load_replica(curve: dict) -> dict:
     case = serving_case(model, hw, p + o, curve["slots"], curve["precision"], LOAD_EFFICIENCY, None, p, o,
                         bandwidth_efficiency=CALIBRATED_BANDWIDTH, prefill_chunk_tokens=curve["chunk"])
     node = default_node_for(case.hardware)
-    return dict(case.values, hidden_size=float(model.hidden_size), tp_size=float(curve["tp"]), pp_size=1.0,
-                batch_size=float(curve["slots"]), intra_node_bandwidth=node.intra_node_bandwidth.m_as("B/s"),
-                intra_node_latency=node.intra_node_latency.m_as("s"),
+    return dict(case.values, **replica_link_values(node), hidden_size=float(model.hidden_size),
+                tp_size=float(curve["tp"]), pp_size=1.0, batch_size=float(curve["slots"]),
                 activation_bytes_per_value=PRECISION_BYTES[case.choice.compute_precision],
                 memory_capacity=case.hardware.memory.capacity.m_as("B"))
 
@@ -365,6 +438,7 @@ TRAIN_BUDGET = (-0.25, 0.25)
 MFU_BUDGET = (-0.25, 0.25)
 PREFILL_BUDGET = (-0.35, 0.35)
 THROUGHPUT_BUDGET = (-0.15, 0.60)
+CONTENTION_BUDGET = (-0.25, 0.25)
 ENERGY_BUDGET = (-0.30, 0.30)
 # serving under load (docs/validation.md, "Serving under load")
 LOAD_TPOT_BUDGET = (-0.35, 0.15)       # the roofline is a floor on a decode step: misses are low
@@ -469,7 +543,22 @@ def checks() -> list[Check]:
             "700 W per GPU adjusted for PUE; grid not stated",
             "DGX H100 at 10.2 kW per 8 GPUs, activity 0.4, US average grid (369 g, PUE 1.15)", ENERGY_BUDGET,
             lambda h=hours: llama31_tonnes(h)))
-    return out + load_checks()
+    out += [
+        Check("deepseek-v3-step", "training", "DeepSeek-V3 671B, 2,048 H800, PP16 EP64 DP128", "step time", "s",
+              19.926, DEEPSEEK_ISCA, "seq 4096, 15,360 sequences per step, FP8, DualPipe (all-to-all overlapped)",
+              f"efficiency {TRAINING_EFFICIENCY}, ZeRO-1, capacity factor 1.25, all-to-alls not overlapped",
+              TRAIN_BUDGET, lambda: deepseek_v3_step().step_latency_total.m_as("s"), family="moe"),
+        Check("deepseek-v3-gpu-hours", "training", "DeepSeek-V3 671B pre-training, 2,048 H800",
+              "H800 GPU-hours per trillion tokens", "-", 180e3, DEEPSEEK_V3_REPORT,
+              "2.664M GPU-hours for 14.8T tokens (2.788M with context extension and post-training)",
+              "as the step-time row", TRAIN_BUDGET, deepseek_v3_gpu_hours_per_trillion, family="moe"),
+        Check("sglang-deepseek-decode", "serving", "DeepSeek-V3, 9 x 8 H100 decode pool, EP72",
+              "output tokens/s per node", "tok/s", 22282, SGLANG_EP,
+              "256 requests per GPU, KV length 2000, FP8, DeepEP, two-batch overlap",
+              "TP1 x EP64 replica, ServingModel defaults (efficiency 0.5, full bandwidth), no overlap",
+              THROUGHPUT_BUDGET, deepseek_v3_decode_tokens_per_node, family="moe"),
+    ]
+    return out + contention_checks() + load_checks()
 
 
 # Runs outside the model's scope, reported (docs/validation.md) but held to no budget: batch-1
@@ -579,7 +668,8 @@ def blocks(rows: list[dict] | None = None) -> dict[str, str]:
             "validation-calibrated": calibrated_note(calibrated_throughput_errors()),
             "validation-load-budgets": load_budget_table(load_rows),
             "validation-load-table": markdown_table(load_rows, prefix="L"),
-            "validation-load-misses": misses_table(load_misses())}
+            "validation-load-misses": misses_table(load_misses()),
+            "validation-moe-table": markdown_table([r for r in rows if r["check"].family == "moe"], prefix="M")}
 
 
 def doc_block(text: str, name: str) -> str | None:
@@ -601,6 +691,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rows = evaluate()
     print(markdown_table([r for r in rows if r["check"].family == "main"]))
+    print("\nMixtures of experts and contention:")
+    print(markdown_table([r for r in rows if r["check"].family == "moe"], prefix="M"))
     print("\nServing under load:")
     print(markdown_table([r for r in rows if r["check"].family == "load"], prefix="L"))
     outside = [r["check"].id for r in rows if not r["within"]]

@@ -1,7 +1,8 @@
-"""Wall 14 (Fleet): one training step of a transformer on TP x PP x DP accelerators.
+"""Wall 14 (Fleet): one training step of a transformer on TP x PP x DP accelerators (x EP of the DP
+ranks for a mixture of experts).
 
-    T_step = (m + (PP-1)/v) * T_microbatch + exposed DP all-reduce + optimizer update
-    T_microbatch = compute + recomputation + launch overhead + TP collectives + PP sends
+    T_step = ((m + (PP-1)/v) * T_microbatch + exposed DP all-reduce + optimizer update) * stragglers
+    T_microbatch = compute + recomputation + launch overhead + TP collectives + PP sends + EP all-to-alls
 
 Layout (Megatron's default rank order): TP ranks are consecutive (innermost), then DP, then PP. A TP
 group inside one node uses NVLink; the DP group of one stage has min(DP, max(1, floor(G/TP))) ranks
@@ -21,6 +22,8 @@ into ``LINKS``), from the same placement test the times use.
 | r | - | recomputation: 0 none, 1 selective (replays the attention core), 2 full (replays the forward) | Korthikanti et al. 2022 |
 | overlap | - | 1: the DP all-reduce runs under the last micro-batch's backward pass | input |
 | BW | byte/s | HBM bandwidth (optimizer update is memory-bound) | datasheet |
+| ep | - | expert-parallel degree: DP ranks sharing one copy of the routed experts | input |
+| cv | - | coefficient of variation of one rank's step time (0: stragglers off, the default) | input (docs/walls/congestion.md) |
 
 Compute of one micro-batch on the slowest stage is the roofline sheet's compute term
 (``latency_compute``) with the batch set to the micro-batch, the layers to ceil(L/PP), the heads
@@ -38,6 +41,15 @@ step after the last micro-batch (ZeRO-3 adds the weight all-gathers: 1.5x the vo
 Overlap rule: gradients of a layer are final only during the LAST micro-batch's backward pass, so
 the DP all-reduce can hide behind that backward pass and no more:
 exposed = max(0, T_DP - overlap * T_backward(one micro-batch)).
+
+Expert parallelism (moe.py): EP groups are ep consecutive DP ranks (Megatron-LM's expert-data
+parallelism), so a group spans TP x EP accelerators. Each rank holds 1/ep of the routed experts
+(training_memory.py through ``params_held``); the busiest expert group computes the capacity
+factor times its share (the roofline's compute term); every MoE layer of a stage dispatches and
+combines each micro-batch by all-to-alls, forward and backward (and again when full recomputation
+replays the forward), not overlapped with compute; dense gradients are all-reduced over DP, expert
+gradients over the DP/EP ranks that hold the same experts. Stragglers: the step waits for the
+expected slowest of N = TP PP DP ranks (docs/walls/congestion.md).
 """
 from mlsysim_opt.symbolic import Max, Min, Piecewise, Sheet, floor, log, sqrt, sym
 

@@ -1,6 +1,6 @@
 """Walls 1-3 (Compute, Memory, Software): the Iron Law and the roofline.
 
-    T = max( O / (eta * F),  M / BW_eff ) + T_overhead
+    T = max( O f_busy / (eta * F),  M / BW_eff ) + T_overhead
 
 | symbol | unit | meaning | source |
 |---|---|---|---|
@@ -13,6 +13,7 @@
 | F | FLOP/s | dense peak rate at the compute precision | datasheet |
 | eta | - | achieved fraction of peak compute (software efficiency) | PaLM (Chowdhery et al. 2022): 0.3-0.5 |
 | eta_bw | - | achieved fraction of memory bandwidth | calibrate(); default 1.0 |
+| W_read, f_busy | byte, - | weights the pass reads; FLOP of the busiest expert group over the mean (mixtures of experts) | moe.py |
 | BW, BW_sram, BW_flash | byte/s | main, on-chip SRAM and flash bandwidth | datasheet |
 | C_sram, C_flash | byte | SRAM and flash capacity (0 when the tier does not exist) | datasheet |
 | tau_dispatch | s | fixed dispatch cost of one launch | registry (per device) |

@@ -115,6 +115,8 @@ class Namespace:
 
 Hardware = Namespace("Hardware")
 Models = Namespace("Models")
+from .hf_import import from_hf_config as _from_hf_config  # noqa: E402
+Models.from_hf_config = _from_hf_config  # Models.from_hf_config("config.json"): any model by its HF config
 Systems = Namespace("Systems")
 Infra = Namespace("Infra")
 Nodes = Systems._child("Nodes")

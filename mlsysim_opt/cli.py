@@ -221,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file; .png or .svg")
     from .cli_solvers import register  # synthesize, fleet, parallelism, capstone, pareto, grade, dse
     register(sub, add)
+    from .cli_import import register as register_import  # import-model
+    register_import(sub, add)
     return parser
 
 

@@ -309,6 +309,21 @@ class TransformerWorkload(Workload):
     """One learned attention-sink logit per head per layer (gpt-oss)."""
     qk_norm: bool = False
     """Learned RMSNorm on queries and keys, ``head_dim`` weights each per layer (Qwen3)."""
+    qkv_bias: bool = False
+    """Biases on the q, k and v projections only, none on o (Qwen2); ``attention_bias`` covers all four."""
+    norm_bias: bool = False
+    """LayerNorm with a bias as well as a weight (GPT-2, GPT-NeoX, BERT); False: RMSNorm, weight only."""
+    norms_per_layer: int = 2
+    """Norm weight vectors per layer: 2 (before attention and MLP); Gemma 2/3 add two post-norms: 4."""
+    position_embeddings: int = 0
+    """Rows of a learned absolute position table (GPT-2 ``n_positions``, BERT ``max_position_embeddings``);
+    0: rotary or no learned positions."""
+    type_vocab_size: int = 0
+    """Rows of BERT's token-type (segment) embedding table; 0: none."""
+    pooler: bool = False
+    """An encoder pooler head, one ``hidden x hidden`` dense layer with bias (BERT)."""
+    dtype: Optional[str] = None
+    """Storage type of the released weights (config.json ``torch_dtype``: bfloat16, float16, float32)."""
 
     @field_validator("active_parameters", mode="before")
     @classmethod
@@ -353,6 +368,9 @@ class TransformerWorkload(Workload):
             bad("first_dense_layers", "must be >= 0")
         if self.moe_layer_step < 1:
             bad("moe_layer_step", "must be >= 1 (1: every layer after the leading dense ones is MoE)")
+        for field in ("position_embeddings", "type_vocab_size", "norms_per_layer"):
+            if getattr(self, field) < 0:
+                bad(field, "must be >= 0")
         if self.experts is None:
             if self.experts_per_token is not None:
                 bad("experts_per_token", "needs experts", "give experts= (routed experts per MoE layer)")
@@ -506,6 +524,8 @@ class TransformerWorkload(Workload):
             n = h * H * d + 2 * h * kv * d + H * d * h
             if self.attention_bias:
                 n += H * d + 2 * kv * d + h
+            if self.qkv_bias and not self.attention_bias:
+                n += H * d + 2 * kv * d
             if self.qk_norm:
                 n += 2 * d
         if self.attention_sinks:
@@ -520,8 +540,10 @@ class TransformerWorkload(Workload):
         Total: input embedding (vocab x hidden) and output projection (another vocab x hidden
         unless ``tie_word_embeddings``); per layer the attention block, two RMSNorm weight vectors and
         either a dense MLP or the MoE block (routed experts, shared experts, router); the final norm.
-        Learned position embeddings, LayerNorm biases and encoder pooler heads are not counted: the
-        count is for rotary-position decoders (every record that gives the fields).
+        Learned position and token-type embeddings (``position_embeddings``, ``type_vocab_size``) join
+        the input embedding; ``norm_bias`` doubles every norm (LayerNorm weight and bias);
+        ``norms_per_layer`` sets the norms per layer (Gemma 2/3: 4); ``pooler`` adds an encoder's
+        ``hidden x hidden`` pooler with its bias. The defaults describe rotary-position RMSNorm decoders.
 
         Active: the parameters one token's forward pass multiplies with or looks up: the embedding
         table, every attention, norm and dense-MLP weight, the shared experts, the router and
@@ -540,12 +562,14 @@ class TransformerWorkload(Workload):
         if self.is_moe and (self.expert_ffn_size is None or self.experts_per_token is None):
             return None
         h = self.hidden_size
-        embed = self.vocab_size * h
+        embed = (self.vocab_size + self.position_embeddings + self.type_vocab_size) * h
         head = 0 if self.tie_word_embeddings else self.vocab_size * h
-        per_layer = self._attention_parameters() + 2 * h
+        norm = 2 * h if self.norm_bias else h
+        per_layer = self._attention_parameters() + self.norms_per_layer * norm
         dense = dense_layers * _mlp_parameters(h, self.ffn_size, self.gated_ffn, self.mlp_bias) if dense_layers else 0
-        total = embed + head + self.layers * per_layer + dense + h
-        active = (embed if input_embeddings_active else 0) + head + self.layers * per_layer + dense + h
+        extra = norm + (h * h + h if self.pooler else 0)  # final norm (BERT: the embedding norm), pooler
+        total = embed + head + self.layers * per_layer + dense + extra
+        active = (embed if input_embeddings_active else 0) + head + self.layers * per_layer + dense + extra
         if self.is_moe:
             expert = _mlp_parameters(h, self.expert_ffn_size, self.gated_ffn, self.mlp_bias)
             router = h * self.experts + (self.experts if self.router_bias else 0)

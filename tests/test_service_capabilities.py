@@ -76,6 +76,18 @@ def test_synthesize_takes_a_percentile_and_reports_latencies_under_load(api):
     assert never["disaggregated"] is None and never["architecture"] == "colocated"
 
 
+def test_synthesize_takes_a_model_as_its_config_json(api):
+    import json
+    import pathlib
+    config = json.loads((pathlib.Path(__file__).parent / "data" / "hf_configs" / "Qwen3-8B.json").read_text())
+    query = {"qps": 50, "ttft": "300 ms", "hardware": ["H100"], "precisions": ["fp16"], "disaggregated": "never"}
+    body = ok(api.post("/synthesize", json={**query, "model": {"hf_config": config, "name": "Qwen3-8B"}}))
+    lib = synthesize(Models.from_hf_config(config, "Qwen3-8B"), qps=50, ttft="300 ms", hardware=["H100"],
+                     precisions=["fp16"], disaggregated="never")
+    assert body["best"]["annual_cost_usd"] == pytest.approx(lib.best.annual_cost_usd)
+    assert body["model"] == "Qwen3-8B"
+
+
 def test_capstone_pareto_grade_and_dse(api):
     cap = ok(api.post("/capstone", json={"problem": SMALL}))
     lib = solve_capstone(CapstoneProblem(**SMALL))

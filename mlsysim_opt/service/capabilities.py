@@ -125,7 +125,8 @@ def run_sensitivity(p, progress=None):
 
 
 class SynthesizeRequest(RequestModel):
-    model: str = Field(..., description="language model registry name")
+    model: Any = Field(..., description="language model: a registry name, an inline record, or {\"hf_config\": "
+                                        "config.json object}")
     qps: float = Field(..., gt=0)
     prompt_len: int = Field(512, ge=1)
     output_len: int = Field(256, ge=1)
@@ -151,10 +152,11 @@ class SynthesizeRequest(RequestModel):
                                           description="expert-parallel degrees (mixtures of experts; default 1, 2, 4)")
 
 
-@job_kind("synthesize", SynthesizeRequest, "SLA synthesis: the cheapest fleet meeting latency targets (MILP)")
+@job_kind("synthesize", SynthesizeRequest, "SLA synthesis: the cheapest fleet meeting latency targets (MILP)",
+          refs={"model": "models"})
 def run_synthesize(p, progress=None):
     from ..formulations.sla_synthesis import synthesize
-    return synthesize(p.model, qps=p.qps, prompt_len=p.prompt_len, output_len=p.output_len, ttft=p.ttft, itl=p.itl,
+    return synthesize(resolve_workload(p.model), qps=p.qps, prompt_len=p.prompt_len, output_len=p.output_len, ttft=p.ttft, itl=p.itl,
                       e2e_latency=p.e2e_latency, hardware=p.hardware, precisions=p.precisions,
                       objective=p.objective, budget_usd=p.budget_usd, datacenter=_site(p.datacenter),
                       allow_mix=p.allow_mix, redundancy=p.redundancy, headroom=p.headroom, percentile=p.percentile,

@@ -97,6 +97,8 @@ def build_record(kind: str, body: Any, path: str) -> Record:
     with its path under ``path`` (e.g. ``hardware.memory.bandwidth``)."""
     if not isinstance(body, dict):
         raise InputError(path, body, "must be a registry name (string) or a record (JSON object)")
+    if kind == "models" and "hf_config" in body:
+        return _record_from_config(body, path)
     problems = screen(body, path)
     if problems:
         raise RequestProblems(problems)
@@ -146,6 +148,36 @@ def _sign_problems(value: Any, path: str, at: str = "") -> list[dict]:
 
 _OWNER_PREFIX = re.compile(r"^(\w+)\.([\w.\[\]]+): ")
 _CLASS_HEAD = re.compile(r"^[A-Z]\w*\.")  # fields are snake_case: a CamelCase head is a sub-record's class
+
+
+CONFIG_KEYS = {"hf_config", "name", "overrides"}
+
+
+def _record_from_config(body: dict, path: str) -> Record:
+    """A model given as a Hugging Face ``config.json`` object (``{"hf_config": {...}, "name": ...,
+    "overrides": {...}}``), imported as ``Models.from_hf_config`` imports it. Only the JSON object
+    is read: no path or repository on the server is opened."""
+    from ..hf_import import from_hf_config
+    extra = sorted(set(body) - CONFIG_KEYS)
+    if extra:
+        raise RequestProblems([{"field": f"{path}.{k}", "rule": f"is not read with hf_config; the keys are "
+                                f"{', '.join(sorted(CONFIG_KEYS))}", "value": jsonable(body[k])} for k in extra])
+    config, overrides = body["hf_config"], body.get("overrides")
+    if not isinstance(config, dict):
+        raise RequestProblems([{"field": f"{path}.hf_config", "rule": "must be the config.json object itself",
+                                "value": jsonable(config)}])
+    if overrides is not None and not isinstance(overrides, dict):
+        raise RequestProblems([{"field": f"{path}.overrides", "rule": "must be an object of record fields",
+                                "value": jsonable(overrides)}])
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise RequestProblems([{"field": f"{path}.name", "rule": "must be a string", "value": jsonable(name)}])
+    try:
+        return from_hf_config(config, name, overrides=overrides, source="request hf_config",
+                              safetensors_check="ignore")
+    except InputError as exc:
+        raise RequestProblems([{"field": f"{path}.hf_config.{e.field}", "rule": e.rule, "value": jsonable(e.value),
+                                **({"fix": e.fix} if e.fix else {})} for e in exc.errors]) from None
 
 
 def _record_problem(exc: InputError, owner: str, name: Any, path: str) -> dict:

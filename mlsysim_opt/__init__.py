@@ -19,6 +19,7 @@ from .catalog import (Clusters, Datacenters, Fabrics, Grids, Hardware, Infra, Mo
 from .precision import PrecisionFallbackWarning
 from .results import PerformanceProfile
 from .engine import Engine
+from .hf_import import from_hf_config, load_model
 from .solvers.serving import ServingModel, ServingResult
 from .solvers.loaded import LoadedReplicaModel, LoadedReplicaResult
 from .solvers.batching import (BatchingOptimizer, BatchingResult, ContinuousBatchingModel, ContinuousBatchingResult,
@@ -89,6 +90,7 @@ __all__ = [
     "TopologyModel", "TopologyResult", "WeightStreamingModel", "WeightStreamingResult", "InferenceScalingModel",
     "InferenceScalingResult", "MultiTenantModel", "MultiTenantResult", "TenantWait", "PrivacyModel",
     "PrivacyResult", "DistributedModel", "DistributedResult", "ParallelismOptimizer", "ParallelismResult",
+    "from_hf_config", "load_model",
     "Hardware", "Models", "Systems", "Infra", "Infrastructure", "Nodes", "Fabrics", "Clusters", "Grids",
     "Datacenters", "Sources", "audit_provenance", "load_registry", "register",
     "HardwareNode", "ComputeCore", "MemoryHierarchy", "Workload", "TransformerWorkload", "CNNWorkload",
@@ -99,3 +101,5 @@ __all__ = [
     "KB", "MB", "GB", "TB", "PB", "KiB", "MiB", "GiB", "TiB", "second", "ms", "us", "ns", "minute", "hour",
     "day", "watt", "W", "kW", "MW", "mW", "joule", "J", "kWh", "MWh", "Gbps", "USD", "token",
 ]
+
+from . import compat  # noqa: E402,F401  (the tutorial's deep import paths, mlsysim_opt/compat.py)

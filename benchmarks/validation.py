@@ -58,6 +58,12 @@ class Check:
     family: str = "main"    # "main": the first table; "load": serving under load; "moe": experts, contention
 
 
+def cited(name: str, unit: str | None = None) -> float:
+    """A published figure from the Literature registry (registry/literature.yaml), in ``unit``."""
+    from mlsysim_opt import Literature
+    return Literature[name].magnitude(unit)
+
+
 # ---------------------------------------------------------------- training
 def megatron_gpt(name: str, hidden: int, heads: int, layers: int, vocab: int = 51200) -> TransformerWorkload:
     """GPT models of the Megatron papers: 12 L h^2 in the layers plus the embedding."""
@@ -132,7 +138,7 @@ def deepseek_v3_decode_tokens_per_node() -> float:
 
 # nccl-tests issue #169: 8 A100 per node (NVLink 3), 8 x 100 Gb/s RoCE NICs, busbw of a large all-reduce
 # by node count. The switches' oversubscription was not published: one taper is fitted on 6 nodes.
-NCCL_BUSBW = {3: 70.0, 4: 58.0, 6: 40.0}
+NCCL_BUSBW = {nodes: cited(f"NCCL_AllReduce_{nodes}_Nodes", "GB/s") for nodes in (3, 4, 6)}
 NCCL_FABRIC = dict(bandwidth="100 Gbps", latency="5 us", leaf_nodes=2)
 
 
@@ -492,15 +498,17 @@ def checks() -> list[Check]:
             f"DistributedModel, efficiency {TRAINING_EFFICIENCY}, full recompute, micro-batch 1, 1F1B", TRAIN_BUDGET,
             lambda a=(wl, h, layers, tp, pp, gpus, batch): narayanan_step(*a)))
     out += [
-        Check("llama3-405b-8k", "training", "Llama 3 405B, 8,192 H100, TP8 PP16 DP64", "MFU (BF16)", "-", 0.43,
+        Check("llama3-405b-8k", "training", "Llama 3 405B, 8,192 H100, TP8 PP16 DP64", "MFU (BF16)", "-",
+              cited("Llama3_405B_MFU_8K"),
               "Dubey et al. 2024, Table 4 (arXiv 2407.21783)", "seq 8192, 16M tokens per batch",
               f"efficiency {TRAINING_EFFICIENCY}, ZeRO-2, interleaved 1F1B (v=2), RoCE 400G", MFU_BUDGET,
               lambda: llama3_405b_mfu(1024)),
-        Check("llama3-405b-16k", "training", "Llama 3 405B, 16,384 H100, TP8 PP16 DP128", "MFU (BF16)", "-", 0.41,
+        Check("llama3-405b-16k", "training", "Llama 3 405B, 16,384 H100, TP8 PP16 DP128", "MFU (BF16)", "-",
+              cited("Llama3_405B_MFU_16K"),
               "Dubey et al. 2024, Table 4 (arXiv 2407.21783)", "seq 8192, 16M tokens per batch",
               f"efficiency {TRAINING_EFFICIENCY}, ZeRO-2, interleaved 1F1B (v=2), RoCE 400G", MFU_BUDGET,
               lambda: llama3_405b_mfu(2048)),
-        Check("palm-540b", "training", "PaLM 540B, 6,144 TPU v4", "MFU", "-", 0.462,
+        Check("palm-540b", "training", "PaLM 540B, 6,144 TPU v4", "MFU", "-", cited("PaLM_540B_MFU"),
               "Chowdhery et al. 2022, Table 3 (arXiv 2204.02311)", "seq 2048, batch 2048 sequences, no pipeline",
               f"efficiency {TRAINING_EFFICIENCY}, TP12 over ICI at 100 GB/s, DP512, ZeRO-3 (approximates 2D sharding)",
               MFU_BUDGET, palm_mfu),
@@ -545,15 +553,16 @@ def checks() -> list[Check]:
             lambda h=hours: llama31_tonnes(h)))
     out += [
         Check("deepseek-v3-step", "training", "DeepSeek-V3 671B, 2,048 H800, PP16 EP64 DP128", "step time", "s",
-              19.926, DEEPSEEK_ISCA, "seq 4096, 15,360 sequences per step, FP8, DualPipe (all-to-all overlapped)",
+              cited("DeepSeek_V3_Step_Time", "s"), DEEPSEEK_ISCA, "seq 4096, 15,360 sequences per step, FP8, DualPipe (all-to-all overlapped)",
               f"efficiency {TRAINING_EFFICIENCY}, ZeRO-1, capacity factor 1.25, all-to-alls not overlapped",
               TRAIN_BUDGET, lambda: deepseek_v3_step().step_latency_total.m_as("s"), family="moe"),
         Check("deepseek-v3-gpu-hours", "training", "DeepSeek-V3 671B pre-training, 2,048 H800",
-              "H800 GPU-hours per trillion tokens", "-", 180e3, DEEPSEEK_V3_REPORT,
+              "H800 GPU-hours per trillion tokens", "-", cited("DeepSeek_V3_GPU_Hours_Per_Trillion_Tokens"),
+              DEEPSEEK_V3_REPORT,
               "2.664M GPU-hours for 14.8T tokens (2.788M with context extension and post-training)",
               "as the step-time row", TRAIN_BUDGET, deepseek_v3_gpu_hours_per_trillion, family="moe"),
         Check("sglang-deepseek-decode", "serving", "DeepSeek-V3, 9 x 8 H100 decode pool, EP72",
-              "output tokens/s per node", "tok/s", 22282, SGLANG_EP,
+              "output tokens/s per node", "tok/s", cited("SGLang_DeepSeek_V3_Decode", "token/s"), SGLANG_EP,
               "256 requests per GPU, KV length 2000, FP8, DeepEP, two-batch overlap",
               "TP1 x EP64 replica, ServingModel defaults (efficiency 0.5, full bandwidth), no overlap",
               THROUGHPUT_BUDGET, deepseek_v3_decode_tokens_per_node, family="moe"),

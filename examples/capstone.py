@@ -6,7 +6,7 @@ import sys
 from mlsysim_opt import CapstoneProblem, pareto_front, plot_front, solve_capstone
 from mlsysim_opt.formulations.capstone import region_candidates
 
-problem = CapstoneProblem()
+problem = CapstoneProblem.from_scenario("Capstone")   # Scenarios.Capstone: the deck's capstone as data
 candidates = region_candidates(problem)          # evaluated once, shared by every solve below
 best = solve_capstone(problem, candidates=candidates)
 print(best)

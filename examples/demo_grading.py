@@ -10,7 +10,7 @@ from mlsysim_opt import CapstoneProblem
 from mlsysim_opt.grading import Grader, submission_from_result
 
 HERE = pathlib.Path(__file__).resolve().parent
-grader = Grader(CapstoneProblem())
+grader = Grader(CapstoneProblem.from_scenario("Capstone"))   # Scenarios.Capstone
 folder = pathlib.Path(tempfile.mkdtemp(prefix="submissions_"))
 for sample in ("over_budget.yaml", "malformed.yaml"):
     shutil.copy(HERE / "submissions" / sample, folder / sample)

@@ -3,15 +3,16 @@
 Sweep the batch size, compare the compute and memory terms of the roofline, and find the smallest
 batch at which compute overtakes memory. Llama-3-8B decode is shown for contrast.
 """
-from mlsysim_opt import Engine, Hardware, Models
+from mlsysim_opt import Engine, Hardware, Models, Scenarios
 
-model = Models.ResNet50
-hw = Hardware.A100
+setup = Scenarios.Exercise1_Roofline.arguments()     # the deck's setup, as registry data
+model = Models[setup["model"]]
+hw = Hardware[setup["hardware"]]
 
-print(f"{model.name} on {hw.name}, fp16, efficiency 0.5")
+print(f"{model.name} on {hw.name}, {setup['precision']}, efficiency {setup['efficiency']}")
 crossover = None
-for bs in [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]:
-    p = Engine.solve(model, hw, batch_size=bs, precision="fp16", efficiency=0.5)
+for bs in setup["batch_sizes"]:
+    p = Engine.solve(model, hw, batch_size=bs, precision=setup["precision"], efficiency=setup["efficiency"])
     print(f"bs={bs:>4d} bottleneck={p.bottleneck:<8s} "
           f"T_compute={p.latency_compute.to('ms'):~P.3f} "
           f"T_memory={p.latency_memory.to('ms'):~P.3f} "

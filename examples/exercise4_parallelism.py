@@ -6,13 +6,15 @@ every micro-batch size that gives a distinct micro-batch count, which includes e
 the per-rank batch); the step time of each one is printed apart for the winner and
 the textbook answer TP=8 PP=2 DP=4, so the reason for the ranking can be read off.
 """
-from mlsysim_opt import DistributedModel, Fabrics, Fleet, Models, Nodes, ParallelismOptimizer
+from mlsysim_opt import DistributedModel, Fabrics, Fleet, Models, Nodes, ParallelismOptimizer, Scenarios
 
+setup = Scenarios.Exercise4_Parallelism.arguments()  # the deck's setup, as registry data
 optimizer = ParallelismOptimizer()
-model = Models.Llama3_70B
+model = Models[setup["model"]]
 fleet_64 = Fleet(name="64-GPU H100 Cluster", node=Nodes.DGX_H100, count=8,  # 8 nodes x 8 GPUs = 64
                  fabric=Fabrics.InfiniBand_NDR)
-settings = dict(batch_size=512, precision="fp16", efficiency=0.4, overlap_comm=True)
+settings = dict(batch_size=setup["batch_size"], precision=setup["precision"], efficiency=setup["efficiency"],
+                overlap_comm=True)
 
 result = optimizer.solve(model, fleet_64, **settings)
 best = result.best_config

@@ -1,13 +1,14 @@
 """Exercise 5 (Sustainability): a 30-day run on 256 H100 (Research_256) in Virginia (US average
 grid) versus Quebec (hydro), at MFU 0.4."""
-from mlsysim_opt import EconomicsModel, Infra, SustainabilityModel, Systems
+from mlsysim_opt import EconomicsModel, Infra, Scenarios, SustainabilityModel, Systems
 
+setup = Scenarios.Exercise5_CarbonGeography.arguments()   # the deck's setup, as registry data
 sustain = SustainabilityModel()
-fleet = Systems.Clusters.Research_256   # 32 DGX H100 = 256 H100
+fleet = Systems.Clusters[setup["fleet"]]   # Research_256: 32 DGX H100 = 256 H100
 
 results = {}
 for label, site in (("Virginia (US Average Grid)", Infra.US_Avg), ("Quebec (Hydroelectric)", Infra.Quebec)):
-    r = sustain.solve(fleet, duration_days=30, datacenter=site, mfu=0.4)
+    r = sustain.solve(fleet, duration_days=setup["duration_days"], datacenter=site, mfu=setup["mfu"])
     results[label] = r
     print(f"=== {label} ===")
     print(f"IT energy:       {r.it_energy_kwh:,.0f} kWh   (whole DGX node power: {r.node_power:.2f~P} per node)")

@@ -98,10 +98,17 @@ class CapstoneProblem(StrictModel):
         return value
 
     @classmethod
+    def from_scenario(cls, scenario: str = "Capstone", **overrides) -> "CapstoneProblem":
+        """The problem a registry scenario describes (``Scenarios.Capstone``, the deck's capstone,
+        or ``Scenarios.Exercise8_Capstone``), with ``overrides`` applied."""
+        from mlsysim_opt.catalog import Scenarios
+        return cls(**{**Scenarios[scenario].arguments(), **overrides})
+
+    @classmethod
     def exercise8(cls, **overrides) -> "CapstoneProblem":
-        """Exercise 8: US East + Quebec, ITL under 50 ms, $5M and 500 t per year."""
-        base = dict(name="exercise 8", regions=["US_East", "Quebec"], ttft_ms=None, itl_ms=50.0)
-        return cls(**{**base, **overrides})
+        """Exercise 8: US East + Quebec, ITL under 50 ms, $5M and 500 t per year
+        (``Scenarios.Exercise8_Capstone``)."""
+        return cls.from_scenario("Exercise8_Capstone", **overrides)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "CapstoneProblem":

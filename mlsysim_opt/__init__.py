@@ -14,7 +14,8 @@ from .errors import (InputError, InputErrors, MlsysimError, ModelDefinitionError
                      UnknownNameError, UnsupportedExpressionError)
 from .types import (CNNWorkload, ComputeCore, Datacenter, Fleet, GridProfile, HardwareNode, MemoryHierarchy,
                     NetworkFabric, Node, TransformerWorkload, Workload)
-from .catalog import (Clusters, Datacenters, Fabrics, Grids, Hardware, Infra, Models, Nodes, Sources, Systems,
+from .catalog import (Clusters, Datacenters, Fabrics, Grids, Hardware, Infra, Literature, Models, Nodes, Scenarios,
+                      Sources, Systems,
                       audit_provenance, load_registry, register)
 from .precision import PrecisionFallbackWarning
 from .results import PerformanceProfile
@@ -90,7 +91,7 @@ __all__ = [
     "TopologyModel", "TopologyResult", "WeightStreamingModel", "WeightStreamingResult", "InferenceScalingModel",
     "InferenceScalingResult", "MultiTenantModel", "MultiTenantResult", "TenantWait", "PrivacyModel",
     "PrivacyResult", "DistributedModel", "DistributedResult", "ParallelismOptimizer", "ParallelismResult",
-    "from_hf_config", "load_model",
+    "from_hf_config", "load_model", "Literature", "Scenarios",
     "Hardware", "Models", "Systems", "Infra", "Infrastructure", "Nodes", "Fabrics", "Clusters", "Grids",
     "Datacenters", "Sources", "audit_provenance", "load_registry", "register",
     "HardwareNode", "ComputeCore", "MemoryHierarchy", "Workload", "TransformerWorkload", "CNNWorkload",

@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import yaml
 
 from .errors import InputError, MlsysimError, UnknownNameError
+from .references import Citation, Scenario
 from .types import (CNNWorkload, Datacenter, Fleet, GridProfile, HardwareNode, NetworkFabric, Node,
                     Record, TransformerWorkload)
 from .units import ureg
@@ -119,6 +120,8 @@ from .hf_import import from_hf_config as _from_hf_config  # noqa: E402
 Models.from_hf_config = _from_hf_config  # Models.from_hf_config("config.json"): any model by its HF config
 Systems = Namespace("Systems")
 Infra = Namespace("Infra")
+Literature = Namespace("Literature")   # cited scalar results (mlsysim_opt/references.py)
+Scenarios = Namespace("Scenarios")     # the tutorial's exercises and capstone as data
 Nodes = Systems._child("Nodes")
 Fabrics = Systems._child("Fabrics")
 Clusters = Systems._child("Clusters")
@@ -178,6 +181,12 @@ def _strip(node: Any, path: str, prov: dict[str, str], problems: list[str], coun
                 value = float(value)
             except ValueError:
                 pass
+        if isinstance(value, list) and value and all(isinstance(v, numbers.Real) and not isinstance(v, bool)
+                                                     for v in value):
+            # a sourced list of numbers (a scenario's batch sizes), each in the unit given
+            if unit in (None, "", "count", "param", "token"):
+                return list(value)
+            return [ureg.Quantity(v, str(unit)) for v in value]
         if isinstance(value, bool):             # a sourced yes/no fact (e.g. a fabric is rail-optimized)
             if unit not in (None, ""):
                 problems.append(f"{path}: a true/false value takes no unit")
@@ -258,12 +267,16 @@ def _build(kind: str, key: str, body: dict, where: str) -> tuple[Record, Namespa
     elif kind == "datacenters":
         body["grid"] = _resolve(Grids, body.get("grid"), f"{where}.grid")
         record, target = Datacenter(**body), Datacenters
+    elif kind == "literature":
+        record, target = Citation(**body), Literature
+    elif kind == "scenarios":
+        record, target = Scenario(**body), Scenarios
     else:  # pragma: no cover - guarded by ORDER
         raise MlsysimError(f"unknown registry file kind {kind!r}")
     return record, target, aliases
 
 
-ORDER = ("hardware", "workloads", "fabrics", "nodes", "clusters", "grids", "datacenters")
+ORDER = ("hardware", "workloads", "fabrics", "nodes", "clusters", "grids", "datacenters", "literature", "scenarios")
 _state = {"loaded": False, "loading": False, "records": 0, "values": 0, "problems": []}
 
 
@@ -328,8 +341,9 @@ def _ensure_loaded() -> None:
 def load_registry(path: str | Path, kind: str | None = None) -> int:
     """Add the records of a user YAML file (same format as ``registry/*.yaml``).
 
-    ``kind`` is one of ``hardware, workloads, fabrics, nodes, clusters, grids, datacenters``; by
-    default it is taken from the file name (``my_hardware.yaml`` -> hardware). A file may also hold
+    ``kind`` is one of ``hardware, workloads, fabrics, nodes, clusters, grids, datacenters,
+    literature, scenarios``; by default it is taken from the file name (``my_hardware.yaml`` ->
+    hardware). A file may also hold
     a top-level ``sources:`` mapping. Returns the number of records added; raises on any problem.
     """
     _ensure_loaded()
@@ -352,7 +366,7 @@ def load_registry(path: str | Path, kind: str | None = None) -> int:
 
 
 def _namespaces() -> list[Namespace]:
-    out, todo = [], [Hardware, Models, Systems, Infra]
+    out, todo = [], [Hardware, Models, Systems, Infra, Literature, Scenarios]
     while todo:
         ns = todo.pop()
         out.append(ns)
@@ -410,7 +424,7 @@ def audit_provenance() -> AuditReport:
     report = AuditReport(values_checked=_state["values"], records_checked=_state["records"],
                          problems=list(_state["problems"]))
     used = set()
-    for ns in (Hardware, Models, Nodes, Fabrics, Clusters, Grids, Datacenters):
+    for ns in (Hardware, Models, Nodes, Fabrics, Clusters, Grids, Datacenters, Literature, Scenarios):
         for record in ns:
             used.update(record.provenance.values())
     report.sources_used = len(used)
@@ -443,4 +457,5 @@ def default_node_for(hw: HardwareNode, per_node: int = 8) -> Node:
 
 def all_namespaces() -> dict[str, Namespace]:
     return {"Hardware": Hardware, "Models": Models, "Nodes": Nodes, "Fabrics": Fabrics,
-            "Clusters": Clusters, "Grids": Grids, "Datacenters": Datacenters}
+            "Clusters": Clusters, "Grids": Grids, "Datacenters": Datacenters, "Literature": Literature,
+            "Scenarios": Scenarios}

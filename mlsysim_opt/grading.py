@@ -114,7 +114,7 @@ class Grader:
     """Grades submissions against one problem; the optimum and the front are computed once."""
 
     def __init__(self, problem: CapstoneProblem | None = None, *, pareto_points: int = 12):
-        self.problem = problem or CapstoneProblem()
+        self.problem = problem or CapstoneProblem.from_scenario()   # Scenarios.Capstone
         self._pareto_points = pareto_points
         self._optimum: Optional[CapstoneResult] = None
         self._front: Optional[ParetoFront] = None

@@ -155,6 +155,9 @@ COMMANDS: dict[str, Callable] = {}
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlsysim-opt", description=__doc__.splitlines()[0])
+    parser.add_argument("--registry", action="append", metavar="FILE.yaml",
+                        help="load records from a registry YAML file first (e.g. one written by "
+                             "import-model --write); repeatable")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn: Callable, help: str) -> argparse.ArgumentParser:
@@ -232,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = _console()
     try:
+        for path in args.registry or ():       # user records (e.g. import-model --write) join the registry
+            from .catalog import load_registry
+            load_registry(path)
         return args.fn(args, console)
     except (InputError, UnknownNameError) as exc:
         console.print(f"[bold red]error:[/] {exc}")

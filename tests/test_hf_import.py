@@ -367,6 +367,21 @@ def test_cli_import_model_prints_and_writes_loadable_yaml(tmp_path, capsys):
         assert audit_provenance().ok, audit_provenance().problems
 
 
+def test_an_imported_model_answers_every_cli_command_like_a_registered_one(tmp_path, capsys):
+    from mlsysim_opt import Engine
+    out_file = tmp_path / "qwen_workloads.yaml"
+    assert main(["import-model", str(DATA / "Qwen3-8B.json"), "--name", "Qwen3 8B", "--write", str(out_file)]) == EXIT_OK
+    capsys.readouterr()
+    with isolated():
+        assert main(["--registry", str(out_file), "solve", "Qwen3_8B", "H100", "--batch-size", "8", "--json"]) == EXIT_OK
+        solved = json.loads(capsys.readouterr().out)
+    expected = Engine.solve(from_hf_config(DATA / "Qwen3-8B.json"), "H100", batch_size=8)
+    assert solved["latency"]["value"] == pytest.approx(expected.latency.m_as(solved["latency"]["unit"]), rel=1e-9)
+    with isolated():
+        assert main(["solve", "Qwen3_8B", "H100"]) != EXIT_OK     # not registered without --registry
+    capsys.readouterr()
+
+
 @pytest.mark.parametrize("name", ["gpt2", "bert-base-uncased", "Qwen1.5-MoE-A2.7B", "Llama-4-Scout-17B-16E"])
 def test_cli_yaml_round_trips_every_field(name, tmp_path, capsys):
     out_file = tmp_path / "x.yaml"

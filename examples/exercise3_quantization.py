@@ -8,15 +8,17 @@ The accuracy delta is in percentage points (GPTQ/AWQ report 1-3 points for 4-bit
 """
 import warnings
 
-from mlsysim_opt import CompressionModel, Engine, Hardware, Models, PrecisionFallbackWarning
+from mlsysim_opt import CompressionModel, Engine, Hardware, Models, PrecisionFallbackWarning, Scenarios
 
 warnings.simplefilter("ignore", PrecisionFallbackWarning)  # INT4 runs on the H100's FP16 path: expected
 
+setup = Scenarios.Exercise3_Quantization.arguments()   # the deck's setup, as registry data
 compress = CompressionModel()
-model, hw = Models.Llama3_8B, Hardware.H100
+model, hw = Models[setup["model"]], Hardware[setup["hardware"]]
 
 for baseline in ("fp32", "fp16"):
-    result = compress.solve(model, hw, method="quantization", target_bitwidth=4, baseline=baseline)
+    result = compress.solve(model, hw, method=setup["method"], target_bitwidth=setup["target_bitwidth"],
+                            baseline=baseline)
     print(f"--- INT4 vs {baseline.upper()} baseline")
     print(f"Compression ratio: {result.compression_ratio:.1f}x")
     print(f"Original size: {result.original_size_gb:~P.2f}")
@@ -31,4 +33,4 @@ fp16 = Engine.solve(model, hw, batch_size=1, precision="fp16", efficiency=0.5)
 int4 = Engine.solve(model, hw, batch_size=1, precision="int4", efficiency=0.5)
 print(f"\nFP16 latency: {fp16.latency:~P.2f} bottleneck: {fp16.bottleneck}")
 print(f"INT4 latency: {int4.latency:~P.2f} bottleneck: {int4.bottleneck}")
-print(f"Speedup closer to 4x than 8x: decode is memory-bound, so it follows the bytes (16 -> 4 bits).")
+print("Speedup closer to 4x than 8x: decode is memory-bound, so it follows the bytes (16 -> 4 bits).")

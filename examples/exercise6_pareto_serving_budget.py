@@ -1,11 +1,12 @@
 """Exercise 6 (Economics): serving Llama-3-8B at 4K context on A100, H100 and B200 fleets for a
 year, against a $1M annual budget. The serving rate per GPU is the roofline decode step at batch 32
 (fp16); the cost per million tokens is the fleet's one-year TCO over the tokens it can serve."""
-from mlsysim_opt import EconomicsModel, Engine, Fabrics, Fleet, Hardware, Infra, Models, Nodes
+from mlsysim_opt import EconomicsModel, Engine, Fabrics, Fleet, Hardware, Infra, Models, Nodes, Scenarios
 
+setup = Scenarios.Exercise6_ParetoServingBudget.arguments()   # the deck's setup, as registry data
 econ = EconomicsModel()
-model = Models.Llama3_8B
-BUDGET = 1_000_000
+model = Models[setup["model"]]
+BUDGET = setup["annual_budget_usd"].m_as("USD")
 configs = [
     ("A100 cluster", Hardware.A100, Nodes.DGX_A100, 20),
     ("H100 cluster", Hardware.H100, Nodes.DGX_H100, 8),
@@ -20,7 +21,8 @@ def fleet_of(name, node, n_nodes):
 best = None
 for name, hw, node, n_nodes in configs:
     fleet = fleet_of(name, node, n_nodes)
-    step = Engine.solve(model, hw, batch_size=32, seq_len=4096, precision="fp16")   # one decode step, 32 requests
+    step = Engine.solve(model, hw, batch_size=setup["batch_size"], seq_len=setup["seq_len"],
+                        precision="fp16")   # one decode step of the batch
     tokens_per_s = step.throughput.m_as("1/s") * fleet.total_accelerators
     tco = econ.solve(fleet, duration_days=365, mfu=0.3, throughput=tokens_per_s)
     # Largest fleet of this node type that stays within the annual budget.

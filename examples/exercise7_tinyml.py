@@ -3,10 +3,12 @@
 The custom nRF52840 record is the one the exercise builds; the registry's nRF52840, ESP32-S3 and
 H100 follow for comparison.
 """
-from mlsysim_opt import ComputeCore, Engine, Hardware, HardwareNode, MemoryHierarchy, Models, SynthesisSolver, ureg
+from mlsysim_opt import (ComputeCore, Engine, Hardware, HardwareNode, MemoryHierarchy, Models, Scenarios,
+                         SynthesisSolver, ureg)
 
+setup = Scenarios.Exercise7_TinyML.arguments()   # the deck's setup, as registry data
 SLA_MS = 30.0
-model = Models.Tiny.DS_CNN
+model = Models[setup["model"]]
 
 # Construct the nRF52840 (Cortex-M4F @ 64 MHz) -- MLPerf Tiny reference platform
 hw = HardwareNode(

@@ -212,11 +212,6 @@ def expert_degrees(wl, ep_sizes) -> list[int]:
     return out
 
 
-def _tp_divides(wl, t: int) -> bool:
-    """TP shards the query heads, and the KV heads unless the model caches one latent (MLA)."""
-    return wl.heads % t == 0 and (wl.latent_kv_dim() > 0 or wl.n_kv_heads % t == 0)
-
-
 def _grid(wl, hws, precs, tps, pps, eps, batches, chunks, eta, prompt_len, output_len) -> list[ServingConfig]:
     from mlsysim_opt.solvers.serving import serving_case
     seq = prompt_len + output_len
@@ -233,7 +228,7 @@ def _grid(wl, hws, precs, tps, pps, eps, batches, chunks, eta, prompt_len, outpu
                 continue  # no compute path for this precision on this device
             # TP and PP stay inside one node; EP groups may span nodes
             splits = [(t, v, e) for t in tps for v in pps for e in eps if t * v <= node.accelerators_per_node
-                      and _tp_divides(wl, t) and v <= wl.layers]
+                      and wl.shards_over(t) and v <= wl.layers]
             if not splits:
                 continue
             grid = np.array([(t, v, e, b, c) for t, v, e in splits for b in batches for c in chunks], dtype=float).T

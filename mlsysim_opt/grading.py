@@ -290,8 +290,9 @@ def _evaluate(p: CapstoneProblem, region: str, choice: RegionChoice):
     if choice.tp * choice.pp > node.accelerators_per_node:
         raise InputError(f"regions.{region}.tp x pp", choice.tp * choice.pp,
                          f"must fit in one node of {node.accelerators_per_node} {hw.name}")
-    if wl.heads % choice.tp or wl.n_kv_heads % choice.tp:
-        raise InputError(f"regions.{region}.tp", choice.tp, f"must divide the model's {wl.n_kv_heads} KV heads")
+    if not wl.shards_over(choice.tp):
+        raise InputError(f"regions.{region}.tp", choice.tp,
+                         f"must divide the model's {wl.heads} heads and {wl.n_kv_heads} KV heads")
     config = serving_config(wl, hw, precision=choice.precision, tp=choice.tp, pp=choice.pp,
                             batch_size=choice.batch_size, prompt_len=p.prompt_len, output_len=p.output_len,
                             efficiency=p.efficiency, chunk_tokens=choice.chunk_tokens)

@@ -435,6 +435,11 @@ class TransformerWorkload(Workload):
     def n_kv_heads(self) -> int:
         return self.kv_heads if self.kv_heads is not None else self.heads
 
+    def shards_over(self, tp: int) -> bool:
+        """Whether tensor parallelism of degree ``tp`` splits the model evenly: the query heads, and
+        the KV heads unless it caches one latent per token (MLA, replicated on every rank)."""
+        return self.heads % tp == 0 and (self.latent_kv_dim() > 0 or self.n_kv_heads % tp == 0)
+
     @property
     def d_head(self) -> int:
         """Width of one attention head: ``head_dim``; else MLA's query/key width (nope + rope); else

@@ -136,8 +136,8 @@ def check_split(case: ServingCase, tp: int, pp: int, ep: int = 1) -> None:
         why = f"{wl.name} is dense" if not wl.is_moe else f"it must divide the {wl.experts} experts of {wl.name}"
         raise InputError("ep", ep, f"is not an expert-parallel degree here: {why}",
                          "leave ep at 1" if not wl.is_moe else "pick a divisor of the experts")
-    if wl.heads % tp or (wl.latent_kv_dim() == 0 and wl.n_kv_heads % tp):
-        divisors = [d for d in range(1, wl.n_kv_heads + 1) if wl.heads % d == 0 and wl.n_kv_heads % d == 0]
+    if not wl.shards_over(tp):
+        divisors = [d for d in range(1, wl.heads + 1) if wl.shards_over(d)]
         raise InputError("tp", tp, f"must divide the {wl.heads} attention heads and {wl.n_kv_heads} KV heads "
                          f"of {wl.name}", f"pick one of {divisors}")
     if pp > wl.layers:

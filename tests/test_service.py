@@ -111,7 +111,7 @@ def test_audit_agrees_with_the_library(api):
     assert body == {"ok": report["ok"], "records": report["records"], "values": report["values"],
                     "sources": report["sources"], "problems": report["problems"]}
     assert body["records"] == sum(yaml_records(k) for k in ("hardware", "models", "nodes", "fabrics", "clusters",
-                                                           "grids", "datacenters"))
+                                                           "grids", "datacenters", "literature", "scenarios"))
 
 
 TOY_CHIP = {"name": "Test Chip", "compute": {"peak_flops": "100 TFLOP/s"},
@@ -415,6 +415,31 @@ def test_unknown_jobs_are_404(api):
 # plots and OpenAPI
 
 
+def _config(name):
+    import json
+    import pathlib
+    return json.loads((pathlib.Path(__file__).parent / "data" / "hf_configs" / f"{name}.json").read_text())
+
+
+def test_a_model_given_as_its_config_json_is_solved_like_a_registered_one(api):
+    from mlsysim_opt import Engine, Models
+    config = _config("Qwen3-8B")
+    r = api.post("/solve", json={"model": {"hf_config": config, "name": "Qwen3-8B"}, "hardware": "H100",
+                                 "batch_size": 8})
+    assert r.status_code == 200, r.text
+    expected = Engine.solve(Models.from_hf_config(config, "Qwen3-8B"), "H100", batch_size=8)
+    assert r.json()["latency"]["value"] == pytest.approx(expected.latency.m_as("ms"), rel=1e-12)
+
+
+@pytest.mark.parametrize("model,field", [
+    ({"hf_config": "config.json"}, "model.hf_config"),                               # no server paths
+    ({"hf_config": {"model_type": "qwen3", "num_hidden_layers": 2}}, "model.hf_config"),
+    ({"hf_config": {}, "path": "/etc/passwd"}, "model.path"),
+])
+def test_a_bad_config_json_is_one_clear_error(api, model, field):
+    assert_error(api.post("/solve", json={"model": model, "hardware": "H100"}), 422, field)
+
+
 def test_roofline_plots(api):
     png = api.get("/plots/roofline", params=[("model", "Llama3_8B"), ("hardware", "H100"), ("hardware", "B200")])
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
@@ -551,28 +576,3 @@ def test_restart_keeps_results_and_reports_interrupted_jobs(server):
         assert left.status == "queued" and left.attempts == 0 and "server stopped" in left.note
     finally:
         store.close()
-
-
-def _config(name):
-    import json
-    import pathlib
-    return json.loads((pathlib.Path(__file__).parent / "data" / "hf_configs" / f"{name}.json").read_text())
-
-
-def test_a_model_given_as_its_config_json_is_solved_like_a_registered_one(api):
-    from mlsysim_opt import Engine, Models
-    config = _config("Qwen3-8B")
-    r = api.post("/solve", json={"model": {"hf_config": config, "name": "Qwen3-8B"}, "hardware": "H100",
-                                 "batch_size": 8})
-    assert r.status_code == 200, r.text
-    expected = Engine.solve(Models.from_hf_config(config, "Qwen3-8B"), "H100", batch_size=8)
-    assert r.json()["latency"]["value"] == pytest.approx(expected.latency.m_as("ms"), rel=1e-12)
-
-
-@pytest.mark.parametrize("model,field", [
-    ({"hf_config": "config.json"}, "model.hf_config"),                               # no server paths
-    ({"hf_config": {"model_type": "qwen3", "num_hidden_layers": 2}}, "model.hf_config"),
-    ({"hf_config": {}, "path": "/etc/passwd"}, "model.path"),
-])
-def test_a_bad_config_json_is_one_clear_error(api, model, field):
-    assert_error(api.post("/solve", json={"model": model, "hardware": "H100"}), 422, field)

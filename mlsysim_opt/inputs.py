@@ -153,19 +153,20 @@ def workload_values(wl: Workload, choice: PrecisionChoice, *, batch_size: int, s
     return values
 
 
-def moe_values(wl: Workload, *, ep_size: float = 1.0, capacity_factor: float = CAPACITY_FACTOR,
+def moe_values(wl: Workload, *, capacity_factor: float = CAPACITY_FACTOR,
                routing_skew: float = ROUTING_SKEW) -> dict[str, float]:
-    """The mixture-of-experts symbols of ``wl`` (models/moe.py); a dense model has no routed experts."""
+    """The mixture-of-experts symbols of ``wl`` (models/moe.py) at EP 1; a dense model (or a network
+    without experts) has no routed experts."""
     from .models.roofline import FLOP_PER_PARAM
     from .symbolic import constants
-    experts = float(getattr(wl, "experts", None) or 0)
-    routed = float(wl.expert_parameters()) if experts and hasattr(wl, "expert_parameters") else 0.0
-    top_k = float(getattr(wl, "experts_per_token", None) or 0) if routed else 0.0
-    share = constants()[FLOP_PER_PARAM] * routed * top_k / experts / wl.flops_per_unit() if routed else 0.0
-    return {"expert_params": routed, "experts": experts if routed else 0.0, "experts_per_token": top_k,
-            "moe_layers": float(getattr(wl, "moe_layer_count", 0) or 0) if routed else 0.0,
-            "routed_flop_share": min(share, 1.0), "ep_size": float(ep_size),
-            "capacity_factor": float(capacity_factor), "routing_skew": float(routing_skew)}
+    values = {"ep_size": 1.0, "capacity_factor": float(capacity_factor), "routing_skew": float(routing_skew)}
+    if not getattr(wl, "is_moe", False):
+        return dict(values, expert_params=0.0, experts=0.0, experts_per_token=0.0, moe_layers=0.0,
+                    routed_flop_share=0.0)
+    routed, experts, top_k = float(wl.expert_parameters()), float(wl.experts), float(wl.experts_per_token or 0)
+    share = constants()[FLOP_PER_PARAM] * routed * top_k / experts / wl.flops_per_unit()
+    return dict(values, expert_params=routed, experts=experts, experts_per_token=top_k,
+                moe_layers=float(wl.moe_layer_count), routed_flop_share=min(share, 1.0))
 
 
 _PRECISION_CACHE: dict[tuple[int, str], tuple[HardwareNode, PrecisionChoice]] = {}

@@ -427,10 +427,32 @@ def audit_provenance() -> AuditReport:
     for ns in (Hardware, Models, Nodes, Fabrics, Clusters, Grids, Datacenters, Literature, Scenarios):
         for record in ns:
             used.update(record.provenance.values())
+    _audit_planning_files(report, used)
     report.sources_used = len(used)
     for sid in sorted(set(Sources) - used):
         report.problems.append(f"sources.yaml:{sid}: defined but never used")
     return report
+
+
+def _audit_planning_files(report: AuditReport, used: set[str]) -> None:
+    """Count the values of ``registry/planning/*.yaml`` (sites, RTTs, carbon profiles, cloud offers) and
+    mark their sources used. They are not records here (``mlsysim_opt.planning.data`` loads them), so
+    only the leaf rules apply: a unit that parses and a source defined in sources.yaml."""
+    folder = resources.files("mlsysim_opt.registry") / "planning"
+    if not folder.is_dir():
+        return
+    for f in sorted(folder.iterdir(), key=lambda x: x.name):
+        if not f.name.endswith(".yaml"):
+            continue
+        prov: dict[str, str] = {}
+        counter = [0]
+        try:
+            _strip(_read_yaml(f), f"planning/{f.name}", prov, report.problems, counter)
+        except Exception as exc:  # unreadable YAML is a problem to report, never a crash of the audit
+            report.problems.append(f"planning/{f.name}: {exc}")
+            continue
+        report.values_checked += counter[0]
+        used.update(prov.values())
 
 
 # ----------------------------------------------------------------------------------------------

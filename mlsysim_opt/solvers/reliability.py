@@ -1,8 +1,19 @@
 """``ReliabilityModel`` (Wall 15) and ``CheckpointModel`` (Wall 19): failures, checkpoint
 intervals, goodput and checkpoint cost. The equations are the ``reliability`` sheet
-(models/reliability.py)."""
+(models/reliability.py).
+
+Training on spot capacity: a preemption stops a synchronous job just as a failure does. Each node
+(one cloud instance) is taken back at the rental sheet's ``spot_interruption_rate``,
+``lambda_spot = -ln(1 - f) / month`` (Poisson per instance, f the advisory's monthly share), so
+preemptions are one more series component and the rates add:
+
+    lambda = lambda_hw + n_nodes lambda_spot,   M = 1 / lambda
+
+and the MTBF, Young's and Daly's intervals (Young 1974; Daly 2006) and goodput follow from that M
+as from any other. Shorter M means more frequent checkpoints: tau ~ sqrt(2 delta M)."""
 from __future__ import annotations
 
+import math
 import numbers
 from functools import lru_cache
 from typing import Any, Optional
@@ -141,6 +152,67 @@ def _seconds(value: Any, field: str, unit: str = "s", *, allow_zero: bool = Fals
     return v
 
 
+def _one_component(mtbf: float) -> dict[str, float]:
+    """Sheet inputs of a fleet that is one series component of MTBF ``mtbf`` (seconds): the same
+    sheet, nothing else failing."""
+    components = {s: float("inf") for s in COMPONENT_SYMBOLS.values()}
+    components["gpu_mtbf"] = mtbf
+    return {"node_count": 1.0, "accelerators_per_node": 1.0, "nics_per_node": 0.0, **components}
+
+
+# ------------------------------------------------------------------------------------------------
+# Spot preemptions
+
+
+SPOT_FIX = "a monthly interruption share as a fraction below 1 (0.15 for 15 %), or a band (0.10, 0.15)"
+
+
+def spot_share(value: Any) -> Optional[float]:
+    """The monthly interruption share ``f`` to use: a fraction, or the upper edge of a (lo, hi)
+    band (conservative: the advisories publish bands); None for on-demand or owned capacity."""
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise InputError("spot_interruption", value, "must be one share or a (lo, hi) band", SPOT_FIX)
+        lo, hi = (_share(v) for v in value)
+        if lo > hi:
+            raise InputError("spot_interruption", value, "is a band whose lower edge exceeds its upper edge",
+                             "give (lo, hi) with lo <= hi, e.g. (0.10, 0.15)")
+        return hi
+    return _share(value)
+
+
+def _share(value: Any) -> float:
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        f = float(value)
+    else:
+        f = float(as_quantity(value, "dimensionless", "spot_interruption", example="15 percent").m)
+    if not 0 <= f < 1:
+        raise InputError("spot_interruption", value, "must be a share in [0, 1) of instances per month", SPOT_FIX)
+    return f
+
+
+def spot_rate(share: float) -> float:
+    """Preemptions per second of one spot instance: the rental sheet's ``spot_interruption_rate``."""
+    from ..models import rental
+    f = rental.sheet.compiled(("spot_interruption_rate",))
+    return f(spot_interruption_frequency=share)["spot_interruption_rate"]
+
+
+def _with_spot(values: dict, share: float, nodes: int) -> tuple[dict, float, float]:
+    """Sheet inputs with preemptions folded in, and the hardware and preemption rates of the fleet
+    (1/s). Preemptions are one more series component, so the rates add; the sheet then sees one
+    component of MTBF 1 / (lambda_hw + n_nodes lambda_spot)."""
+    hw = _compiled(("failure_rate",))(**values)["failure_rate"]
+    spot = nodes * spot_rate(share)
+    return _one_component(1 / (hw + spot)), hw, spot
+
+
+def _spot_mtbf(spot: float) -> pint.Quantity:
+    return sheet_quantity(_sheet(), "fleet_mtbf", math.inf if spot == 0 else 1 / spot, "hour")
+
+
 # ------------------------------------------------------------------------------------------------
 # ReliabilityModel
 
@@ -168,6 +240,14 @@ class ReliabilityResult(Result):
     component_mtbf: dict[str, pint.Quantity]
     failures_by_component: dict[str, float]
     notes: list[str]
+    spot_interruption: Optional[float] = None
+    """Monthly interruption share used for spot nodes (a band's upper edge); None: not on spot."""
+    spot_mtbf: Optional[pint.Quantity] = None
+    """MTBF of the fleet from preemptions alone, 1 / (n_nodes lambda_spot)."""
+    hardware_mtbf: Optional[pint.Quantity] = None
+    """MTBF of the fleet from failures alone (set with spot_interruption)."""
+    preemption_share: float = 0.0
+    """Share of the job-stopping events that are preemptions."""
 
 
 class ReliabilityModel:
@@ -177,7 +257,7 @@ class ReliabilityModel:
 
     def solve(self, fleet: Any, job_duration_hours: Any, checkpoint_time_s: Any = 60, recovery_time_s: Any = 300,
               component_mtbf: Optional[dict] = None, checkpoint_interval_s: Any = None,
-              fleet_mtbf_hours: Any = None) -> ReliabilityResult:
+              fleet_mtbf_hours: Any = None, spot_interruption: Any = None) -> ReliabilityResult:
         """Failures of ``fleet`` over a job of ``job_duration_hours`` of failure-free compute.
 
         Component MTBFs default to the rates of the Llama 3 405B run (Dubey et al. 2024, Table 5);
@@ -185,7 +265,13 @@ class ReliabilityModel:
         (per node), in hours. The checkpoint interval is Daly's optimum unless
         ``checkpoint_interval_s`` is given; goodput counts checkpoint writes, the work lost since
         the last checkpoint and the restart (``recovery_time_s``). ``fleet_mtbf_hours`` replaces the
-        component model with one measured fleet MTBF."""
+        component model with one measured fleet MTBF.
+
+        ``spot_interruption`` (a monthly share f, or a (lo, hi) advisory band whose upper edge is
+        used) puts every node on spot: each is preempted at -ln(1 - f) per month (Poisson per
+        instance), preemptions add ``n_nodes`` times that rate to the failure rate, and the MTBF,
+        intervals and goodput follow. ``preemption_share``, ``spot_mtbf`` and ``hardware_mtbf`` say
+        how much of the loss is the price discount's. None (default): owned or on-demand nodes."""
         fl = as_fleet(fleet)
         job = _seconds(job_duration_hours, "job_duration_hours", "hour")
         delta = _seconds(checkpoint_time_s, "checkpoint_time_s")
@@ -196,11 +282,13 @@ class ReliabilityModel:
                                  "give either a measured fleet MTBF or component MTBFs")
             # One series component with the measured MTBF: the same sheet, nothing else failing.
             measured = _seconds(fleet_mtbf_hours, "fleet_mtbf_hours", "hour")
-            components = {s: float("inf") for s in COMPONENT_SYMBOLS.values()}
-            components["gpu_mtbf"] = measured
-            values = {"node_count": 1.0, "accelerators_per_node": 1.0, "nics_per_node": 0.0, **components}
+            values = _one_component(measured)
         else:
             values = {**fleet_values(fl), **component_mtbf_seconds(component_mtbf)}
+        hardware = values          # failures alone, before preemptions fold in
+        share = spot_share(spot_interruption)
+        if share is not None:
+            values, hw_rate, spot = _with_spot(hardware, share, fl.count)
         values.update(checkpoint_time=delta, restart_time=restart, job_time=job)
         base = _compiled(RELIABILITY_OUTPUTS)(**values)
         notes = []
@@ -213,9 +301,17 @@ class ReliabilityModel:
         if out["goodput"] < 0.5:
             notes.append(f"goodput {out['goodput']:.2f}: the fleet fails faster than it can make progress; "
                          "checkpoint faster or use fewer, more reliable components")
-        rates = _per_component_rates(values)
         total_rate = base["failure_rate"]
+        if fleet_mtbf_hours is None:
+            rates = _per_component_rates(hardware)
+        else:
+            rates = {"measured": hw_rate} if share is not None else {}
         sheet = _sheet()
+        if share is not None:
+            rates["spot_preemption"] = spot
+            before, after = (sheet_quantity(sheet, "fleet_mtbf", 1 / r, "hour").m for r in (hw_rate, total_rate))
+            notes.append(f"spot at {share:.1%} of instances a month: {spot / total_rate:.0%} of the stops are "
+                         f"preemptions, and the fleet MTBF falls from {before:.3g} h to {after:.3g} h")
         return ReliabilityResult(
             fleet=fl.name, accelerators=fl.total_accelerators,
             fleet_mtbf=sheet_quantity(sheet, "fleet_mtbf", base["fleet_mtbf"], "hour"),
@@ -231,10 +327,12 @@ class ReliabilityModel:
             goodput=out["goodput"], checkpoint_overhead_share=out["checkpoint_overhead_share"],
             rework_share=out["rework_share"], restart_share=out["restart_share"],
             component_mtbf={} if fleet_mtbf_hours is not None else
-            {k: input_quantity(values[sym], sym, "hour") for k, sym in COMPONENT_SYMBOLS.items()},
-            failures_by_component={k: out["expected_failures"] * r / total_rate for k, r in rates.items()
-                                   if fleet_mtbf_hours is None},
+            {k: input_quantity(hardware[sym], sym, "hour") for k, sym in COMPONENT_SYMBOLS.items()},
+            failures_by_component={k: out["expected_failures"] * r / total_rate for k, r in rates.items()},
             notes=notes,
+            **({} if share is None else dict(
+                spot_interruption=share, spot_mtbf=_spot_mtbf(spot), preemption_share=spot / total_rate,
+                hardware_mtbf=sheet_quantity(sheet, "fleet_mtbf", 1 / hw_rate, "hour"))),
         )
 
 
@@ -267,6 +365,12 @@ class CheckpointResult(Result):
     checkpoint_overhead_fraction: float
     storage_bound: str
     notes: list[str]
+    spot_interruption: Optional[float] = None
+    """Monthly interruption share used for spot nodes (a band's upper edge); None: not on spot."""
+    spot_mtbf: Optional[pint.Quantity] = None
+    """MTBF of the fleet from preemptions alone."""
+    preemption_share: float = 0.0
+    """Share of the job-stopping events that are preemptions."""
 
 
 class CheckpointModel:
@@ -276,14 +380,16 @@ class CheckpointModel:
 
     def solve(self, model: Any, hardware: Any, optimizer: str = "adam", storage_bandwidth: Any = None,
               interval_hours: Any = None, filesystem_bandwidth: Any = None, writers: Optional[int] = None,
-              precision: str = "bf16") -> CheckpointResult:
+              precision: str = "bf16", spot_interruption: Any = None) -> CheckpointResult:
         """Checkpoint of ``model`` trained on ``hardware`` (a Fleet, a Node or one accelerator).
 
         Size: weights at ``precision`` plus optimizer state (Adam: 2 + 12 = 14 B/param in bf16).
         Write bandwidth: ``storage_bandwidth`` per writer (default 20 GB/s per node) times the
         writers (default: every node writes its shard), capped by ``filesystem_bandwidth``
         (default 2 TB/s). Overhead: the fraction of wall time spent writing, delta / (tau + delta),
-        at ``interval_hours`` or else Daly's optimal interval for the fleet's MTBF."""
+        at ``interval_hours`` or else Daly's optimal interval for the fleet's MTBF.
+        ``spot_interruption`` (a monthly share, or a (lo, hi) band: its upper edge) adds spot
+        preemptions to that MTBF as in ``ReliabilityModel.solve``."""
         wl = _in.workload(model)
         opt = str(optimizer).lower()
         if opt not in OPTIMIZER_STATE:
@@ -307,11 +413,19 @@ class CheckpointModel:
                   "filesystem_bandwidth": cap}
         out = _compiled(CHECKPOINT_OUTPUTS)(**values)
         delta = out["checkpoint_write_time"]
+        rel, source = {**fleet_values(fl), **component_mtbf_seconds(None)}, "Daly optimum for the fleet MTBF"
+        share_f = spot_share(spot_interruption)
+        spot_fields = {}
+        if share_f is not None:
+            rel, hw_rate, spot = _with_spot(rel, share_f, fl.count)
+            source += f" with spot preemptions ({share_f:.1%} a month)"
+            spot_fields = dict(spot_interruption=share_f, spot_mtbf=_spot_mtbf(spot),
+                               preemption_share=spot / (hw_rate + spot))
         if interval_hours is not None:
             tau, source = _seconds(interval_hours, "interval_hours", "hour"), "given"
         else:
-            rel = {**fleet_values(fl), **component_mtbf_seconds(None), "checkpoint_time": delta}
-            tau, source = _compiled(("daly_interval",))(**rel)["daly_interval"], "Daly optimum for the fleet MTBF"
+            rel["checkpoint_time"] = delta
+            tau = _compiled(("daly_interval",))(**rel)["daly_interval"]
         share = _compiled(("checkpoint_overhead_share",))(checkpoint_time=delta, checkpoint_interval=tau)
         from ..models.reliability import CHECKPOINT_BOUNDS
         sheet = _sheet()
@@ -326,7 +440,7 @@ class CheckpointModel:
             write_time=sheet_quantity(sheet, "checkpoint_write_time", delta, "s"),
             checkpoint_interval=input_quantity(tau, "checkpoint_interval", "minute"), interval_source=source,
             checkpoint_overhead_fraction=share["checkpoint_overhead_share"],
-            storage_bound=CHECKPOINT_BOUNDS[int(out["checkpoint_write_bound"])], notes=notes,
+            storage_bound=CHECKPOINT_BOUNDS[int(out["checkpoint_write_bound"])], notes=notes, **spot_fields,
         )
 
 

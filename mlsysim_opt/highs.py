@@ -226,6 +226,35 @@ def solve(model: pyo.ConcreteModel, **options) -> SolveResult:
     return Session().solve(model, **options)
 
 
+def solve_lp(model: pyo.ConcreteModel, *, time_limit: float = 30.0):
+    """Solve ``model``, a linear program (no integer variables), and return its
+    :class:`SolveResult` with the reduced cost of every variable (a ``ComponentMap``; empty when
+    there is no optimum). Reduced costs certify bounds: at an LP optimum, any feasible point x has
+    objective >= optimum + sum_j d_j (x_j - x*_j), every term of which is >= 0."""
+    from pyomo.common.collections import ComponentMap
+    from pyomo.contrib.solver.common.factory import SolverFactory
+    if any(v.is_integer() or v.is_binary() for v in model.component_data_objects(pyo.Var, active=True)):
+        raise SolverError("solve_lp takes a linear program: relax the integer variables first")
+    opt = SolverFactory("highs")
+    n_vars, _, n_cons = _size(model)
+    start = time.perf_counter()
+    try:
+        res = opt.solve(model, time_limit=time_limit, load_solutions=False, raise_exception_on_nonoptimal_result=False)
+    except Exception as exc:
+        raise SolverError(f"HiGHS failed: {exc}") from exc
+    status = _status(res.termination_condition, res.solution_status)
+    reduced = ComponentMap()
+    if status is SolveStatus.OPTIMAL:
+        res.solution_loader.load_vars()
+        reduced = res.solution_loader.get_reduced_costs()
+    objective = res.incumbent_objective if status is SolveStatus.OPTIMAL else None
+    result = SolveResult(status=status, objective=objective, bound=objective, gap=0.0 if objective is not None else None,
+                         solve_time_s=time.perf_counter() - start, n_variables=n_vars, n_integer_variables=0,
+                         n_constraints=n_cons, termination=str(res.termination_condition.name),
+                         solution_source="solver" if objective is not None else None)
+    return result, reduced
+
+
 def _set_start(opt, model, warm_start: Mapping) -> bool:
     """Give HiGHS a starting solution (column values in its own order). Returns whether it took."""
     try:

@@ -1,0 +1,71 @@
+"""Independent solves run side by side on Dask distributed: scenario studies, Pareto points and the
+windows of a long horizon.
+
+``cluster`` chooses where: ``None`` runs the solves one after another in this process; ``"local"``
+starts a local Dask cluster (one single-threaded worker process per core, since HiGHS is given one
+thread each); a scheduler address (``"tcp://host:8786"``) uses a running cluster of many machines;
+a ``distributed.Client`` is used as it is. Results come back in the order the tasks were given,
+and a failed task raises its own error (an ``InputError`` keeps its field and fix).
+"""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+from mlsysim_opt.errors import InputError
+
+Cluster = Any
+"""None, "local", a scheduler address, or a ``distributed.Client``."""
+
+
+@contextmanager
+def client_for(cluster: Cluster, workers: int | None = None) -> Iterator[Any]:
+    """A Dask client for ``cluster`` (None: no client), closed afterwards when made here."""
+    if cluster is None:
+        yield None
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("cluster", cluster, "needs Dask distributed, which is not installed",
+                         "pip install 'mlsysim_opt[dask]', or pass cluster=None to solve in this process") from None
+    if isinstance(cluster, Client):
+        yield cluster
+        return
+    if cluster == "local":
+        n = workers or max(1, min(os.cpu_count() or 1, 8))
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as local, \
+                Client(local) as client:
+            yield client
+        return
+    if isinstance(cluster, str) and "://" in cluster:
+        with Client(cluster) as client:
+            yield client
+        return
+    raise InputError("cluster", cluster, "must be None, 'local', a scheduler address or a distributed.Client",
+                     "e.g. cluster='local' or cluster='tcp://scheduler:8786'")
+
+
+def map_solves(function: Callable, tasks: Sequence, *, cluster: Cluster = None, workers: int | None = None,
+               progress: Callable[[int, int], None] | None = None) -> list:
+    """``[function(task) for task in tasks]``, on ``cluster`` when given. ``progress(done, total)``
+    is called as results arrive."""
+    tasks = list(tasks)
+    with client_for(cluster, workers) as client:
+        if client is None:
+            out = []
+            for task in tasks:
+                out.append(function(task))
+                if progress:
+                    progress(len(out), len(tasks))
+            return out
+        from distributed import as_completed
+        futures = client.map(function, tasks, pure=False)
+        order = {f.key: i for i, f in enumerate(futures)}
+        out = [None] * len(tasks)
+        for done, future in enumerate(as_completed(futures), start=1):
+            out[order[future.key]] = future.result()
+            if progress:
+                progress(done, len(tasks))
+        return out

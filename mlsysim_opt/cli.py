@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     register(sub, add)
     from .cli_import import register as register_import  # import-model
     register_import(sub, add)
+    from .cli_plan import register as register_plan  # plan
+    register_plan(sub, add)
     return parser
 
 
@@ -240,10 +242,12 @@ def main(argv: list[str] | None = None) -> int:
             load_registry(path)
         return args.fn(args, console)
     except (InputError, UnknownNameError) as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        from rich.markup import escape         # field paths like a[b][c] are text, not markup
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_BAD_INPUT
     except MlsysimError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        from rich.markup import escape
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return EXIT_FAILED
 
 

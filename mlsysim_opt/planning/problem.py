@@ -177,6 +177,7 @@ class PlanProblem(StrictModel):
         names = [s if isinstance(s, str) else (s.site if isinstance(s, SiteLimit) else s.name) for s in self.sites]
         if not names or len(set(names)) != len(names):
             raise InputError("sites", names, "must list at least one site, each once")
+        _check_shipped(self.sites)
         return self
 
     @property
@@ -216,3 +217,20 @@ class PlanProblem(StrictModel):
             return cls(**data)
         except InputError as exc:
             raise renamed_owner(exc, cls.__name__, path.name) from None
+
+
+def _check_shipped(sites) -> None:
+    """Sites given by name must be shipped ones (a SiteSpec states a site of its own): the error names
+    the entry (``sites[1]``) before anything is solved."""
+    import difflib
+
+    from mlsysim_opt.planning import data
+    known = data.sites()
+    for i, site in enumerate(sites):
+        name = site if isinstance(site, str) else site.site if isinstance(site, SiteLimit) else None
+        if name is not None and name not in known:
+            close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+            raise InputError(f"sites[{i}]" + ("" if isinstance(site, str) else ".site"), name,
+                             "is not a shipped site", (f"did you mean {', '.join(close)}? " if close else "")
+                             + "Or give the site's own numbers as a SiteSpec {name, metro, pue, carbon_g_per_kwh, "
+                             "offers}")

@@ -66,6 +66,7 @@ CAPABILITIES = [
     Capability("/sweep", "sweep", "inline", "Vectorized sweep over a grid (Engine.sweep_table)",
                as_job_when=lambda p: _jobs.grid_points(p) > INLINE_SWEEP_POINTS),
     Capability("/fleet/size", "fleet_size", "job", "Fleet sizing over explicit candidates (MILP, HiGHS)"),
+    Capability("/plan", "plan", "job", "Global fleet plan over time, or its cost-carbon front (MILP)"),
     *(Capability(path, kind, mode, summary) for path, kind, mode, summary in _capabilities.ENDPOINTS),
 ]
 

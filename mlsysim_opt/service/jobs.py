@@ -17,10 +17,10 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Union
 
 import pint
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr, create_model, model_validator
 
 from ..engine import Engine
 from ..results import PerformanceProfile, Result
@@ -276,6 +276,131 @@ def run_fleet_size(p, progress: Progress | None = None):
     from ..formulations.fleet_sizing import size_fleet
     args = {name: getattr(p, name) for name in type(p).model_fields}
     return size_fleet(args.pop("candidates"), **args)
+
+
+# ------------------------------------------------------------------------------------------------
+# plan: planning.plan_fleet (or planning.pareto_front), a global fleet plan over time
+
+
+class DemandSeries(RequestModel):
+    """Requests/s hour by hour: ``series[class][user region]`` holds one value per hour, every
+    series equally long; hour 0 is Monday 00:00 UTC."""
+
+    series: dict[str, dict[str, list[float]]]
+
+
+def _diurnal_request():
+    from ..planning import Demand
+    return signature_model(Demand.diurnal, "DiurnalDemand", constraints={"days": dict(ge=1, le=366)},
+                           doc="The built-in diurnal pattern (Demand.diurnal): each user region's requests/s "
+                               "at its weekday evening peak, on its local clock.")
+
+
+class DemandDiurnal(RequestModel):
+    diurnal: _diurnal_request()
+
+
+class _PlanRequest(RequestModel):
+    """PlanProblem's fields, checked together when the request is read, so that a bad problem is a
+    422 naming its field before anything is queued."""
+
+    _problem: Any = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _build(self):
+        if self.pareto_points is not None and self.window_hours is not None:
+            from ..errors import InputError
+            raise InputError("window_hours", self.window_hours, "cannot be combined with pareto_points",
+                             "each Pareto point caps carbon over the whole horizon, which couples the windows")
+        self._problem = plan_problem(self)
+        return self
+
+    def problem(self):
+        return self._problem
+
+
+def plan_problem(p):
+    """The PlanProblem of a request; its errors name the request's fields (``sites[1]``,
+    ``demand[chat][Tokyo]``, ``classes.0.ttft_ms``)."""
+    from ..errors import InputError
+    from ..planning import Demand, PlanProblem
+    fields = {name: getattr(p, name) for name in PlanProblem.model_fields}
+    if isinstance(p.demand, DemandDiurnal):
+        try:
+            fields["demand"] = Demand.diurnal(**p.demand.diurnal.model_dump())
+        except InputError as exc:
+            raise InputError(f"demand.diurnal.{exc.field}", exc.value, exc.rule, exc.fix) from None
+    else:
+        fields["demand"] = Demand(series=p.demand.series)
+    if not isinstance(p.model, str):  # an inline record or {"hf_config": ...}; names resolve on submission
+        fields["model"] = resolve_workload(p.model)
+    try:
+        return PlanProblem(**fields)
+    except InputError as exc:
+        raise _without_owner(exc, PlanProblem.__name__) from None
+
+
+def _without_owner(exc, owner: str):
+    """``PlanProblem.sites.0`` -> ``sites.0``: the request is the problem, not a field holding it."""
+    for err in exc.errors:
+        if err.field.startswith(f"{owner}."):
+            err.field = err.field[len(owner) + 1:]
+    return exc
+
+
+def _plan_request():
+    """PlanProblem's fields (so a field added to it appears here), demand as series or the diurnal
+    pattern, plus the solve options."""
+    from copy import copy
+
+    from ..planning import PlanProblem
+    fields = {name: (info.annotation, copy(info)) for name, info in PlanProblem.model_fields.items()}
+    fields["model"] = (Any, workload_field("Llama3_8B"))
+    fields["demand"] = (Union[DemandSeries, DemandDiurnal],
+                        Field(..., description='{"series": {class: {user region: [requests/s per hour]}}} or '
+                                               '{"diurnal": {"peaks": {region: requests/s}, "days": 7}}'))
+    fields.update(
+        time_limit=(float, Field(60.0, gt=0, description="seconds per MILP (each window, each Pareto point); at "
+                                                         "most the server's job timeout")),
+        mip_gap=(Optional[float], Field(None, ge=0, lt=1, description="relative MIP gap (default 1e-6 for one "
+                                                                      "plan, 1e-4 for windows or a front)")),
+        window_hours=(Optional[int], Field(None, ge=1, le=8784, description="plan a long horizon in windows of "
+                                                                            "this many hours (e.g. 168)")),
+        pareto_points=(Optional[int], Field(None, ge=2, le=50, description="answer with the cost-carbon front of "
+                                                                           "this many points instead of one plan")))
+    return create_model("PlanRequest", __base__=_PlanRequest, **fields,
+                        __doc__="A global fleet plan over time (planning.plan_fleet): hourly demand per user region "
+                                "served from sites with their own prices, limits and hourly grid carbon. Sites are "
+                                "shipped names, {site, max_accelerators, max_power_kw, owned} limits on one, or "
+                                "SiteSpec objects. With pareto_points: the cost-carbon front (pareto_front).")
+
+
+PlanRequest = _plan_request()
+
+
+def _fraction(progress: Progress | None):
+    """The planning callbacks as one fraction: windows report ``(stage, done, total)`` over two
+    passes (bound, then plan), a Pareto front ``(done, total)``."""
+    if progress is None:
+        return None
+
+    def report(*args):
+        done, total = args[-2:]
+        passed = 1 if len(args) == 3 and args[0] == "plan" else 0
+        share = 2 if len(args) == 3 else 1
+        progress((passed + done / max(total, 1)) / share)
+    return report
+
+
+@job_kind("plan", PlanRequest, "Global fleet plan over time: capacity and routing hour by hour (MILP), or its "
+          "cost-carbon Pareto front", refs={"model": "models"}, admit=admit_fleet)
+def run_plan(p, progress: Progress | None = None) -> dict:
+    from ..planning.export import pareto_json, plan_json
+    from ..planning import pareto_front, plan_fleet
+    options = {"time_limit": p.time_limit, **({} if p.mip_gap is None else {"mip_gap": p.mip_gap})}
+    if p.pareto_points is not None:
+        return pareto_json(pareto_front(p.problem(), points=p.pareto_points, progress=_fraction(progress), **options))
+    return plan_json(plan_fleet(p.problem(), window_hours=p.window_hours, progress=_fraction(progress), **options))
 
 
 # ------------------------------------------------------------------------------------------------

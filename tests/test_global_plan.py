@@ -223,3 +223,19 @@ def test_diurnal_pattern_follows_the_local_clock():
     assert int(np.argmax(a[24:48])) == 1 and int(np.argmax(b[:24])) == 11
     assert a.max() == pytest.approx(100.0, rel=0.01) and a.min() < 0.3 * 100
     assert a[25 + 5 * 24] == pytest.approx(0.8 * a[25])              # Saturday's peak below Monday's
+
+
+def test_a_site_reads_its_hourly_carbon_from_a_csv(tmp_path):
+    from mlsysim_opt.planning import SiteLimit
+    from mlsysim_opt.planning.sites import resolve_site
+    path = tmp_path / "grid.csv"
+    path.write_text("Datetime (UTC),Carbon Intensity gCO₂eq/kWh (LCA)\n"
+                    "2026-03-02 00:00:00,300\n2026-03-02 01:00:00,200\n2026-03-02 02:00:00,100\n")
+    site = resolve_site(SiteLimit(site="aws_eu_north_1", carbon_csv=str(path)), hours=5)
+    assert site.carbon_g_per_kwh == (300.0, 200.0, 100.0, 300.0, 200.0)
+    shipped = resolve_site("aws_eu_north_1", hours=5)
+    assert shipped.carbon_g_per_kwh != site.carbon_g_per_kwh and shipped.offers == site.offers
+    path.write_text("Datetime (UTC),Carbon Intensity gCO₂eq/kWh (LCA)\n"
+                    "2026-03-02 00:00:00,300\n2026-03-02 02:00:00,100\n")
+    with pytest.raises(InputError, match="grid.csv"):
+        resolve_site(SiteLimit(site="aws_eu_north_1", carbon_csv=str(path)), hours=5)

@@ -106,6 +106,11 @@ class SiteLimit(StrictModel):
     max_accelerators: Optional[int] = Field(default=None, ge=0, le=1_000_000_000)
     max_power_kw: Optional[Positive] = None
     owned: list[str] = Field(default_factory=list)
+    carbon_profile: Optional[str] = None
+    """Another shipped hourly carbon profile for this site (default: the site's own)."""
+    carbon_csv: Optional[str] = None
+    """An hourly carbon CSV (``planning.data.load_carbon_csv``'s layouts) whose first row is the
+    plan's hour 0; shorter files repeat."""
 
 
 class PlanProblem(StrictModel):

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Mapping, Union
 
+import numpy as np
+
 from mlsysim_opt.errors import InputError, UnknownNameError
 from mlsysim_opt.planning.problem import Offer, SiteLimit, SiteSpec
 
@@ -15,7 +17,14 @@ def resolve_site(entry: Union[str, SiteLimit, SiteSpec], hours: int, start_utc_h
     from mlsysim_opt.planning import data
     limits = entry if isinstance(entry, SiteLimit) else SiteLimit(site=entry)
     site = data.site(limits.site)
-    profile = data.carbon_profile(site.carbon_profile)
+    if limits.carbon_csv is not None and limits.carbon_profile is not None:
+        raise InputError(f"sites[{limits.site}]", "carbon_csv and carbon_profile", "may give one of them, not both")
+    if limits.carbon_csv is not None:
+        profile = data.load_carbon_csv(limits.carbon_csv)
+        hourly = np.resize(np.asarray(profile.hourly_g_per_kwh, dtype=float), hours)
+    else:
+        profile = data.carbon_profile(limits.carbon_profile or site.carbon_profile)
+        hourly = profile.utc_hours(hours, start_utc_hour)
     offers = []
     for offer in data.offers().values():
         if offer.site != site.key:
@@ -26,7 +35,7 @@ def resolve_site(entry: Union[str, SiteLimit, SiteSpec], hours: int, start_utc_h
                             spot_interruption=None if band is None else band[1],
                             source=f"{offer.key} ({offer.date_seen})"))
     return SiteSpec(name=site.key, metro=site.metro, pue=site.pue,
-                    carbon_g_per_kwh=tuple(float(v) for v in profile.utc_hours(hours, start_utc_hour)),
+                    carbon_g_per_kwh=tuple(float(v) for v in hourly),
                     grid=site.grid, offers=offers, owned=list(limits.owned),
                     max_accelerators=limits.max_accelerators, max_power_kw=limits.max_power_kw,
                     carbon_reconstruction=profile.reconstruction, carbon_source=", ".join(profile.sources))

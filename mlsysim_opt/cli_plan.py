@@ -10,27 +10,16 @@ and the service's ``plan`` job kind.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from mlsysim_opt.planning.export import TABLES, pareto_json, plan_json
+from mlsysim_opt.results import finite_values
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
-def _finite(value):
-    """JSON cannot carry NaN or infinity: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 def _print_json(data) -> None:
     import json
-    print(json.dumps(_finite(data), indent=2, default=str))
+    print(json.dumps(finite_values(data), indent=2, default=str))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -2,10 +2,22 @@
 values with units as strings."""
 from __future__ import annotations
 
+import math
 from typing import Any, Optional
 
 import pint
 from pydantic import BaseModel, ConfigDict, Field
+
+
+def finite_values(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None: JSON cannot carry them."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_values(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_values(v) for v in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:

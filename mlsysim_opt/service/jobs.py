@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ import pint
 from pydantic import BaseModel, Field, PrivateAttr, create_model, model_validator
 
 from ..engine import Engine
-from ..results import PerformanceProfile, Result
+from ..results import PerformanceProfile, Result, finite_values
 from .errors import ApiError
 from .records import portable, resolve_hardware, resolve_workload
 from .schemas import (MAX_LIST, RequestModel, SweepTable, hardware_field, json_form, signature_model,
@@ -130,17 +129,7 @@ def to_json_text(result: Any) -> str:
     try:
         return json.dumps(data, allow_nan=False, separators=(",", ":"))
     except ValueError:
-        return json.dumps(_finite(data), allow_nan=False, separators=(",", ":"))
-
-
-def _finite(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
+        return json.dumps(finite_values(data), allow_nan=False, separators=(",", ":"))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ Rows, each a sheet definition's coefficients (fleet and rental sheets)
     sum_{k,r} replicas_busy(z[k,s,c,r,t]; h q[c,k,r]) <= sum_f N + M_od + spot_replicas_counted(M_spot)
                                                                       capacity (spot at the confidence asked)
     sum_c a_c (sum_f N + M_od + M_spot) <= accelerator limit;  x PUE x power <= power limit
+    sum_c a_c M_spot <= spot accelerators the provider grants
     cost   = sum N fleet_annual_cost x H/year (owned) + sum rental_cost (rented, per hour)
     carbon = sum_t period_carbon(all replicas deployed in hour t, the hour's grid intensity)
     cost <= budget, carbon <= cap                                     (soft: explained when they bind)
@@ -396,6 +397,10 @@ def build(pp: Prepared, *, objective: str | None = None, carbon_cap_t: float | N
             m.add_component(f"accelerators_{site.name}", pyo.Constraint(list(H), rule=lambda _, t, s=site.name, cs=cs: (
                 _weighted([(pp.accelerators[i], v) for i in cs for _, v in deployed(s, i, t)])
                 <= float(site.max_accelerators))))
+        spot = [i for i in cs if "spot" in pp.kinds[site.name, i]]
+        if site.max_spot_accelerators is not None and spot:
+            m.add_component(f"spot_{site.name}", pyo.Constraint(list(H), rule=lambda _, t, s=site.name, cs=spot: (
+                _weighted([(pp.accelerators[i], M[s, i, "spot", t]) for i in cs]) <= float(site.max_spot_accelerators))))
         if site.max_power_kw is not None:
             m.add_component(f"power_{site.name}", pyo.Constraint(list(H), rule=lambda _, t, s=site.name, cs=cs: (
                 _weighted([(pp.power_kw[s, i], v) for i in cs for _, v in deployed(s, i, t)])

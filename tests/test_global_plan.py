@@ -239,3 +239,15 @@ def test_a_site_reads_its_hourly_carbon_from_a_csv(tmp_path):
                     "2026-03-02 00:00:00,300\n2026-03-02 02:00:00,100\n")
     with pytest.raises(InputError, match="grid.csv"):
         resolve_site(SiteLimit(site="aws_eu_north_1", carbon_csv=str(path)), hours=5)
+
+
+def test_spot_limit_caps_spot_and_on_demand_fills_in():
+    rented = ["on_demand", "spot"]
+    free = plan_fleet(problem([90.0] * 3, [5.0] * 3, kinds=rented))
+    spot_free = free.replicas().query("kind == 'spot'").groupby("hour").accelerators.sum()
+    limited_sites = sites()
+    limited_sites[0] = limited_sites[0].model_copy(update={"max_spot_accelerators": 1})
+    limited = plan_fleet(problem([90.0] * 3, [5.0] * 3, sites=limited_sites, kinds=rented))
+    spot = limited.replicas().query("kind == 'spot'").groupby("hour").accelerators.sum()
+    assert spot_free.max() > 1 and spot.max() <= 1
+    assert limited.cost_usd > free.cost_usd

@@ -78,6 +78,9 @@ class SiteSpec(StrictModel):
     max_accelerators: Optional[int] = Field(default=None, ge=0, le=1_000_000_000)
     max_power_kw: Optional[Positive] = None
     """Facility power limit (IT power x PUE)."""
+    max_spot_accelerators: Optional[int] = Field(default=None, ge=0, le=1_000_000_000)
+    """Spot accelerators the provider can be expected to grant here in any hour (spot capacity is
+    whatever is idle; None: no limit)."""
     carbon_reconstruction: bool = False
     carbon_source: Optional[str] = None
 
@@ -105,6 +108,7 @@ class SiteLimit(StrictModel):
     site: str
     max_accelerators: Optional[int] = Field(default=None, ge=0, le=1_000_000_000)
     max_power_kw: Optional[Positive] = None
+    max_spot_accelerators: Optional[int] = Field(default=None, ge=0, le=1_000_000_000)
     owned: list[str] = Field(default_factory=list)
     carbon_profile: Optional[str] = None
     """Another shipped hourly carbon profile for this site (default: the site's own)."""

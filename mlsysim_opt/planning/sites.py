@@ -38,6 +38,7 @@ def resolve_site(entry: Union[str, SiteLimit, SiteSpec], hours: int, start_utc_h
                     carbon_g_per_kwh=tuple(float(v) for v in hourly),
                     grid=site.grid, offers=offers, owned=list(limits.owned),
                     max_accelerators=limits.max_accelerators, max_power_kw=limits.max_power_kw,
+                    max_spot_accelerators=limits.max_spot_accelerators,
                     carbon_reconstruction=profile.reconstruction, carbon_source=", ".join(profile.sources))
 
 

@@ -22,10 +22,9 @@ from typing import Callable
 import numpy as np
 
 from mlsysim_opt.errors import InputError
-from mlsysim_opt.highs import SolveResult, SolveStatus
 from mlsysim_opt.planning.distributed import Cluster, map_solves
 from mlsysim_opt.formulations.global_plan import Prepared, slice_hours
-from mlsysim_opt.planning.plan import PlanResult, prepare, relaxation, solve_over, solve_prepared
+from mlsysim_opt.planning.plan import PlanResult, join_windows, prepare, relaxation, solve_over, solve_prepared
 from mlsysim_opt.planning.problem import FIXED_KINDS, PlanProblem
 
 
@@ -76,7 +75,9 @@ def plan_long(problem: PlanProblem, *, window_hours: int = 168, time_limit: floa
     fixed = median_fleet([r["fixed"] for r in relaxed])
     plans = map_solves(_fixed_pass, [(w, used, fixed, time_limit, mip_gap) for w in windows], cluster=cluster,
                        workers=workers, progress=report("plan"))
-    return _joined(problem, plans, lower, time.perf_counter() - start, window_hours, mip_gap)
+    label = f"{len(plans)} windows of {window_hours} h"
+    return join_windows(problem, plans, lower, time.perf_counter() - start, mip_gap=mip_gap, method=label,
+                        termination=f"{label}, the fixed fleet at the windows' median")
 
 
 def median_fleet(choices: list[dict]) -> dict:
@@ -84,34 +85,3 @@ def median_fleet(choices: list[dict]) -> dict:
     window deploys none), rounded to whole replicas."""
     keys = {key for chosen in choices for key, n in chosen.items() if n > 1e-7 and key[2] in FIXED_KINDS}
     return {key: int(round(float(np.median([chosen.get(key, 0.0) for chosen in choices])))) for key in keys}
-
-
-def _joined(problem: PlanProblem, parts: list[PlanResult], lower: float, elapsed: float, window_hours: int,
-            mip_gap: float) -> PlanResult:
-    if not all(r.feasible for r in parts):
-        bad = next(r for r in parts if not r.feasible)
-        return bad.model_copy(update={"problem": problem, "method": f"windows of {window_hours} h"})
-    offset, tables = 0, {}
-    for r in parts:
-        for name, table in r.tables.items():
-            merged = tables.setdefault(name, {k: [] for k in table})
-            if name == "fixed":
-                if offset == 0:
-                    for k, v in table.items():
-                        merged[k].extend(v)
-                continue
-            for k, v in table.items():
-                merged[k].extend([x + offset for x in v] if k == "hour" else v)
-        offset += r.problem.hours
-    upper = sum(r.solve.objective for r in parts)
-    gap = max(0.0, (upper - lower) / max(abs(upper), 1e-9))
-    solve = SolveResult(status=SolveStatus.OPTIMAL if gap <= mip_gap else SolveStatus.FEASIBLE, objective=upper,
-                        bound=lower, gap=gap, solve_time_s=elapsed,
-                        n_variables=max(r.solve.n_variables for r in parts),
-                        n_integer_variables=max(r.solve.n_integer_variables for r in parts),
-                        n_constraints=max(r.solve.n_constraints for r in parts),
-                        termination=f"{len(parts)} windows of up to {window_hours} h, fixed fleet at the median")
-    return PlanResult(problem=problem, solve=solve, cost_usd=sum(r.cost_usd for r in parts),
-                      carbon_t=sum(r.carbon_t for r in parts), energy_mwh=sum(r.energy_mwh for r in parts),
-                      tables=tables, candidates=parts[0].candidates, bound=lower,
-                      method=f"{len(parts)} windows of {window_hours} h")

@@ -184,7 +184,7 @@ def _explain(built, pp, result: SolveResult, explain: bool, time_limit: float):
 
 
 def _restricted(pp: gp.Prepared, *, time_limit: float, mip_gap: float, fix: dict | None = None,
-                **options) -> PlanResult | None:
+                widen: bool = True, **options) -> PlanResult | None:
     """Restricted MILP with a certified bound, or None when the relaxation gives nothing to restrict.
 
     1. The LP relaxation of the whole problem: a lower bound ``z_LP`` and reduced costs ``d``.
@@ -203,6 +203,9 @@ def _restricted(pp: gp.Prepared, *, time_limit: float, mip_gap: float, fix: dict
     used = {(s, i) for (s, i, *_), var in [*lp.fixed.items(), *lp.hourly.items()] if (var.value or 0) > 1e-7}
     if not used:
         return None
+    if widen:   # every configuration of an accelerator the relaxation deploys at a site: smaller replicas round better
+        hardware = {(s, pp.hardware[i]) for s, i in used}
+        used |= {(s, i) for s, cs in pp.site_configs.items() for i in cs if (s, pp.hardware[i]) in hardware}
     counts = {key: math.ceil((var.value or 0) - 1e-7) for key, var in [*lp.fixed.items(), *lp.hourly.items()]}
     flows = {key: var.value or 0.0 for key, var in [*lp.route.items(), *lp.share.items()]}
     # pinned counts are constants of the whole problem too: they need no certificate
@@ -213,31 +216,43 @@ def _restricted(pp: gp.Prepared, *, time_limit: float, mip_gap: float, fix: dict
         _pin(built, fix)
     start = [(var, counts[key]) for key, var in [*built.fixed.items(), *built.hourly.items()]]
     start += [(var, flows[key]) for key, var in [*built.route.items(), *built.share.items()]]
-    # half of what is left for the restricted MILP, the rest kept for the hour-by-hour bound
-    remaining = max(1.0, 0.5 * (time_limit - (time.perf_counter() - started)))
+    # 40% of what is left for the restricted MILP, the rest for re-planning hour by hour and the bound
+    remaining = max(1.0, 0.4 * (time_limit - (time.perf_counter() - started)))
     result = built.formulation.solve(time_limit=remaining, mip_gap=mip_gap, warm_start=start)
     if not result.has_solution:
         return None
+    problem = _problem(pp, options.get("objective"))
+    plan = report(built, problem, result)
     bound = result.bound if result.bound is not None else relaxed.objective
     if left_out:
         bound = min(bound, relaxed.objective + max(0.0, min(left_out)))
     bound = max(bound, relaxed.objective)
-    gap = max(0.0, (result.objective - bound) / max(abs(result.objective), 1e-9))
-    hourly = None
-    if gap > mip_gap and fix is None and not pp.problem.carbon_cap_t and not pp.problem.budget_usd:
+    coupled = bool(pp.problem.carbon_cap_t or pp.problem.budget_usd)    # a cap over the horizon ties the hours
+    steps = []
+    if _gap(plan.objective_value, bound) > mip_gap and not coupled:
+        polished = polish_by_hour(pp, plan, used, deadline=started + time_limit, objective=options.get("objective"))
+        if polished is not None and polished.objective_value < plan.objective_value * (1 - 1e-9):
+            plan = polished
+            steps.append("each hour re-planned with the fixed fleet pinned")
+    if _gap(plan.objective_value, bound) > mip_gap and fix is None and not coupled:
         hourly = hourly_bound(pp, deadline=started + time_limit, **options)
         if hourly is not None and hourly > bound:
             bound = hourly
-            gap = max(0.0, (result.objective - bound) / max(abs(result.objective), 1e-9))
+            steps.append(f"bound raised hour by hour to {hourly:,.6g}")
+    gap = _gap(plan.objective_value, bound)
     solve = result.model_copy(update={
+        "objective": plan.objective_value,
         "status": SolveStatus.OPTIMAL if gap <= max(mip_gap, 1e-9) else SolveStatus.FEASIBLE,
         "bound": bound, "gap": gap, "solve_time_s": time.perf_counter() - started,
-        "termination": (f"{result.termination}: MILP over the {len(used)} site-configuration pairs the LP relaxation "
-                        f"uses; bound {bound:,.6g} from the relaxation ({relaxed.objective:,.6g}) and the reduced "
-                        f"costs of the {len(left_out)} counts left out"
-                        + (f", or hour by hour ({hourly:,.6g})" if hourly is not None else ""))})
-    return report(built, _problem(pp, options.get("objective")), solve).model_copy(
-        update={"method": "restricted MILP, LP-certified bound"})
+        "termination": "; ".join([f"{result.termination}: MILP over the {len(used)} site-configuration pairs of the "
+                                  f"accelerators the LP relaxation deploys; bound from the relaxation "
+                                  f"({relaxed.objective:,.6g}) and the reduced costs of the {len(left_out)} counts "
+                                  f"left out", *steps])})
+    return plan.model_copy(update={"solve": solve, "bound": bound, "method": "restricted MILP, LP-certified bound"})
+
+
+def _gap(objective: float, bound: float) -> float:
+    return max(0.0, (objective - bound) / max(abs(objective), 1e-9))
 
 
 def relaxation(pp: gp.Prepared, *, time_limit: float = 60.0, objective: str | None = None) -> dict | None:
@@ -345,3 +360,55 @@ def report(built: gp.PlanModel, problem: PlanProblem, solve: SolveResult,
                       carbon_t=float(pyo.value(built.carbon)), energy_mwh=float(energy.sum()),
                       tables={"fixed": fixed, "replicas": replicas, "routing": routing, "hours": hours},
                       explanation=explanation, candidates=candidates, bound=solve.bound)
+
+
+def join_windows(problem: PlanProblem, parts: list[PlanResult], lower: float, elapsed: float, *, mip_gap: float,
+                 method: str, termination: str) -> PlanResult:
+    """Consecutive windows' plans (the same fixed fleet in each) as one plan of the whole horizon,
+    with the proven ``lower`` bound it is measured against."""
+    if not all(r.feasible for r in parts):
+        bad = next(r for r in parts if not r.feasible)
+        return bad.model_copy(update={"problem": problem, "method": method})
+    offset, tables = 0, {}
+    for r in parts:
+        for name, table in r.tables.items():
+            merged = tables.setdefault(name, {k: [] for k in table})
+            if name == "fixed":          # the same fleet in every window: listed once
+                if offset == 0:
+                    for k, v in table.items():
+                        merged[k].extend(v)
+                continue
+            for k, v in table.items():
+                merged[k].extend([x + offset for x in v] if k == "hour" else v)
+        offset += r.problem.hours
+    upper = sum(r.solve.objective for r in parts)
+    gap = max(0.0, (upper - lower) / max(abs(upper), 1e-9))
+    solve = SolveResult(status=SolveStatus.OPTIMAL if gap <= mip_gap else SolveStatus.FEASIBLE, objective=upper,
+                        bound=lower, gap=gap, solve_time_s=elapsed,
+                        n_variables=max(r.solve.n_variables for r in parts),
+                        n_integer_variables=max(r.solve.n_integer_variables for r in parts),
+                        n_constraints=max(r.solve.n_constraints for r in parts), termination=termination)
+    return PlanResult(problem=problem, solve=solve, cost_usd=sum(r.cost_usd for r in parts),
+                      carbon_t=sum(r.carbon_t for r in parts), energy_mwh=sum(r.energy_mwh for r in parts),
+                      tables=tables, candidates=parts[0].candidates, bound=lower, method=method)
+
+
+def polish_by_hour(pp: gp.Prepared, plan: PlanResult, used: set, *, deadline: float,
+                   objective: str | None = None) -> PlanResult | None:
+    """``plan``'s owned and reserved fleet kept, every hour re-planned alone over the pairs ``used``:
+    with the fixed fleet pinned the hours are independent, so each hour's small MILP is solved to
+    optimality and the whole is at least as good as ``plan``. None when ``deadline`` passes first or
+    an hour cannot be served that way."""
+    fixed = dict(zip(zip(*(plan.tables["fixed"][k] for k in ("site", "config", "kind"))),
+                     plan.tables["fixed"]["replicas"]))
+    parts = []
+    for t in range(pp.hours):
+        left = deadline - time.perf_counter()
+        if left <= 0.2:
+            return None
+        part = solve_over(gp.slice_hours(pp, t, 1), used, fix=fixed, time_limit=left, mip_gap=1e-7,
+                          objective=objective)
+        if not part.feasible:
+            return None
+        parts.append(part)
+    return join_windows(plan.problem, parts, plan.bound, 0.0, mip_gap=0.0, method="hours", termination="")

@@ -112,6 +112,19 @@ class Columns:
         return np.asarray(out, dtype=float) * unit_factor(sheet.unit(name), unit)
 
 
+def decision_coefficients(sheet, name: str, decision: str, where: np.ndarray, **values) -> np.ndarray:
+    """The coefficient of ``decision`` in definition ``name`` of ``sheet`` (linear in it) at every
+    entry of ``values`` (NumPy arrays of one shape), evaluated at once; 0 where ``where`` is falsy,
+    so that entries with no meaning (a zero capacity) are never divided by."""
+    form = _linear_form(sheet[name].xreplace(constants()), (decision,))
+    if not form.linear:
+        raise ValueError(f"{sheet.name}.{name} is not linear in {decision}")
+    mask = np.asarray(where, dtype=bool)
+    flat = {k: np.where(mask, np.asarray(v, dtype=float), 1.0).ravel() for k, v in values.items()}
+    coefficient = np.asarray(form.coefficients(flat, mask.size)[f"d_{decision}"], dtype=float).reshape(mask.shape)
+    return np.where(mask, coefficient, 0.0)
+
+
 def in_symbol_unit(symbol: str, values, unit: str):
     """``values`` given in ``unit``, converted to the unit symbol ``symbol`` declares (the unit its
     floats carry inside compiled code)."""

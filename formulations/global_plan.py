@@ -38,7 +38,8 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from mlsysim_opt.errors import InputError
-from mlsysim_opt.formulations.builder import Columns, Formulation, evaluate, undominated_columns
+from mlsysim_opt.formulations.builder import (Columns, Formulation, decision_coefficients, evaluate,
+                                              undominated_columns)
 from mlsysim_opt.formulations.goodput import apply_sla
 from mlsysim_opt.formulations.serving_grid import ServingConfig, performance_configs, price_configs
 from mlsysim_opt.formulations.sla_synthesis import planning_headroom
@@ -301,132 +302,153 @@ def build(pp: Prepared, *, objective: str | None = None, carbon_cap_t: float | N
     """The MILP of ``pp`` (its LP relaxation with ``relax``); ``only``: the (site, configuration)
     pairs that may deploy replicas (default every pair on offer); without ``limits`` the budget and
     carbon cap are left out (a relaxation, for bounds)."""
-    from mlsysim_opt.models import fleet
     if only is not None:
         pp = replace(pp, site_configs={s: [i for i in cs if (s, i) in only] for s, cs in pp.site_configs.items()})
-    count = pyo.NonNegativeReals if relax else pyo.NonNegativeIntegers
     p = pp.problem
-    objective = objective or p.objective
-    H = range(pp.hours)
     f = Formulation("global_plan")
+    d = _decisions(f, pp, relax)
+    _demand_rows(f.model, pp, d)
+    _capacity_rows(f.model, pp, d)
+    _site_limit_rows(f.model, pp, d)
     m = f.model
-    demand = {(k, u): np.asarray(v, dtype=float) for k, regions in p.demand.series.items() for u, v in regions.items()}
-    peak = sum(float(d.max()) for d in demand.values())
-    # replica-count bounds: no configuration needs more replicas than the whole peak demand at its
-    # slowest goodput, nor more than the site's accelerator limit allows
-    limit = {s.name: s.max_accelerators for s in pp.sites}
-
-    def upper(s, i):
-        q = pp.capacity[i][pp.capacity[i] > 0].min()
-        bound = math.ceil(peak / q) + 1
-        if limit[s] is not None:
-            bound = min(bound, int(limit[s] // pp.accelerators[i]))
-        return float(bound)
-
-    offered = [(s, i, kind) for s, cs in pp.site_configs.items() for i in cs for kind in pp.kinds[s, i]]
-    fixed_index = [(s, i, kind) for s, i, kind in offered if kind in FIXED_KINDS]
-    hourly_index = [(s, i, kind, t) for s, i, kind in offered if kind in HOURLY_KINDS for t in H]
-    N = f.variables("N", fixed_index, domain=count,
-                    bounds=lambda _, s, i, kind: (0, upper(s, i)))
-    M = f.variables("M", hourly_index, domain=count,
-                    bounds=lambda _, s, i, kind, t: (0, upper(s, i)))
-    route_index = [(k, u, s, t) for (k, u) in demand for s in pp.site_configs if _servable(pp, k, u, s)
-                   for t in H]
-    X = f.variables("X", route_index)
-    share_index = [(k, s, i, g, t) for s, cs in pp.site_configs.items() for g, (k, _) in enumerate(pp.groups)
-                   if any(pp.tier.get((k, u, s)) == g for u in p.demand.regions) for i in cs
-                   if pp.capacity[i, g] > 0 for t in H]
-    Z = f.variables("Z", share_index)
-
-    # demand: every class and region served, every hour
-    routes: dict = {}
-    for (k, u, s, t) in route_index:
-        routes.setdefault((k, u, t), []).append(X[k, u, s, t])
-    rows = [(key, routes.get(key, [])) for key in ((k, u, t) for (k, u) in demand for t in H)
-            if demand[key[:2]][key[2]] > 0]
-    for (k, u, t), xs in rows:
-        if not xs:
-            raise InputError(f"demand[{k}][{u}]", f"hour {t}", "cannot be served: no site meets the class's limits")
-    m.demand = pyo.Constraint([key for key, _ in rows], rule=lambda _, k, u, t: (
-        _sum(routes[k, u, t]) == float(demand[k, u][t])))
-
-    # requests reach replicas: the x arriving over each tier are split among the configurations
-    arriving: dict = {}
-    for (k, u, s, t) in route_index:
-        arriving.setdefault((k, s, pp.tier[k, u, s], t), []).append(X[k, u, s, t])
-    shares: dict = {}
-    for (k, s, i, g, t) in share_index:
-        shares.setdefault((k, s, g, t), []).append(Z[k, s, i, g, t])
-    m.split = pyo.Constraint(list(arriving), rule=lambda _, k, s, g, t: LinearExpression(
-        constant=0.0, linear_coefs=[1.0] * len(shares[k, s, g, t]) + [-1.0] * len(arriving[k, s, g, t]),
-        linear_vars=shares[k, s, g, t] + arriving[k, s, g, t]) == 0)
-
-    # capacity: the fleet sheet's replicas_busy per (class, tier), compiled to coefficients once
-    busy = _coefficient(fleet.sheet, "replicas_busy", "served", capacity=pp.capacity, headroom=1.0)
-    load: dict = {}
-    for (k, s, i, g, t) in share_index:
-        load.setdefault((s, i, t), ([], []))
-        load[s, i, t][0].append(float(busy[i, g]))
-        load[s, i, t][1].append(Z[k, s, i, g, t])
-
-    def deployed(s, i, t, counted=False):
-        """(weight, replicas) of every kind deployed at s in hour t; spot weighted by what may be
-        counted on when ``counted``."""
-        kinds = pp.kinds[s, i]
-        terms = [(1.0, N[s, i, kind]) for kind in kinds if kind in FIXED_KINDS]
-        if "on_demand" in kinds:
-            terms.append((1.0, M[s, i, "on_demand", t]))
-        if "spot" in kinds:
-            terms.append((pp.spot_counted[s, i] if counted else 1.0, M[s, i, "spot", t]))
-        return terms
-
-    def capacity_row(_, s, i, t):
-        weights, served = load[s, i, t]
-        supply = deployed(s, i, t, counted=True)
-        return LinearExpression(constant=0.0, linear_coefs=weights + [-w for w, _ in supply],
-                                linear_vars=served + [v for _, v in supply]) <= 0
-
-    m.capacity = pyo.Constraint(list(load), rule=capacity_row)
-
-    # site limits: accelerators and facility power, every hour, every replica deployed (spot whole)
-    for site in pp.sites:
-        cs = pp.site_configs[site.name]
-        if not cs:
-            continue
-        if site.max_accelerators is not None:
-            m.add_component(f"accelerators_{site.name}", pyo.Constraint(list(H), rule=lambda _, t, s=site.name, cs=cs: (
-                _weighted([(pp.accelerators[i], v) for i in cs for _, v in deployed(s, i, t)])
-                <= float(site.max_accelerators))))
-        spot = [i for i in cs if "spot" in pp.kinds[site.name, i]]
-        if site.max_spot_accelerators is not None and spot:
-            m.add_component(f"spot_{site.name}", pyo.Constraint(list(H), rule=lambda _, t, s=site.name, cs=spot: (
-                _weighted([(pp.accelerators[i], M[s, i, "spot", t]) for i in cs]) <= float(site.max_spot_accelerators))))
-        if site.max_power_kw is not None:
-            m.add_component(f"power_{site.name}", pyo.Constraint(list(H), rule=lambda _, t, s=site.name, cs=cs: (
-                _weighted([(pp.power_kw[s, i], v) for i in cs for _, v in deployed(s, i, t)])
-                <= float(site.max_power_kw))))
-
-    # cost and carbon over the horizon
-    hours = float(pp.hours)
-    cost_terms = [(pp.rate[s, i, kind] * hours, N[s, i, kind]) for (s, i, kind) in fixed_index]
-    cost_terms += [(pp.rate[s, i, kind], M[s, i, kind, t]) for (s, i, kind, t) in hourly_index]
-    carbon_terms = [(float(pp.carbon[s, i].sum()) / 1e6, N[s, i, kind]) for (s, i, kind) in fixed_index]
-    carbon_terms += [(float(pp.carbon[s, i][t]) / 1e6, M[s, i, kind, t]) for (s, i, kind, t) in hourly_index]
-    m.cost = pyo.Expression(expr=_weighted(cost_terms))
-    m.carbon = pyo.Expression(expr=_weighted(carbon_terms))            # tCO2e
+    m.cost, m.carbon = _totals(pp, d)
     budget = (budget_usd if budget_usd is not None else p.budget_usd) if limits else None
     cap = (carbon_cap_t if carbon_cap_t is not None else p.carbon_cap_t) if limits else None
     if budget is not None:
         f.limit("budget", "budget over the horizon", m.cost, "<=", budget, "USD")
     if cap is not None:
         f.limit("carbon", "carbon over the horizon", m.carbon, "<=", cap, "tCO2e")
-    if objective == "cost":
-        f.objective(m.cost)
-    elif objective == "carbon":
-        f.objective(m.carbon)
-    else:
-        f.objective(m.cost + p.carbon_price_usd_per_t * m.carbon)
-    return PlanModel(f, pp, N, M, X, Z, m.cost, m.carbon)
+    objective = objective or p.objective
+    f.objective({"cost": m.cost, "carbon": m.carbon}.get(objective, m.cost + p.carbon_price_usd_per_t * m.carbon))
+    return PlanModel(f, pp, d.N, d.M, d.X, d.Z, m.cost, m.carbon)
+
+
+@dataclass
+class _Decisions:
+    N: pyo.Var             # fixed kinds: (site, config, kind)
+    M: pyo.Var             # hourly kinds: (site, config, kind, hour)
+    X: pyo.Var             # routing: (class, user region, site, hour)
+    Z: pyo.Var             # shares: (class, site, config, group, hour)
+    fixed: list
+    hourly: list
+    route: list
+    share: list
+
+    def deployed(self, pp: Prepared, s: str, i: int, t: int, counted: bool = False) -> list:
+        """(weight, replicas) of every kind of configuration i at s in hour t; spot weighted by the
+        share that may be counted on when ``counted``."""
+        kinds = pp.kinds[s, i]
+        terms = [(1.0, self.N[s, i, kind]) for kind in kinds if kind in FIXED_KINDS]
+        if "on_demand" in kinds:
+            terms.append((1.0, self.M[s, i, "on_demand", t]))
+        if "spot" in kinds:
+            terms.append((pp.spot_counted[s, i] if counted else 1.0, self.M[s, i, "spot", t]))
+        return terms
+
+
+def _decisions(f: Formulation, pp: Prepared, relax: bool) -> _Decisions:
+    """Replica counts with tight bounds (no configuration needs more replicas than the whole peak
+    demand at its slowest goodput, nor more than its site's accelerator limit), routes only where
+    the latency limits can be met, shares only where a configuration has goodput."""
+    p = pp.problem
+    H = range(pp.hours)
+    peak = sum(float(np.max(v)) for regions in p.demand.series.values() for v in regions.values())
+    limit = {s.name: s.max_accelerators for s in pp.sites}
+
+    def upper(_, s, i, *rest):
+        bound = math.ceil(peak / pp.capacity[i][pp.capacity[i] > 0].min()) + 1
+        if limit[s] is not None:
+            bound = min(bound, int(limit[s] // pp.accelerators[i]))
+        return 0, float(bound)
+
+    count = pyo.NonNegativeReals if relax else pyo.NonNegativeIntegers
+    offered = [(s, i, kind) for s, cs in pp.site_configs.items() for i in cs for kind in pp.kinds[s, i]]
+    fixed = [(s, i, kind) for s, i, kind in offered if kind in FIXED_KINDS]
+    hourly = [(s, i, kind, t) for s, i, kind in offered if kind in HOURLY_KINDS for t in H]
+    pairs = [(k, u) for k, regions in p.demand.series.items() for u in regions]
+    route = [(k, u, s, t) for k, u in pairs for s in pp.site_configs if _servable(pp, k, u, s) for t in H]
+    share = [(k, s, i, g, t) for s, cs in pp.site_configs.items() for g, (k, _) in enumerate(pp.groups)
+             if any(pp.tier.get((k, u, s)) == g for u in p.demand.regions) for i in cs if pp.capacity[i, g] > 0
+             for t in H]
+    return _Decisions(N=f.variables("N", fixed, domain=count, bounds=upper),
+                      M=f.variables("M", hourly, domain=count, bounds=upper),
+                      X=f.variables("X", route), Z=f.variables("Z", share),
+                      fixed=fixed, hourly=hourly, route=route, share=share)
+
+
+def _demand_rows(m, pp: Prepared, d: _Decisions) -> None:
+    """Every class and region served, every hour; and what reaches a site over each tier is split
+    among its configurations."""
+    demand = pp.problem.demand
+    routes: dict = {}
+    for (k, u, s, t) in d.route:
+        routes.setdefault((k, u, t), []).append(d.X[k, u, s, t])
+    needed = [(k, u, t) for k, regions in demand.series.items() for u, v in regions.items()
+              for t in range(pp.hours) if v[t] > 0]
+    for k, u, t in needed:
+        if (k, u, t) not in routes:
+            raise InputError(f"demand[{k}][{u}]", f"hour {t}", "cannot be served: no site meets the class's limits")
+    m.demand = pyo.Constraint(needed, rule=lambda _, k, u, t: _sum(routes[k, u, t]) == demand.series[k][u][t])
+    arriving: dict = {}
+    for (k, u, s, t) in d.route:
+        arriving.setdefault((k, s, pp.tier[k, u, s], t), []).append(d.X[k, u, s, t])
+    shares: dict = {}
+    for (k, s, i, g, t) in d.share:
+        shares.setdefault((k, s, g, t), []).append(d.Z[k, s, i, g, t])
+    m.split = pyo.Constraint(list(arriving), rule=lambda _, k, s, g, t: LinearExpression(
+        constant=0.0, linear_coefs=[1.0] * len(shares[k, s, g, t]) + [-1.0] * len(arriving[k, s, g, t]),
+        linear_vars=shares[k, s, g, t] + arriving[k, s, g, t]) == 0)
+
+
+def _capacity_rows(m, pp: Prepared, d: _Decisions) -> None:
+    """The fleet sheet's replicas_busy summed over classes and tiers, at most the replicas deployed
+    (spot counted at the confidence asked); its coefficients are compiled once for every column."""
+    from mlsysim_opt.models import fleet
+    busy = decision_coefficients(fleet.sheet, "replicas_busy", "served", pp.capacity,
+                                 replica_capacity=pp.capacity, headroom=1.0)
+    load: dict = {}
+    for (k, s, i, g, t) in d.share:
+        weights, served = load.setdefault((s, i, t), ([], []))
+        weights.append(float(busy[i, g]))
+        served.append(d.Z[k, s, i, g, t])
+
+    def row(_, s, i, t):
+        weights, served = load[s, i, t]
+        supply = d.deployed(pp, s, i, t, counted=True)
+        return LinearExpression(constant=0.0, linear_coefs=weights + [-w for w, _ in supply],
+                                linear_vars=served + [v for _, v in supply]) <= 0
+
+    m.capacity = pyo.Constraint(list(load), rule=row)
+
+
+def _site_limit_rows(m, pp: Prepared, d: _Decisions) -> None:
+    """Per site and hour: accelerators, spot accelerators granted, facility power (every replica
+    deployed counts whole, spot included)."""
+    H = list(range(pp.hours))
+    for site in pp.sites:
+        s, cs = site.name, pp.site_configs[site.name]
+        spot = [i for i in cs if "spot" in pp.kinds[s, i]]
+        limits = {
+            "accelerators": (site.max_accelerators, lambda t: [(pp.accelerators[i], v) for i in cs
+                                                               for _, v in d.deployed(pp, s, i, t)]),
+            "spot": (site.max_spot_accelerators, lambda t: [(pp.accelerators[i], d.M[s, i, "spot", t]) for i in spot]),
+            "power": (site.max_power_kw, lambda t: [(pp.power_kw[s, i], v) for i in cs
+                                                    for _, v in d.deployed(pp, s, i, t)]),
+        }
+        for name, (most, terms) in limits.items():
+            if most is not None and terms(0):
+                m.add_component(f"{name}_{s}", pyo.Constraint(H, rule=lambda _, t, terms=terms, most=most: (
+                    _weighted(terms(t)) <= float(most))))
+
+
+def _totals(pp: Prepared, d: _Decisions) -> tuple[pyo.Expression, pyo.Expression]:
+    """Cost (USD) and carbon (tCO2e) over the horizon: fixed kinds pay every hour of it."""
+    hours = float(pp.hours)
+    cost = [(pp.rate[s, i, kind] * hours, d.N[s, i, kind]) for (s, i, kind) in d.fixed]
+    cost += [(pp.rate[s, i, kind], d.M[s, i, kind, t]) for (s, i, kind, t) in d.hourly]
+    carbon = [(float(pp.carbon[s, i].sum()) / 1e6, d.N[s, i, kind]) for (s, i, kind) in d.fixed]
+    carbon += [(float(pp.carbon[s, i][t]) / 1e6, d.M[s, i, kind, t]) for (s, i, kind, t) in d.hourly]
+    return pyo.Expression(expr=_weighted(cost)), pyo.Expression(expr=_weighted(carbon))
 
 
 def _sum(variables) -> LinearExpression:
@@ -436,17 +458,3 @@ def _sum(variables) -> LinearExpression:
 def _weighted(pairs) -> LinearExpression:
     pairs = [(float(w), v) for w, v in pairs if w != 0.0]
     return LinearExpression(constant=0.0, linear_coefs=[w for w, _ in pairs], linear_vars=[v for _, v in pairs])
-
-
-def _coefficient(sheet, name: str, decision: str, *, capacity: np.ndarray, headroom: float) -> np.ndarray:
-    """d(definition)/d(decision) of ``name`` for every (configuration, group): replicas_busy is
-    linear in the requests served, so its coefficient is the whole row."""
-    from mlsysim_opt.formulations.builder import _linear_form
-    from mlsysim_opt.symbolic.sheet import constants
-    form = _linear_form(sheet[name].xreplace(constants()), (decision,))
-    served = capacity > 0
-    out = np.zeros_like(capacity)
-    coeff = form.coefficients({"replica_capacity": np.where(served, capacity, 1.0).ravel(),
-                               "headroom": np.full(capacity.size, headroom)}, capacity.size)
-    out[served] = np.asarray(coeff[f"d_{decision}"]).reshape(capacity.shape)[served]
-    return out

@@ -35,7 +35,7 @@ def client_for(cluster: Cluster, workers: int | None = None) -> Iterator[Any]:
         return
     if cluster == "local":
         n = workers or max(1, min(os.cpu_count() or 1, 8))
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as local, \
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as local, \
                 Client(local) as client:
             yield client
         return

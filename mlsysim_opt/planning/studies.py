@@ -116,9 +116,11 @@ def _scaled(site: SiteSpec, prices: Mapping[str, float], carbon: float) -> SiteS
 
 
 def run_scenarios(problem: PlanProblem, scenarios: list[Scenario], *, time_limit: float = 60.0,
-                  mip_gap: float = 1e-4, cluster: Cluster = None, workers: int | None = None,
+                  mip_gap: float = 1e-4, cluster: Cluster = "local", workers: int | None = None,
                   progress: Callable[[int, int], None] | None = None) -> dict[str, PlanResult]:
-    """One plan per scenario, solved independently (on Dask workers with ``cluster``)."""
+    """One plan per scenario, solved independently on Dask workers: a local cluster by default (one
+    worker process per core), a scheduler address for many machines, None for this process only.
+    A script that starts a local cluster needs the ``if __name__ == "__main__":`` guard."""
     names = [s.name for s in scenarios]
     if not scenarios or len(set(names)) != len(names):
         raise InputError("scenarios", names, "must list at least one scenario, each name once")

@@ -113,3 +113,10 @@ def test_replanning_hour_by_hour_reaches_the_optimum_when_nothing_is_fixed(two_c
     assert polished.objective_value <= rough.objective_value * (1 + 1e-9)
     assert polished.objective_value == pytest.approx(exact.objective_value, rel=1e-6)
     assert polished.by_hour().cost_usd.sum() == pytest.approx(polished.cost_usd, rel=1e-9)
+
+
+def test_every_strategy_reports_every_candidate(two_configs, exact):
+    restricted = solve_prepared(prepare(two_configs), strategy="restricted", mip_gap=1e-6)
+    windows = plan_fleet(two_configs, window_hours=2, mip_gap=1e-6)
+    assert restricted.candidates == exact.candidates == windows.candidates
+    assert sum(len(c) for c in exact.candidates.values()) >= 3

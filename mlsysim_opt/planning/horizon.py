@@ -24,7 +24,8 @@ import numpy as np
 from mlsysim_opt.errors import InputError
 from mlsysim_opt.planning.distributed import Cluster, map_solves
 from mlsysim_opt.formulations.global_plan import Prepared, slice_hours
-from mlsysim_opt.planning.plan import PlanResult, join_windows, prepare, relaxation, solve_over, solve_prepared
+from mlsysim_opt.planning.plan import (PlanResult, candidates_of, join_windows, prepare, relaxation, solve_over,
+                                      solve_prepared)
 from mlsysim_opt.planning.problem import FIXED_KINDS, PlanProblem
 
 
@@ -76,8 +77,9 @@ def plan_long(problem: PlanProblem, *, window_hours: int = 168, time_limit: floa
     plans = map_solves(_fixed_pass, [(w, used, fixed, time_limit, mip_gap) for w in windows], cluster=cluster,
                        workers=workers, progress=report("plan"))
     label = f"{len(plans)} windows of {window_hours} h"
-    return join_windows(problem, plans, lower, time.perf_counter() - start, mip_gap=mip_gap, method=label,
+    joined = join_windows(problem, plans, lower, time.perf_counter() - start, mip_gap=mip_gap, method=label,
                         termination=f"{label}, the fixed fleet at the windows' median")
+    return joined.model_copy(update={"candidates": candidates_of(windows[0])})
 
 
 def median_fleet(choices: list[dict]) -> dict:

@@ -248,7 +248,8 @@ def _restricted(pp: gp.Prepared, *, time_limit: float, mip_gap: float, fix: dict
                                   f"accelerators the LP relaxation deploys; bound from the relaxation "
                                   f"({relaxed.objective:,.6g}) and the reduced costs of the {len(left_out)} counts "
                                   f"left out", *steps])})
-    return plan.model_copy(update={"solve": solve, "bound": bound, "method": "restricted MILP, LP-certified bound"})
+    return plan.model_copy(update={"solve": solve, "bound": bound, "method": "restricted MILP, LP-certified bound",
+                                   "candidates": candidates_of(pp)})
 
 
 def _gap(objective: float, bound: float) -> float:
@@ -310,7 +311,7 @@ def _capacity_message(pp: gp.Prepared) -> str:
 def report(built: gp.PlanModel, problem: PlanProblem, solve: SolveResult,
            explanation: InfeasibilityExplanation | None = None) -> PlanResult:
     pp = built.prepared
-    candidates = {s: [pp.configs[i].name for i in cs] for s, cs in pp.site_configs.items()}
+    candidates = candidates_of(pp)
     if not solve.has_solution:
         return PlanResult(problem=problem, solve=solve, explanation=explanation, candidates=candidates,
                           bound=solve.bound)
@@ -360,6 +361,11 @@ def report(built: gp.PlanModel, problem: PlanProblem, solve: SolveResult,
                       carbon_t=float(pyo.value(built.carbon)), energy_mwh=float(energy.sum()),
                       tables={"fixed": fixed, "replicas": replicas, "routing": routing, "hours": hours},
                       explanation=explanation, candidates=candidates, bound=solve.bound)
+
+
+def candidates_of(pp: gp.Prepared) -> dict[str, list[str]]:
+    """The configurations each site could run (after exact pruning)."""
+    return {s: [pp.configs[i].name for i in cs] for s, cs in pp.site_configs.items()}
 
 
 def join_windows(problem: PlanProblem, parts: list[PlanResult], lower: float, elapsed: float, *, mip_gap: float,

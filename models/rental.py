@@ -24,7 +24,7 @@ replica can be counted on at that confidence.
 |---|---|---|---|
 | f | - | share of spot instances interrupted per month | advisory band (upper edge) |
 | dt | s | length of one planning period | input; 1 hour |
-| a | - | probability with which the counted spot replicas are available | input; 0.95 default |
+| a | - | probability with which the counted spot replicas are available | input; 0.999 for plans (three nines) |
 | n | - | replicas of one kind | decision |
 | a_replica | - | accelerators per replica | design |
 | c_acc | USD/s | rental price of one accelerator | cloud list price (per hour) over accelerators per instance |

@@ -149,7 +149,8 @@ def test_spot_counts_less_than_it_rents_and_not_at_all_when_unsafe():
     pp = prepare(problem([50.0] * 3, [10.0] * 3))
     counted = pp.spot_counted["east", 0]
     p_hour = 1 - (1 - 0.15) ** (1 / 730)
-    assert counted == pytest.approx(1 - p_hour / 0.05, rel=1e-6)
+    assert pp.problem.spot_confidence == 0.999
+    assert counted == pytest.approx(1 - p_hour / 0.001, rel=1e-6)
     unsafe = prepare(problem([50.0] * 3, [10.0] * 3, spot_confidence=0.99999))
     assert unsafe.spot_counted["east", 0] == 0.0
 

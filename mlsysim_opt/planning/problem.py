@@ -138,8 +138,9 @@ class PlanProblem(StrictModel):
     efficiency: float = Field(default=0.5, gt=0, le=1)
     headroom: Optional[float] = Field(default=None, gt=0, le=1)
     kinds: list[Kind] = Field(default_factory=lambda: list(KINDS))
-    spot_confidence: float = Field(default=0.95, ge=0, lt=1)
-    """Probability with which the spot replicas a plan counts on are there in each hour."""
+    spot_confidence: float = Field(default=0.999, ge=0, lt=1)
+    """Probability with which the spot replicas a plan counts on are there in each hour: 0.999 by
+    default, capacity short in at most one hour in a thousand (three nines, a common service target)."""
     objective: Literal["cost", "carbon", "cost+carbon"] = "cost"
     carbon_price_usd_per_t: float = Field(default=0.0, ge=0, lt=1e7, allow_inf_nan=False)
     carbon_cap_t: Optional[float] = Field(default=None, ge=0, lt=1e12, allow_inf_nan=False)

@@ -34,6 +34,10 @@ def test_restricted_plan_is_feasible_and_its_bound_holds(two_configs, exact):
     assert restricted.gap == pytest.approx(
         (restricted.objective_value - restricted.bound) / restricted.objective_value, abs=1e-9)
     assert "reduced costs" in restricted.solve.termination
+    # sizes are the whole problem's, not the restricted part's
+    assert restricted.solve.n_integer_variables == exact.solve.n_integer_variables
+    assert (restricted.solve.n_variables, restricted.solve.n_constraints) == (exact.solve.n_variables,
+                                                                             exact.solve.n_constraints)
 
 
 def test_hourly_bound_lies_between_the_relaxation_and_the_optimum(two_configs, exact):

@@ -244,6 +244,9 @@ def _restricted(pp: gp.Prepared, *, time_limit: float, mip_gap: float, fix: dict
         "objective": plan.objective_value,
         "status": SolveStatus.OPTIMAL if gap <= max(mip_gap, 1e-9) else SolveStatus.FEASIBLE,
         "bound": bound, "gap": gap, "solve_time_s": time.perf_counter() - started,
+        # the size of the whole problem (the restricted MILP is a part of it)
+        "n_variables": relaxed.n_variables, "n_constraints": relaxed.n_constraints,
+        "n_integer_variables": len(lp.fixed) + len(lp.hourly),
         "termination": "; ".join([f"{result.termination}: MILP over the {len(used)} site-configuration pairs of the "
                                   f"accelerators the LP relaxation deploys; bound from the relaxation "
                                   f"({relaxed.objective:,.6g}) and the reduced costs of the {len(left_out)} counts "

@@ -30,7 +30,6 @@ summed), the same rule as fleet sizing's request classes.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -38,15 +37,17 @@ import pyomo.environ as pyo
 from pyomo.core.expr.numeric_expr import LinearExpression
 
 from mlsysim_opt.errors import InputError
-from mlsysim_opt.formulations.builder import (Columns, Formulation, decision_coefficients, evaluate,
+from mlsysim_opt.formulations.builder import (Columns, Formulation, decision_coefficients, evaluate, in_symbol_unit,
                                               undominated_columns)
+from mlsysim_opt.symbolic.sheet import constants
+from mlsysim_opt.units import unit_factor
 from mlsysim_opt.formulations.goodput import apply_sla
 from mlsysim_opt.formulations.serving_grid import ServingConfig, performance_configs, price_configs
 from mlsysim_opt.formulations.sla_synthesis import planning_headroom
 from mlsysim_opt.planning.problem import FIXED_KINDS, HOURLY_KINDS, PlanProblem, SiteSpec
 
-HOUR_S = 3600.0
-YEAR_H = 365 * 24
+HOUR_S = unit_factor("hour", "s")
+"""One planning period, in the seconds the sheets' period_length takes."""
 
 
 @dataclass
@@ -65,9 +66,9 @@ class Prepared:
     site_configs: dict[str, list[int]]
     kinds: dict                               # (site, config) -> kinds available
     rate: dict                                # (site, config, kind) -> USD per replica-hour
-    carbon: dict                              # (site, config) -> gCO2e per replica in each hour (array)
-    power_kw: dict                            # (site, config) -> facility kW per replica
-    embodied: dict                            # (site, config) -> embodied gCO2e per replica-hour
+    carbon: dict                              # (site, config) -> tCO2e per replica in each hour (array)
+    power_kw: dict                            # (site, config) -> facility kWh per replica-hour (its mean kW)
+    embodied: dict                            # (site, config) -> embodied tCO2e per replica-hour
     spot_counted: dict                        # (site, config) -> spot replicas counted per replica rented
     headroom: float
     notes: list[str] = field(default_factory=list)
@@ -180,9 +181,10 @@ def _undominated(configs, capacity: np.ndarray, acc: np.ndarray) -> list[int]:
 def _price(pp: Prepared) -> None:
     """Per site and configuration: the kinds on offer, USD per replica-hour of each, facility power
     and carbon per replica in each hour, and spot's hourly interruption probability."""
-    from mlsysim_opt.models import rental, sustainability
-    from mlsysim_opt.solvers.sustainability import DEFAULT_SERVICE_LIFE_YEARS, SECONDS_PER_YEAR
     from mlsysim_opt.catalog import Hardware
+    from mlsysim_opt.models import fleet, rental, sustainability
+    from mlsysim_opt.solvers.sustainability import DEFAULT_SERVICE_LIFE_YEARS, SECONDS_PER_YEAR
+    year_hours = constants()[fleet.YEAR] / HOUR_S          # the fleet sheet's year: annual costs per hour
     p = pp.problem
     wanted = set(p.kinds)
     it_kw = price_configs(pp.configs, datacenter=None)
@@ -191,8 +193,8 @@ def _price(pp: Prepared) -> None:
         if "owned" in wanted and s.owned:
             dc = _datacenter(s)
             ownable = [c for c, h in zip(pp.configs, pp.hardware) if h in s.owned]
-            owned_costs = {_identity(c): c.annual_cost_usd / YEAR_H for c in price_configs(ownable, datacenter=dc)}
-        hours = s.intensity(pp.hours) / 3.6e6                               # g/kWh -> g/J
+            owned_costs = {_identity(c): c.annual_cost_usd / year_hours for c in price_configs(ownable, datacenter=dc)}
+        hours = in_symbol_unit("grid_carbon_intensity", s.intensity(pp.hours), "gCO2e/kWh")
         index = []
         for i, c in enumerate(pp.configs):
             kinds = []
@@ -206,7 +208,9 @@ def _price(pp: Prepared) -> None:
                 kinds.append(kind)
                 pp.rate[(s.name, i, kind)] = evaluate(rental.sheet, "rental_cost", "USD", replicas=1.0,
                                                       accelerators_per_replica=pp.accelerators[i],
-                                                      accelerator_rental_rate=usd / HOUR_S, period_length=HOUR_S)
+                                                      accelerator_rental_rate=in_symbol_unit(
+                                                          "accelerator_rental_rate", usd, "USD/hour"),
+                                                      period_length=HOUR_S)
             if "spot" in kinds:
                 pp.spot_counted[(s.name, i)] = evaluate(
                     rental.sheet, "spot_replicas_counted", None, replicas=1.0, spot_confidence=p.spot_confidence,
@@ -215,7 +219,7 @@ def _price(pp: Prepared) -> None:
                 continue
             index.append(i)
             pp.kinds[(s.name, i)] = kinds
-            replica_w = it_kw[i].power_kw * 1e3
+            replica_w = in_symbol_unit("power_per_replica", it_kw[i].power_kw, "kW")
             hw = Hardware[pp.hardware[i]]
             embodied = 0.0 if hw.embodied_carbon is None else evaluate(
                 sustainability.sheet, "embodied_carbon", "gCO2e", accelerator_count=1.0, duration=1.0,
@@ -224,10 +228,10 @@ def _price(pp: Prepared) -> None:
             values = Columns(range(pp.hours), replicas=1.0, accelerators_per_replica=pp.accelerators[i],
                              power_per_replica=replica_w, pue=s.pue, grid_carbon_intensity=hours,
                              accelerator_embodied_rate=embodied, period_length=HOUR_S)
-            pp.carbon[(s.name, i)] = values.evaluate(rental.sheet, "period_carbon", "gCO2e")
+            pp.carbon[(s.name, i)] = values.evaluate(rental.sheet, "period_carbon", "tCO2e")
             pp.power_kw[(s.name, i)] = float(values.take([0]).evaluate(rental.sheet, "period_energy", "kWh")[0])
             pp.embodied[(s.name, i)] = float(values.take([0]).evaluate(
-                rental.sheet, "period_carbon", "gCO2e", grid_carbon_intensity=0.0)[0])
+                rental.sheet, "period_carbon", "tCO2e", grid_carbon_intensity=0.0)[0])
         pp.site_configs[s.name] = _undominated_at(pp, s.name, index)
 
 
@@ -350,13 +354,16 @@ def _decisions(f: Formulation, pp: Prepared, relax: bool) -> _Decisions:
     """Replica counts with tight bounds (no configuration needs more replicas than the whole peak
     demand at its slowest goodput, nor more than its site's accelerator limit), routes only where
     the latency limits can be met, shares only where a configuration has goodput."""
+    from mlsysim_opt.models import fleet
     p = pp.problem
     H = range(pp.hours)
     peak = sum(float(np.max(v)) for regions in p.demand.series.values() for v in regions.values())
     limit = {s.name: s.max_accelerators for s in pp.sites}
 
     def upper(_, s, i, *rest):
-        bound = math.ceil(peak / pp.capacity[i][pp.capacity[i] > 0].min()) + 1
+        slowest = float(pp.capacity[i][pp.capacity[i] > 0].min())
+        bound = evaluate(fleet.sheet, "replicas_needed", None, demand=peak, replica_capacity=slowest, headroom=1.0,
+                         spares=1.0)
         if limit[s] is not None:
             bound = min(bound, int(limit[s] // pp.accelerators[i]))
         return 0, float(bound)
@@ -446,8 +453,8 @@ def _totals(pp: Prepared, d: _Decisions) -> tuple[pyo.Expression, pyo.Expression
     hours = float(pp.hours)
     cost = [(pp.rate[s, i, kind] * hours, d.N[s, i, kind]) for (s, i, kind) in d.fixed]
     cost += [(pp.rate[s, i, kind], d.M[s, i, kind, t]) for (s, i, kind, t) in d.hourly]
-    carbon = [(float(pp.carbon[s, i].sum()) / 1e6, d.N[s, i, kind]) for (s, i, kind) in d.fixed]
-    carbon += [(float(pp.carbon[s, i][t]) / 1e6, d.M[s, i, kind, t]) for (s, i, kind, t) in d.hourly]
+    carbon = [(float(pp.carbon[s, i].sum()), d.N[s, i, kind]) for (s, i, kind) in d.fixed]
+    carbon += [(float(pp.carbon[s, i][t]), d.M[s, i, kind, t]) for (s, i, kind, t) in d.hourly]
     return pyo.Expression(expr=_weighted(cost)), pyo.Expression(expr=_weighted(carbon))
 
 

@@ -54,7 +54,7 @@ def brute_force(pp, weights=(1.0, 0.0)):
 
     def weight_of(s, kind, t):
         usd = pp.rate[s, 0, kind]
-        return weights[0] * usd + weights[1] * pp.carbon[s, 0][t] / 1e6
+        return weights[0] * usd + weights[1] * pp.carbon[s, 0][t]          # USD and tCO2e per replica-hour
 
     def busy(u, s):   # replicas one request/s from u keeps busy at s
         g = pp.tier.get((k, u, s))

@@ -16,6 +16,7 @@ from mlsysim_opt.highs import SolveResult, SolveStatus, solve_lp
 from mlsysim_opt.milp import InfeasibilityExplanation, integer_value
 from mlsysim_opt.planning.problem import FIXED_KINDS, PlanProblem
 from mlsysim_opt.planning.sites import resolve_site
+from mlsysim_opt.units import unit_factor
 
 
 class PlanResult(BaseModel):
@@ -340,8 +341,8 @@ def report(built: gp.PlanModel, problem: PlanProblem, solve: SolveResult,
         replicas["kind"].append(kind), replicas["replicas"].append(n)
         replicas["accelerators"].append(int(n * pp.accelerators[i]))
         cost[t] += n * pp.rate[s, i, kind]
-        carbon[t] += n * pp.carbon[s, i][t] / 1e6
-        energy[t] += n * pp.power_kw[s, i] / 1e3
+        carbon[t] += n * pp.carbon[s, i][t]
+        energy[t] += n * pp.power_kw[s, i] * unit_factor("kWh", "MWh")
         accelerators[t] += n * pp.accelerators[i]
 
     for (s, i, kind), var in built.fixed.items():

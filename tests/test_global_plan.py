@@ -252,3 +252,20 @@ def test_spot_limit_caps_spot_and_on_demand_fills_in():
     spot = limited.replicas().query("kind == 'spot'").groupby("hour").accelerators.sum()
     assert spot_free.max() > 1 and spot.max() <= 1
     assert limited.cost_usd > free.cost_usd
+
+
+@pytest.mark.parametrize("stamps, message", [
+    (["2026-01-05T00:00:00Z", "2026-01-05T00:00:00Z"], r"line 3.*repeats or goes back in time"),
+    (["2026-01-05T00:00:00Z", "2026-01-05T02:00:00Z"], r"line 3.*2026-01-05T01:00:00\+00:00 is missing"),
+    (["2026-01-05T00:30:00Z"], r"line 2.*whole hour"),
+    (["yesterday"], r"line 2.*not an ISO 8601 timestamp"),
+])
+def test_demand_and_carbon_csvs_read_their_hours_by_one_rule(tmp_path, stamps, message):
+    from mlsysim_opt.planning.data import load_carbon_csv
+    demand, carbon = tmp_path / "demand.csv", tmp_path / "carbon.csv"
+    demand.write_text("timestamp,A\n" + "".join(f"{s},1\n" for s in stamps))
+    carbon.write_text("timestamp,gCO2e/kWh\n" + "".join(f"{s},100\n" for s in stamps))
+    with pytest.raises(InputError, match=message):
+        Demand.from_csv(demand)
+    with pytest.raises(InputError, match=message):
+        load_carbon_csv(carbon)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .. import catalog
 from ..errors import MISSING, InputError, InputErrors, UnknownNameError
+from .hourly import check_consecutive, utc_hour
 from ..types import Datacenter
 from ..units import ureg
 
@@ -539,34 +540,10 @@ def _is_intensity(name: str) -> bool:
 
 
 def _hourly_series(body: list, t_col: int, v_col: int, v_name: str, path: Path) -> list[tuple[datetime, float]]:
-    out: list[tuple[datetime, float]] = []
-    for line, row in body:
-        when = _utc_hour(row[t_col] if t_col < len(row) else "", line, path)
-        if out:
-            expected = out[-1][0] + timedelta(hours=1)
-            if when < expected:
-                raise InputError(f"{path} line {line}", when.isoformat(),
-                                 f"repeats or goes back in time (expected {expected.isoformat()})",
-                                 "hours must be consecutive and each appear once")
-            if when > expected:
-                raise InputError(f"{path} line {line}", when.isoformat(),
-                                 f"skips hours: {expected.isoformat()} is missing",
-                                 "fill the missing hour (hours must be consecutive)")
-        out.append((when, _intensity(row[v_col] if v_col < len(row) else "", line, v_name, path)))
-    return out
-
-
-def _utc_hour(text: str, line: int, path: Path) -> datetime:
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"{path} line {line} timestamp", text, "is not an ISO 8601 timestamp",
-                         "write e.g. 2024-07-01T00:00:00Z") from None
-    when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
-    if when.minute or when.second or when.microsecond:
-        raise InputError(f"{path} line {line} timestamp", text, "must be on a whole hour",
-                         "aggregate sub-hourly data to hourly means first")
-    return when
+    stamps = [utc_hour(row[t_col] if t_col < len(row) else "", f"{path} line {line} timestamp") for line, row in body]
+    check_consecutive(stamps, [line for line, _ in body], str(path))
+    return [(when, _intensity(row[v_col] if v_col < len(row) else "", line, v_name, path))
+            for when, (line, row) in zip(stamps, body)]
 
 
 def _intensity(text: str, line: int, column: str, path: Path) -> float:

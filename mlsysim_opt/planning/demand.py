@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import math
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
 
@@ -17,6 +16,7 @@ import numpy as np
 from pydantic import ConfigDict, field_validator
 
 from mlsysim_opt.errors import InputError
+from mlsysim_opt.planning.hourly import check_consecutive, hour_number, utc_hour
 from mlsysim_opt.types import StrictModel
 
 PEAK_LOCAL_HOUR = 20.0
@@ -130,8 +130,9 @@ class Demand(StrictModel):
             grouped.setdefault(row.get("class") or request_class, []).append((line, row))
         series = {}
         for k, entries in grouped.items():
-            hours = [_hour(row[clock], path.name, line, clock) for line, row in entries]
-            _consecutive(hours, [line for line, _ in entries], path.name)
+            read = hour_number if clock.strip().lower() == "hour" else utc_hour
+            hours = [read(row[clock], f"{path.name} line {line} column {clock}") for line, row in entries]
+            check_consecutive(hours, [line for line, _ in entries], path.name)
             series[k] = {u: tuple(_value(row[u], path.name, line, u) for line, row in entries) for u in regions}
         return cls(series=series)
 
@@ -156,40 +157,6 @@ def _metro_offset(region: str) -> float:
         return known[data.sites()[region].metro].utc_offset_hours
     raise InputError(f"peaks[{region}]", region, "is not a known metro or site, so its clock is unknown",
                      f"pass utc_offsets={{'{region}': hours}} or use one of {sorted(known)}")
-
-
-def _hour(text: str, name: str, line: int, column: str) -> int:
-    text = (text or "").strip()
-    if column.lower() == "hour":
-        try:
-            value = float(text)
-        except ValueError:
-            raise InputError(f"{name} line {line} column {column}", text, "must be a whole hour number") from None
-        if value != int(value):
-            raise InputError(f"{name} line {line} column {column}", text, "must be a whole hour number")
-        return int(value)
-    try:
-        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"{name} line {line} column {column}", text, "must be an ISO 8601 time",
-                         "e.g. 2026-01-05T13:00:00Z") from None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    if stamp.minute or stamp.second or stamp.microsecond:
-        raise InputError(f"{name} line {line} column {column}", text, "must fall on a whole hour")
-    return int(stamp.timestamp() // 3600)
-
-
-def _consecutive(hours: list[int], lines: list[int], name: str) -> None:
-    for i in range(1, len(hours)):
-        step = hours[i] - hours[i - 1]
-        if step != 1:
-            missing = datetime.fromtimestamp((hours[i - 1] + 1) * 3600, tz=timezone.utc)
-            what = (f"hour {missing.isoformat()} is missing" if step > 1 else
-                    "repeats or goes back in time")
-            raise InputError(f"{name} line {lines[i]}", f"{step:+d} h after line {lines[i - 1]}",
-                             f"must follow the previous hour by exactly one hour: {what}",
-                             "give one row per hour, in order, with no gaps")
 
 
 def _value(text: str, name: str, line: int, column: str) -> float:

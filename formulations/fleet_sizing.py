@@ -287,17 +287,11 @@ def _ident(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name)
 
 
-def _busy(columns: Columns, i: int, k: str, served: float) -> float:
-    """Replicas of column i that ``served`` requests/s of class k keep busy (the fleet sheet)."""
+def _replicas_needed(columns: Columns, i: int, k: str, demand: float) -> int:
+    """Whole replicas of column i that serve ``demand`` requests/s of class k alone at the planned
+    headroom (the fleet sheet's replicas_needed, without spares)."""
     one = columns.take([i]).with_values(replica_capacity=columns.items[i].qps(k))
-    return float(one.evaluate(_sheet(), "replicas_busy", served=served)[0])
-
-
-def _whole_replicas(busy: float) -> int:
-    """Busy replicas rounded up to whole ones, with the fleet sheet's own round-off guard."""
-    from mlsysim_opt.models.fleet import ROUNDOFF
-    from mlsysim_opt.symbolic import constants
-    return math.ceil(busy - constants()[ROUNDOFF])
+    return int(one.evaluate(_sheet(), "replicas_needed", demand=demand, spares=0.0)[0])
 
 
 def _replica_bound(columns: Columns, i: int, classes, demand, budget, availability, max_replicas) -> int:
@@ -306,7 +300,7 @@ def _replica_bound(columns: Columns, i: int, classes, demand, budget, availabili
     c = columns.items[i]
     bounds = [max_replicas]
     if demand is not None:
-        bounds.append(sum(_whole_replicas(_busy(columns, i, k, demand[k])) for k in classes if c.qps(k) > 0))
+        bounds.append(sum(_replicas_needed(columns, i, k, demand[k]) for k in classes if c.qps(k) > 0))
     if budget is not None and c.annual_cost_usd > 0:
         bounds.append(math.floor(budget / c.annual_cost_usd) + 1)
     if availability and c.hardware in availability:
@@ -323,7 +317,7 @@ def _greedy_start(f, columns, classes, demand, n, x, pairs, upper, split_classes
     for k in classes:
         best = min((i for i in range(len(kept)) if kept[i].qps(k) > 0),
                    key=lambda i: kept[i].annual_cost_usd / kept[i].qps(k))
-        counts[best] += _whole_replicas(_busy(columns, best, k, demand[k]))
+        counts[best] += _replicas_needed(columns, best, k, demand[k])
         assign[(k, best)] = demand[k]
     if any(counts[i] > upper[i] for i in range(len(kept))):
         return None

@@ -2,9 +2,6 @@
 hand calculations."""
 import heapq
 import math
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -13,8 +10,8 @@ from mlsysim_opt import Hardware, InputError, Models, Q_, UnitError, UnknownName
 from mlsysim_opt.models.queueing import erlang_c
 from mlsysim_opt.solvers.batching import BatchingOptimizer, ContinuousBatchingModel, TailLatencyModel
 from mlsysim_opt.solvers.serving import ServingModel
+from example_runs import example_output
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 LLAMA, H100 = Models.Llama3_8B, Hardware.H100
 
 
@@ -248,8 +245,7 @@ def test_batching_optimizer_bad_inputs(kwargs, field):
 
 
 def test_demo_example_runs():
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "demo_batching_optimizer.py")],
-                         capture_output=True, text=True, check=True).stdout
+    out = example_output("demo_batching_optimizer.py")
     r = BatchingOptimizer().solve(LLAMA, H100, seq_len=128, arrival_rate_qps=10, sla_latency_ms=20000)
     assert f"Optimal bs: {r.best_batch_size}" in out
     assert f"lat={r.p99_latency.m_as('ms'):.0f} ms" in out

@@ -1,15 +1,12 @@
 """CompressionModel (Wall 5): sizes, roofline speed-ups and accuracy deltas, by hand."""
 import math
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from mlsysim_opt import Engine, Hardware, InputError, Models, UnknownNameError
 from mlsysim_opt.solvers.compression import CompressionModel
+from example_runs import example_output
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 LLAMA, H100 = Models.Llama3_8B, Hardware.H100
 P = 8.03e9
 
@@ -144,8 +141,7 @@ def test_unknown_names(kwargs, text):
 
 
 def test_exercise3_example_runs():
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "exercise3_quantization.py")],
-                         capture_output=True, text=True, check=True).stdout
+    out = example_output("exercise3_quantization.py")
     assert "Compression ratio: 8.0x" in out and "Memory savings: 87.5%" in out
     assert "Compression ratio: 4.0x" in out and "Inference speedup: 3.81x" in out
     assert "Accuracy delta: -2.50%" in out

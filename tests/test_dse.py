@@ -9,6 +9,7 @@ from mlsysim_opt.dse import DSE, InfeasibleSpaceError
 from mlsysim_opt.errors import UnknownNameError
 from mlsysim_opt.expressions import ExpressionError, PathError, parse_constraint
 from mlsysim_opt.results import Result
+from example_runs import example_output
 
 LLAMA, H100 = Models.Llama3_8B, Hardware.H100
 
@@ -257,14 +258,7 @@ def test_roofline_grid_bad_inputs():
 
 
 def test_demo_dse_example():
-    import pathlib
-    import subprocess
-    import sys
-    root = pathlib.Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "examples" / "demo_dse.py")], capture_output=True,
-                          text=True, timeout=300, cwd=root)
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = example_output("demo_dse.py")
     # independent loop over the deck's space: the best feasible point under 100 ms
     best = max(((Engine.solve(LLAMA, H100, batch_size=b, precision=p), b, p)
                 for b in [1, 4, 8, 16, 32, 64, 128, 256, 512] for p in ["fp16", "int8"]),

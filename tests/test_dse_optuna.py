@@ -5,10 +5,7 @@ one study, and bad inputs fail with the field named."""
 import itertools
 import math
 import multiprocessing
-import pathlib
 import random
-import subprocess
-import sys
 
 import pytest
 
@@ -17,8 +14,8 @@ from mlsysim_opt.dse import DSE, InfeasibleSpaceError, optimize
 from mlsysim_opt.dse_optuna import Range, hypervolume
 from mlsysim_opt.errors import UnknownNameError
 from mlsysim_opt.expressions import PathError
+from example_runs import example_output
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 LLAMA, H100 = Models.Llama3_8B, Hardware.H100
 
 
@@ -380,10 +377,7 @@ def test_missing_database_driver_is_explained():
 
 def test_demo_optuna_dse_example():
     import re
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "demo_optuna_dse.py")], capture_output=True,
-                          text=True, timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = example_output("demo_optuna_dse.py")
     # part 1: the exact optimum, by a plain loop over the 20,480 points
     gpus = [Hardware.A100, H100, Hardware.H200, Hardware.B200, Hardware.MI300X]
     best = (0.0, None)

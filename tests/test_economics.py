@@ -5,6 +5,7 @@ from mlsysim_opt import (Fleet, GridProfile, Hardware, HardwareNode, InputError,
                          UnknownNameError)
 from mlsysim_opt.solvers.economics import EconomicsModel
 from mlsysim_opt.solvers.sustainability import SustainabilityModel
+from example_runs import example_output
 
 YEAR_DAYS = 365.25
 
@@ -151,13 +152,7 @@ def test_bad_inputs_name_the_field(grid):
 # --- examples ----------------------------------------------------------------------------------------
 
 def _run_example(name):
-    import pathlib
-    import subprocess
-    import sys
-    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / name
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout
+    return example_output(name)
 
 
 def test_demo_tco_example_prints_the_key_numbers():

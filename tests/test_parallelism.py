@@ -3,11 +3,8 @@
 the sequences per DP rank (brute force over DistributedModel)."""
 import functools
 import math
-import pathlib
 import random
 import re
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -17,8 +14,8 @@ from mlsysim_opt import Fabrics, Fleet, InputError, Models, Nodes, Systems
 from mlsysim_opt.errors import UnknownNameError
 from mlsysim_opt.solvers.distributed import DistributedModel
 from mlsysim_opt.solvers.parallelism import ParallelismOptimizer, microbatch_candidates
+from example_runs import run_example
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -200,9 +197,8 @@ def test_bad_input(fleet64):
         ParallelismOptimizer.solve(Models.Llama3_70B, fleet64, batch_size=16, microbatch_sizes=[32, 64])
 
 
-def test_exercise4_example_prints_the_answer(exercise4, tmp_path):
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "exercise4_parallelism.py")], capture_output=True,
-                         text=True, timeout=300, cwd=tmp_path)
+def test_exercise4_example_prints_the_answer(exercise4):
+    out = run_example("exercise4_parallelism.py")
     assert out.returncode == 0, out.stderr[-2000:]
     cfg = exercise4.best_config
     assert f"Best config: TP={cfg['tp']} PP={cfg['pp']} DP={cfg['dp']}" in out.stdout

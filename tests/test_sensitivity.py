@@ -11,6 +11,7 @@ import pytest
 from mlsysim_opt import ComputeCore, Engine, Hardware, HardwareNode, InputError, MemoryHierarchy, Models, Q_
 from mlsysim_opt.errors import UnknownNameError
 from mlsysim_opt.solvers.sensitivity import SensitivitySolver
+from example_runs import example_output
 
 P, L, H, H_KV, D = 8.03e9, 32, 32, 8, 128
 F_H100, BW_H100 = 989.4e12, 3.35e12
@@ -219,14 +220,7 @@ def test_quantity_fields(solver):
 # Examples
 
 def _run_example(script: str) -> str:
-    import pathlib
-    import subprocess
-    import sys
-    root = pathlib.Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "examples" / script)], capture_output=True, text=True,
-                          timeout=300, cwd=root)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return example_output(script)
 
 
 def test_exercise1_example_finds_the_crossover_at_batch_1():

@@ -1,16 +1,13 @@
 """ServingModel (Wall 4): TTFT, ITL, KV cache and capacity, checked against hand calculations."""
 import math
-import pathlib
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from mlsysim_opt import Hardware, InputError, Models, TransformerWorkload, UnknownNameError
 from mlsysim_opt.solvers.serving import ServingModel, serving_case, serving_function
+from example_runs import example_output
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 LLAMA, H100 = Models.Llama3_8B, Hardware.H100
 
 # Llama-3.1-8B model card and H100 SXM datasheet, as hand-calculation inputs.
@@ -152,7 +149,6 @@ def test_unknown_precision_is_named():
 
 
 def test_exercise2_example_runs():
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "exercise2_serving_capacity.py")],
-                         capture_output=True, text=True, check=True).stdout
+    out = example_output("exercise2_serving_capacity.py")
     assert "bs= 128 feasible=True" in out and "bs= 160 feasible=False" in out
     assert "85.9 GB" in out and "129" in out and "KV cache dominates" in out

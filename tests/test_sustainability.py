@@ -5,6 +5,7 @@ import pytest
 from mlsysim_opt import (Datacenter, Fleet, GridProfile, HardwareNode, InputError, Infra, Node, Q_, Systems,
                          UnknownNameError)
 from mlsysim_opt.solvers.sustainability import SustainabilityModel
+from example_runs import example_output
 
 SEEDS_DECK_MWH = 1064.0   # the afternoon deck's "expected output" for Research_256, 30 days
 
@@ -148,13 +149,7 @@ def test_bad_inputs_name_the_field(fleet):
 # --- examples ----------------------------------------------------------------------------------------
 
 def _run_example(name):
-    import pathlib
-    import subprocess
-    import sys
-    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / name
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout
+    return example_output(name)
 
 
 def test_exercise5_example_prints_the_key_numbers():

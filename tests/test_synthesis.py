@@ -5,6 +5,7 @@ import pytest
 from mlsysim_opt import (ComputeCore, Engine, Hardware, HardwareNode, InputError, MemoryHierarchy, Models, Q_,
                          UnitError)
 from mlsysim_opt.solvers.synthesis import SynthesisSolver
+from example_runs import example_output
 
 P, L, H, H_KV, D = 8.03e9, 32, 32, 8, 128   # Llama-3.1-8B
 ACT = 17 * 4096 * 32
@@ -143,14 +144,7 @@ def test_wrong_dimension_is_a_unit_error(solver):
 
 
 def test_demo_synthesis_example():
-    import pathlib
-    import subprocess
-    import sys
-    root = pathlib.Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, str(root / "examples" / "demo_synthesis.py")], capture_output=True,
-                          text=True, timeout=300, cwd=root)
-    assert done.returncode == 0, done.stderr
-    out = done.stdout
+    out = example_output("demo_synthesis.py")
     traffic = P * 2 + 2 * L * H_KV * D * 2 * 2048 + 2 * ACT * 2
     for target in (30e-3, 50e-3):
         bw = traffic / (target - 0.33e-3)

@@ -1,15 +1,12 @@
 """TinyML exercises: DS-CNN keyword spotting on microcontrollers (exercise 7) and the doorbell
 battery exercise (afternoon deck, Part 7). Expected numbers are computed by hand from the workload
 cards (MLPerf Tiny models) and the device figures (registry or the exercise's own record)."""
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
 from mlsysim_opt import ComputeCore, Engine, Hardware, HardwareNode, MemoryHierarchy, Models, ureg
+from example_runs import example_output
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # DS-CNN (MLPerf Tiny KWS): parameters, FLOP per inference, layers, activation elements
 KWS = dict(params=24908, flops=5.31e6, layers=10, act=72076)
@@ -38,10 +35,7 @@ def exercise_nrf():
 
 
 def run(script: str) -> str:
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / script)], capture_output=True, text=True,
-                          timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return example_output(script)
 
 
 def test_ds_cnn_on_the_exercise_nrf52840():

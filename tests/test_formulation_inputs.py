@@ -44,8 +44,10 @@ from mlsysim_opt.highs import SolveStatus
 NAN, INF = float("nan"), float("inf")
 SOLVED = (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE)
 TOL = 1e-9
-DEADLINE_S = 10.0
-"""Longest a single call may take (first calls compile the model sheets: a few seconds)."""
+DEADLINE_S = 120.0
+"""A guard against a call that never returns (HiGHS looping in native code), not a speed target:
+a call that behaves takes milliseconds, a first call a few seconds (it compiles the sheets), and a
+busy machine may stretch both many times over."""
 STUCK_S = DEADLINE_S + 2.0
 """After this long without an answer the worker is taken to be stuck in native code and stopped."""
 

@@ -5,7 +5,6 @@ import functools
 import math
 import random
 import re
-import time
 
 import numpy as np
 import pytest
@@ -169,14 +168,12 @@ def test_wider_tp_than_a_node_is_searched_when_allowed(fleet64):
     assert r.best_config["tp"] <= 8          # crossing the fabric for TP never pays here
 
 
-def test_sixteen_thousand_gpus_in_under_a_second():
+def test_sixteen_thousand_gpus():
+    # its speed (milliseconds) is measured in benchmarks/bench_solvers.py, not asserted here
     fleet = Systems.Clusters.Meta_Llama3_16K_H100
     assert fleet.total_accelerators == 16384
     kw = dict(batch_size=2048, seq_len=8192, precision="bf16", efficiency=0.6, zero_stage=1)
-    ParallelismOptimizer.solve(Models.Llama3_405B, fleet, **kw)          # compile once
-    start = time.perf_counter()
     r = ParallelismOptimizer.solve(Models.Llama3_405B, fleet, **kw)
-    assert time.perf_counter() - start < 1.0
     assert r.status == "optimal" and r.total_searched > 50
     cfg = r.best_config
     check = DistributedModel.solve(Models.Llama3_405B, fleet, tp_size=cfg["tp"], pp_size=cfg["pp"],

@@ -36,15 +36,17 @@ How each kind of path is served:
   for a sheet. (``import mlsysim_opt`` still loads no sheet; ``models.registry``, like any
   submodule, imports its parent package first.)
 * ``engine.engine``: ``mlsysim_opt.engine`` is a module, not a package, and Python never asks an
-  import hook for a child of a module, so this one alias is registered in ``sys.modules`` when
-  this module is imported (and bound as the attribute ``mlsysim_opt.engine.engine``).
+  import hook for a child of a module, so this one alias is registered in ``sys.modules`` (and
+  bound as the attribute ``mlsysim_opt.engine.engine``) as soon as ``mlsysim_opt.engine`` is
+  loaded: :class:`EngineAliasFinder` wraps that module's loader.
 * ``solvers`` and ``core.solver``: the tutorial imports solver classes from the package itself
   (``from mlsysim.solvers import SensitivitySolver``); :data:`SOLVER_NAMES` (every public name of
   :mod:`mlsysim_opt` defined in ``solvers/`` or ``engine.py``: the ``*Model``, ``*Solver`` and
-  ``*Optimizer`` classes, their results, ``Engine``, ``SingleNodeModel``) is bound on
-  :mod:`mlsysim_opt.solvers`, which ``core.solver`` aliases.
+  ``*Optimizer`` classes, their results, ``Engine``, ``SingleNodeModel``) is served on first use
+  by :mod:`mlsysim_opt.solvers` (its ``__getattr__``), which ``core.solver`` aliases.
 
-``mlsysim_opt/__init__.py`` imports this module last, so every real module named here is loaded.
+``mlsysim_opt/__init__.py`` imports this module last. It loads nothing itself: the package's names
+and these aliases are all imported on first use, so ``import mlsysim_opt`` stays light.
 ``tests/test_tutorial_paths.py`` checks every deep import line of the seeds and the identities.
 """
 from __future__ import annotations
@@ -76,15 +78,14 @@ TUTORIAL_PATHS: dict[str, str | None] = {
 
 
 def _solver_names() -> tuple[str, ...]:
-    """Public names of the package defined in ``solvers/`` or ``engine.py`` (already loaded: the
-    lazily imported MILP names are not touched, so importing the package stays light)."""
+    """Public names of the package whose home is ``solvers/`` or ``engine.py`` (read from the
+    package's table of exports: nothing is imported)."""
     package = sys.modules[_PACKAGE]
-    homes = (f"{_PACKAGE}.solvers.", f"{_PACKAGE}.engine")
     return tuple(n for n in package.__all__
-                 if getattr(vars(package).get(n), "__module__", "").startswith(homes))
+                 if package.EXPORTS[n][0].startswith("solvers.") or package.EXPORTS[n][0] == "engine")
 
 
-#: Names bound on ``mlsysim_opt.solvers`` (and so importable from ``core.solver``).
+#: Names served by ``mlsysim_opt.solvers`` (and so importable from ``core.solver``).
 SOLVER_NAMES: tuple[str, ...] = _solver_names()
 
 
@@ -118,27 +119,60 @@ class TutorialPathFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         sys.modules[name] = importlib.import_module(target)
 
 
-def _bind_engine_engine() -> None:
-    engine = importlib.import_module(_full("engine"))
+class EngineAliasFinder(importlib.abc.MetaPathFinder):
+    """Registers ``mlsysim_opt.engine.engine`` the moment ``mlsysim_opt.engine`` is loaded.
+
+    It answers for that one module (placed first in ``sys.meta_path``), finds it where the normal
+    path finder would, and wraps its loader."""
+
+    name = _full("engine")
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path, target)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _BindAliasAfterLoad(spec.loader)
+        return spec
+
+
+class _BindAliasAfterLoad(importlib.abc.Loader):
+    """The real loader of ``mlsysim_opt.engine``, then the alias (other attributes: the real one's,
+    so tracebacks still find the source)."""
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        _bind_engine_engine(module)
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
+
+
+def _bind_engine_engine(engine) -> None:
     sys.modules.setdefault(_full("engine.engine"), engine)
     if not hasattr(engine, "engine"):
         engine.engine = engine
 
 
-def _bind_solver_names() -> None:
-    package = sys.modules[_PACKAGE]
-    solvers = importlib.import_module(_full("solvers"))
-    for name in SOLVER_NAMES:
-        if not hasattr(solvers, name):
-            setattr(solvers, name, getattr(package, name))
+def solver_attribute(name: str):
+    """``mlsysim_opt.solvers.<name>`` for a name of :data:`SOLVER_NAMES`: the package's object."""
+    return getattr(sys.modules[_PACKAGE], name)
 
 
 def install() -> None:
     """Make every tutorial path importable (idempotent)."""
     if not any(isinstance(f, TutorialPathFinder) for f in sys.meta_path):
         sys.meta_path.append(TutorialPathFinder())
-    _bind_engine_engine()
-    _bind_solver_names()
+    if _full("engine") in sys.modules:
+        _bind_engine_engine(sys.modules[_full("engine")])
+    elif not any(isinstance(f, EngineAliasFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, EngineAliasFinder())
 
 
 install()

@@ -17,32 +17,63 @@ Unit conventions (in addition to pint's defaults, where ``B`` is the byte and ``
 from __future__ import annotations
 
 import functools
+import hashlib
 import numbers
 import pathlib
 import re
 import tempfile
 
-import pint
-
 from .errors import InputError, UnitError
+
+
+import pint
 
 
 def _registry() -> pint.UnitRegistry:
     """pint's default definitions with one change: ``bit`` gets its own dimension, [information].
 
     Stock pint declares the bit dimensionless, which would let bytes convert to tokens or
-    parameters. The definitions are read from the installed pint at start-up.
+    parameters. The definitions are read from the installed pint; pint keeps its parsed form in the
+    package's cache folder (:mod:`mlsysim_opt.compile.cache`), which saves most of the build.
     """
     root = pathlib.Path(pint.__file__).parent
     text = (root / "default_en.txt").read_text(encoding="utf-8")
     if "\nbit = []" not in text:  # a future pint may already do this
         return pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    constants = (root / "constants_en.txt").read_text(encoding="utf-8")
+    definitions = {"default_en.txt": text.replace("\nbit = []", "\nbit = [information]"),
+                   "constants_en.txt": constants}
+    cached = _cached_registry(definitions)
+    if cached is not None:
+        return cached
     with tempfile.TemporaryDirectory() as tmp:
-        folder = pathlib.Path(tmp)
-        (folder / "constants_en.txt").write_text((root / "constants_en.txt").read_text(encoding="utf-8"))
-        (folder / "default_en.txt").write_text(text.replace("\nbit = []", "\nbit = [information]"))
-        return pint.UnitRegistry(filename=str(folder / "default_en.txt"), cache_folder=None,
-                                 autoconvert_offset_to_baseunit=True)
+        return _build_registry(pathlib.Path(tmp), definitions, cache_folder=None)
+
+
+def _build_registry(folder: pathlib.Path, definitions: dict[str, str], cache_folder) -> pint.UnitRegistry:
+    for name, text in definitions.items():
+        if not (folder / name).is_file():
+            (folder / name).write_text(text, encoding="utf-8")
+    return pint.UnitRegistry(filename=str(folder / "default_en.txt"), cache_folder=cache_folder,
+                             autoconvert_offset_to_baseunit=True)
+
+
+def _cached_registry(definitions: dict[str, str]) -> pint.UnitRegistry | None:
+    """The registry built through pint's own cache, in a folder named by the definitions' digest
+    (written by rename, so it is whole), or None when there is no usable cache."""
+    from .compile.cache import cache_dir, write_atomically
+    root = cache_dir()
+    if root is None:
+        return None
+    digest = hashlib.sha256("\0".join(definitions.values()).encode("utf-8")).hexdigest()[:32]
+    folder = root / "pint" / digest
+    try:
+        for name, text in definitions.items():
+            if not (folder / name).is_file() and not write_atomically(folder / name, text):
+                return None
+        return _build_registry(folder, definitions, cache_folder=folder / "parsed")
+    except Exception:   # a cache entry another process is still writing, or a damaged one
+        return None
 
 
 ureg = _registry()

@@ -1,94 +1,23 @@
 """Numeric backends: a sheet's definitions become one Python function (scalar floats, via ``math``)
 and one NumPy function (arrays of any broadcastable shape). Common sub-expressions are shared.
 
-Each backend is a printer: a table from node type to the text of that node in the target.
+Each backend is a printer (:mod:`.printers`): a table from node type to the text of that node in
+the target. The printed source is kept in the on-disk cache (:mod:`.cache`), keyed by the
+expressions themselves, so a later process skips SymPy's work and only runs ``exec`` on the text.
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import math
+import pathlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
-import sympy
 
-from .rules import rule_for
-
-
-class Printer:
-    """Recursive printer driven by a rule table ``{node type: f(printer, expr) -> str}``."""
-
-    def __init__(self, name: str, rules: dict, names: dict[sympy.Symbol, str]):
-        self.name, self.rules, self.names = name, rules, names
-
-    def __call__(self, expr) -> str:
-        if expr in self.names:
-            return self.names[expr]
-        return rule_for(self.rules, expr, self.name)(self, expr)
-
-
-def _num(p, e) -> str:
-    return repr(float(e))
-
-
-def _add(p, e) -> str:
-    return "(" + " + ".join(p(a) for a in e.args) + ")"
-
-
-def _mul(p, e) -> str:
-    num, den = [], []
-    for a in e.args:
-        if isinstance(a, sympy.Pow) and a.exp.is_number and a.exp < 0:
-            den.append(p(a.base) if a.exp == -1 else p(sympy.Pow(a.base, -a.exp)))
-        else:
-            num.append(p(a))
-    text = "*".join(num) if num else "1.0"
-    return f"({text}/({'*'.join(den)}))" if den else f"({text})"
-
-
-def _pow(p, e) -> str:
-    if e.exp == sympy.S.Half:
-        return f"{p.sqrt}({p(e.base)})"
-    if e.exp == -1:
-        return f"(1.0/{p(e.base)})"
-    return f"({p(e.base)}**{p(e.exp)})"
-
-
-def _rel(op):
-    return lambda p, e: f"({p(e.lhs)} {op} {p(e.rhs)})"
-
-
-def _call(fn):
-    return lambda p, e: f"{fn}({', '.join(p(a) for a in e.args)})"
-
-
-# --- scalar (math) rules -------------------------------------------------------------------------
-
-def _s_piecewise(p, e) -> str:
-    *pairs, (last, cond) = e.args
-    text = p(last) if cond == sympy.true else f"({p(last)} if {p(cond)} else _nan)"
-    for value, c in reversed(pairs):
-        text = f"({p(value)} if {p(c)} else {text})"
-    return text
-
-
-SCALAR_RULES = {
-    sympy.Symbol: lambda p, e: e.name,
-    sympy.Number: _num,
-    sympy.Add: _add, sympy.Mul: _mul, sympy.Pow: _pow,
-    sympy.Max: _call("max"), sympy.Min: _call("min"),
-    sympy.Piecewise: _s_piecewise,
-    sympy.ceiling: _call("_ceil"), sympy.floor: _call("_floor"),
-    sympy.log: _call("_log"), sympy.exp: _call("_exp"), sympy.Abs: _call("abs"),
-    sympy.Heaviside: lambda p, e: f"_heaviside({p(e.args[0])})",
-    sympy.StrictGreaterThan: _rel(">"), sympy.GreaterThan: _rel(">="),
-    sympy.StrictLessThan: _rel("<"), sympy.LessThan: _rel("<="),
-    sympy.And: lambda p, e: "(" + " and ".join(p(a) for a in e.args) + ")",
-    sympy.Or: lambda p, e: "(" + " or ".join(p(a) for a in e.args) + ")",
-    sympy.Not: lambda p, e: f"(not {p(e.args[0])})",
-    sympy.logic.boolalg.BooleanTrue: lambda p, e: "True",
-    sympy.logic.boolalg.BooleanFalse: lambda p, e: "False",
-}
+from . import cache
 
 SCALAR_NAMESPACE = {
     "_ceil": lambda x: float(math.ceil(x)), "_floor": lambda x: float(math.floor(x)),
@@ -96,39 +25,17 @@ SCALAR_NAMESPACE = {
     "_heaviside": lambda x: 1.0 if x > 0 else (0.0 if x < 0 else 0.5),
 }
 
-
-# --- vectorized (numpy) rules --------------------------------------------------------------------
-
-def _v_fold(fn):
-    def rule(p, e):
-        args = [p(a) for a in e.args]
-        text = args[0]
-        for a in args[1:]:
-            text = f"{fn}({text}, {a})"
-        return text
-    return rule
-
-
-def _v_piecewise(p, e) -> str:
-    *pairs, (last, cond) = e.args
-    text = p(last) if cond == sympy.true else f"_np.where({p(cond)}, {p(last)}, _nan)"
-    for value, c in reversed(pairs):
-        text = f"_np.where({p(c)}, {p(value)}, {text})"
-    return text
-
-
-VECTOR_RULES = {
-    **SCALAR_RULES,
-    sympy.Max: _v_fold("_np.maximum"), sympy.Min: _v_fold("_np.minimum"),
-    sympy.Piecewise: _v_piecewise,
-    sympy.ceiling: _call("_np.ceil"), sympy.floor: _call("_np.floor"),
-    sympy.log: _call("_np.log"), sympy.exp: _call("_np.exp"), sympy.Abs: _call("_np.abs"),
-    sympy.Heaviside: lambda p, e: f"_np.heaviside({p(e.args[0])}, 0.5)",
-    sympy.And: _v_fold("_np.logical_and"), sympy.Or: _v_fold("_np.logical_or"),
-    sympy.Not: _call("_np.logical_not"),
-}
-
 VECTOR_NAMESPACE = {"_np": np, "_nan": np.nan, "_sqrt": np.sqrt}
+
+_PRINTER_NAMES = ("Printer", "SCALAR_RULES", "VECTOR_RULES")
+
+
+def __getattr__(name: str):
+    # The rule tables live with the printers, which import SymPy; they are still reachable here.
+    if name in _PRINTER_NAMES:
+        from . import printers
+        return getattr(printers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -162,42 +69,138 @@ def _ordered(names: Sequence[str], values: dict) -> list:
                          f"pass all of: {', '.join(names)}") from None
 
 
-def _generate(exprs: Sequence[sympy.Expr], inputs: Sequence[sympy.Symbol], rules: dict, sqrt: str,
-              fname: str) -> str:
-    replacements, reduced = sympy.cse(list(exprs), symbols=sympy.numbered_symbols("_t"), optimizations=None)
-    names = {s: s.name for s in inputs}
-    p = Printer(fname, rules, names)
-    p.sqrt = sqrt
-    lines = [f"def {fname}({', '.join(s.name for s in inputs)}):"]
-    for tmp, sub in replacements:
-        lines.append(f"    {tmp.name} = {p(sub)}")
-        names[tmp] = tmp.name
-    lines.append(f"    return ({', '.join(p(r) for r in reduced)},)")
-    return "\n".join(lines)
-
-
-def compile_expressions(exprs: dict[str, sympy.Expr],
-                        inputs: Sequence[sympy.Symbol] | None = None) -> CompiledFunction:
+def compile_expressions(exprs: dict, inputs: Sequence | None = None) -> CompiledFunction:
     """Compile named expressions over ``inputs`` (default: every symbol they read, in declaration
-    order) to scalar and vectorized functions."""
-    from ..symbolic.sheet import constants, declared_symbols
+    order) to scalar and vectorized functions, reusing the cached source when there is one."""
+    import sympy
+
+    from ..symbolic.sheet import constants
+    exprs = {k: sympy.sympify(v) for k, v in exprs.items()}
+    key = cache_key(exprs, inputs)
+    compiled = _from_entry(cache.load("numeric", key), tuple(exprs))
+    if compiled is not None:
+        return compiled
     fixed = constants()
-    exprs = {k: sympy.sympify(v).xreplace(fixed) for k, v in exprs.items()}
+    exprs = {k: v.xreplace(fixed) for k, v in exprs.items()}
     if inputs is None:
-        order = list(declared_symbols())
         free = set().union(*(e.free_symbols for e in exprs.values()))
-        inputs = sorted(free, key=lambda s: order.index(s.name))
-    names = tuple(exprs)
-    scalar_src = _generate(list(exprs.values()), inputs, SCALAR_RULES, "_sqrt", "_scalar")
-    vector_src = _generate(list(exprs.values()), inputs, VECTOR_RULES, "_sqrt", "_vector")
+        inputs = sorted(free, key=lambda s: _declaration_order()[s.name])
+    scalar_src, vector_src = _print_sources(exprs, inputs)
+    names = tuple(s.name for s in inputs)
+    cache.store("numeric", key, {"inputs": list(names), "outputs": list(exprs),
+                                 "scalar": scalar_src, "vector": vector_src})
+    return _build(names, tuple(exprs), scalar_src, vector_src)
+
+
+def cache_key(exprs: dict, inputs: Sequence | None = None) -> str:
+    """The cache key of compiling ``exprs`` (SymPy expressions) over ``inputs``: their structure and
+    the values of the constants they read (:func:`expressions_digest`), the inputs, this backend's
+    source and SymPy's version, the package and Python versions (:func:`.cache.make_key`)."""
+    from ..symbolic.sheet import constants
+    digest, read = expressions_digest(exprs, constants())
+    if inputs is not None:
+        signature = ("given", *(s.name for s in inputs))
+    else:   # the default inputs follow the declaration order, which the import order of sheets sets
+        signature = ("declared", *sorted((s.name for s in read), key=_declaration_order().__getitem__))
+    return cache.make_key((*backend_versions(), digest, *signature))
+
+
+def _declaration_order() -> dict[str, int]:
+    from ..symbolic.sheet import declared_symbols
+    return {name: i for i, name in enumerate(declared_symbols())}
+
+
+def _print_sources(exprs: dict, inputs: Sequence) -> tuple[str, str]:
+    from .printers import SCALAR_RULES, VECTOR_RULES, function_source
+    values = list(exprs.values())
+    return (function_source(values, inputs, SCALAR_RULES, "_sqrt", "_scalar"),
+            function_source(values, inputs, VECTOR_RULES, "_sqrt", "_vector"))
+
+
+def _build(inputs: tuple[str, ...], outputs: tuple[str, ...], scalar_src: str, vector_src: str) -> CompiledFunction:
     scope_s, scope_v = dict(SCALAR_NAMESPACE), dict(VECTOR_NAMESPACE)
     # Generated from our own printers over declared symbols only: no user text reaches this code.
     exec(compile(scalar_src, "<mlsysim_opt scalar>", "exec"), scope_s)  # noqa: S102
     exec(compile(vector_src, "<mlsysim_opt vector>", "exec"), scope_v)  # noqa: S102
-    return CompiledFunction(tuple(s.name for s in inputs), names, scope_s["_scalar"], scope_v["_vector"],
+    return CompiledFunction(inputs, outputs, scope_s["_scalar"], scope_v["_vector"],
                             scalar_src + "\n\n" + vector_src)
+
+
+def _from_entry(entry: dict | None, outputs: tuple[str, ...]) -> CompiledFunction | None:
+    """The function of a cache entry, or None when there is none for these outputs (a damaged
+    entry is a miss: it is rebuilt and overwritten)."""
+    if entry is None:
+        return None
+    try:
+        if tuple(entry["outputs"]) != outputs:
+            return None
+        inputs = tuple(entry["inputs"])
+        if not all(isinstance(name, str) and name.isidentifier() for name in inputs):
+            return None
+        compiled = _build(inputs, outputs, entry["scalar"], entry["vector"])
+        takes_inputs = all(fn.__code__.co_varnames[:fn.__code__.co_argcount] == inputs
+                           for fn in (compiled.scalar_fn, compiled.vector_fn))
+    except Exception:   # anything a damaged entry can raise: wrong types, bad syntax, bad names
+        return None
+    return compiled if takes_inputs else None
 
 
 def compile_numeric(sheet, names: Sequence[str]) -> CompiledFunction:
     exprs = {n: sheet[n] for n in names}
     return compile_expressions(exprs, sheet.inputs(names))
+
+
+# --- cache keys ----------------------------------------------------------------------------------
+
+_BACKEND_FILES = ("numeric.py", "printers.py", "rules.py")
+
+
+@lru_cache(maxsize=None)
+def backend_versions() -> tuple[str, ...]:
+    """The code the generated source depends on: these printers and the installed SymPy."""
+    here = pathlib.Path(__file__).parent
+    return (f"sympy {importlib.metadata.version('sympy')}",
+            *(f"{name} {cache.file_digest(str(here / name))}" for name in _BACKEND_FILES))
+
+
+def expressions_digest(exprs: dict, fixed: dict) -> tuple[str, set]:
+    """A digest of named expressions by structure (node types; symbol names, their assumptions and
+    the values of the named constants among them; exact numbers), and the symbols they read. A
+    sub-expression shared in the tree is read once. Equal digests print to the same source."""
+    memo: dict[int, tuple[bytes, object]] = {}   # by id, holding the node so its id stays its own
+    read: set = set()
+
+    def node(e) -> bytes:
+        known = memo.get(id(e))
+        if known is not None:
+            return known[0]
+        if e.is_Symbol:
+            read.add(e)
+            text = _symbol_text(e, fixed.get(e))
+        elif not e.args:
+            text = _atom_text(e)
+        else:
+            text = type(e).__name__ + "(" + ",".join(node(a).hex() for a in e.args) + ")"
+        value = hashlib.blake2b(text.encode(), digest_size=16).digest()
+        memo[id(e)] = (value, e)
+        return value
+
+    whole = hashlib.sha256()
+    for name, expr in exprs.items():
+        whole.update(name.encode() + b"=" + node(expr) + b";")
+    return whole.hexdigest(), read
+
+
+def _symbol_text(symbol, value: float | None) -> str:
+    # Assumptions count: substituting the constants re-evaluates the tree (Max(c x, 0) is c x
+    # when x is declared nonnegative).
+    assumptions = sorted((k, v) for k, v in symbol.assumptions0.items())
+    return f"S {symbol.name} {assumptions} {value!r}"
+
+
+def _atom_text(atom) -> str:
+    if atom.is_Rational:
+        return f"Q {atom.p}/{atom.q}"
+    if atom.is_Float:
+        return f"F {float(atom)!r} {atom._prec}"
+    return f"A {type(atom).__name__} {atom}"   # pi, oo, nan, true, false

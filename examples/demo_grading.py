@@ -1,8 +1,10 @@
 """Grading demo: three submissions (the optimal design, one over budget, one malformed) graded in a
-batch, with a CSV, a summary and a plot of the submissions against the Pareto front."""
+batch, with a CSV, a summary and a plot of the submissions against the Pareto front (all in
+examples/output/grading/)."""
+import os
 import pathlib
 import shutil
-import tempfile
+from pathlib import Path
 
 import yaml
 
@@ -10,8 +12,12 @@ from mlsysim_opt import CapstoneProblem
 from mlsysim_opt.grading import Grader, submission_from_result
 
 HERE = pathlib.Path(__file__).resolve().parent
+# Files go to examples/output/ (or the folder named by MLSYSIM_OPT_OUTPUT), never the working directory.
+OUTPUT = Path(os.environ.get("MLSYSIM_OPT_OUTPUT") or Path(__file__).resolve().parent / "output")
 grader = Grader(CapstoneProblem.from_scenario("Capstone"))   # Scenarios.Capstone
-folder = pathlib.Path(tempfile.mkdtemp(prefix="submissions_"))
+folder = OUTPUT / "grading"
+shutil.rmtree(folder, ignore_errors=True)                  # a fresh batch each run
+folder.mkdir(parents=True)
 for sample in ("over_budget.yaml", "malformed.yaml"):
     shutil.copy(HERE / "submissions" / sample, folder / sample)
 (folder / "optimal.yaml").write_text(yaml.safe_dump(submission_from_result(grader.optimum, "Grace")))

@@ -1,7 +1,7 @@
 """A week of Llama-3-70B serving planned across seven sites on three continents: which capacity to
 own, reserve and rent at each site, hour by hour, where each metro's requests go, and what it costs
 in dollars and carbon; then the same week with a carbon price, and the cost-carbon Pareto front.
-Plots go to the directory given as the first argument (default ./plan_plots).
+Plots go to the directory given as the first argument (default examples/output/plan_plots).
 
     python examples/global_week_plan.py [plot_directory]
 
@@ -9,6 +9,7 @@ Demand follows the built-in diurnal pattern on each metro's local clock (peak 20
 the peak, weekends 80 %). The latency limits (TTFT 120 ms including the network round trip, ITL
 50 ms at p90) leave no serving time across an ocean, so every metro is served on its own continent.
 One replica is one 8-GPU instance (TP 8), the unit the cloud offers rent."""
+import os
 import sys
 import time
 from pathlib import Path
@@ -16,6 +17,9 @@ from pathlib import Path
 from mlsysim_opt.planning import Demand, PlanProblem, RequestClass, SiteLimit, pareto_front, plan_fleet
 from mlsysim_opt.planning import plots
 from mlsysim_opt.planning.problem import FIXED_KINDS
+
+# Files go to examples/output/ (or the folder named by MLSYSIM_OPT_OUTPUT), never the working directory.
+OUTPUT = Path(os.environ.get("MLSYSIM_OPT_OUTPUT") or Path(__file__).resolve().parent / "output")
 
 PEAKS = {"Virginia": 600.0, "California": 400.0, "Montreal": 150.0, "London": 300.0, "Frankfurt": 450.0,
          "Stockholm": 100.0, "Tokyo": 350.0, "Mumbai": 250.0}          # requests/s at each weekday evening peak
@@ -109,4 +113,4 @@ def main(directory: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path("plan_plots"))
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT / "plan_plots")

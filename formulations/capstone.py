@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, computed_fie
 
 from mlsysim_opt import inputs as _in
 from mlsysim_opt.catalog import Datacenters, Grids, Hardware
-from mlsysim_opt.errors import InputError, UnknownNameError, renamed_owner
+from mlsysim_opt.errors import MISSING, InputError, UnknownNameError, renamed_owner
 from mlsysim_opt.formulations.builder import Columns, Formulation, number
 from mlsysim_opt.formulations.disaggregation import (DisaggregatedDesign, add_pools, chosen_design, pool_candidates,
                                                      pool_columns)
@@ -112,7 +112,10 @@ class CapstoneProblem(StrictModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "CapstoneProblem":
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        if data is None:  # an empty file is a mistake, not a request for the default problem
+            raise InputError(str(path), MISSING, "is empty", "write the problem's fields into it "
+                             "(an empty mapping {} asks for the default problem)")
         if not isinstance(data, dict):
             raise InputError(str(path), type(data).__name__, "must hold a mapping of problem fields")
         try:
@@ -228,7 +231,7 @@ class CapstoneResult(BaseModel):
         lines = [f"{p.name}: {p.model_name} at {p.qps:,.0f} QPS, minimizing {p.objective} "
                  f"({self.solve.status.value}, gap {(self.solve.gap or 0):.1e}, {self.solve.solve_time_s:.2f} s)"]
         for d in self.regions:
-            lines.append(f"  {d.region:<10} {d.replicas:>4} x {d.config.name} ({d.accelerators} accelerators): "
+            lines.append(f"  {d.region:<10} {d.replicas:>4} replicas x {d.config.name} ({d.accelerators} accelerators): "
                          f"{d.served_qps:,.0f} QPS ({100 * d.share:.0f}%), ${d.annual_cost_usd:,.0f}/yr, "
                          f"{d.annual_carbon_t:,.1f} t/yr")
             if d.load is not None:

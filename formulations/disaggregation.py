@@ -91,7 +91,7 @@ class DisaggregatedDesign(BaseModel):
     def __str__(self) -> str:
         lines = []
         for pool, what in ((self.prefill, "TTFT"), (self.decode, "ITL")):
-            lines.append(f"  {pool.role:<7} {pool.replicas} x {pool.config.name}: {what} {self.percentile} "
+            lines.append(f"  {pool.role:<7} {pool.replicas} replicas x {pool.config.name}: {what} {self.percentile} "
                          f"{pool.latency_ms:.1f} ms (mean {pool.latency_mean_ms:.1f}) at "
                          f"{pool.qps_per_replica:,.2f} QPS per replica (goodput {pool.goodput_qps:,.2f})")
         lines.append(f"  {self.accelerators} accelerators, KV transfer {self.kv_transfer_ms:.2f} ms per request, "

@@ -93,7 +93,9 @@ class FleetSizingResult(StrictModel):
             return f"fleet sizing: {self.solve.status.value}. {self.explanation or ''}"
         lines = [f"fleet sizing ({self.objective}, {self.solve.status.value}, gap {self.solve.gap or 0:.2e}):"]
         for a in self.allocations:
-            lines.append(f"  {a.replicas:>4} x {a.candidate.name}  ({sum(a.served_qps.values()):,.1f} QPS)")
+            lines.append(f"  {a.replicas:>4} {'replica' if a.replicas == 1 else 'replicas'} x {a.candidate.name} = "
+                         f"{a.replicas * a.candidate.accelerators} "
+                         f"accelerators ({sum(a.served_qps.values()):,.1f} QPS)")
         lines.append(f"  total {self.total_qps:,.1f} QPS, ${self.total_cost_usd:,.0f}/yr, "
                      f"{self.total_power_kw:,.1f} kW, {self.total_carbon_t:,.1f} tCO2e/yr, "
                      f"{self.total_accelerators} accelerators")
@@ -135,6 +137,11 @@ def candidate_columns(candidates: list[Candidate]) -> Columns:
                    rack_units_per_replica=[c.rack_units for c in candidates])
 
 
+CANDIDATES_HINT = ("mlsysim_opt.formulations.sla_synthesis.serving_candidates(configs) from serving "
+                   "configurations, or mlsysim_opt.Candidate(...) records")
+"""Where fleet-sizing candidates come from (error hints; tests import each name it gives)."""
+
+
 def size_fleet(candidates: list[Candidate], *, demand_qps: dict[str, float] | float | None = None,
                budget_usd: float | None = None, objective: Objective = "min_cost",
                power_cap_kw: float | None = None, rack_units: float | None = None,
@@ -147,7 +154,7 @@ def size_fleet(candidates: list[Candidate], *, demand_qps: dict[str, float] | fl
     ``split_classes=False`` sends each request class wholly to one configuration (Mélange's
     slices); by default a class may be split across configurations."""
     if not candidates:
-        raise InputError("candidates", [], "must not be empty", "build them with serving_candidates(...)")
+        raise InputError("candidates", [], "must not be empty", f"build them with {CANDIDATES_HINT}")
     if not all(isinstance(c, Candidate) for c in candidates):
         raise InputError("candidates", type(candidates[0]).__name__, "must be Candidate records")
     if objective not in (*MINIMIZED, "max_throughput"):
@@ -287,11 +294,19 @@ def _ident(name: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in name)
 
 
-def _replicas_needed(columns: Columns, i: int, k: str, demand: float) -> int:
-    """Whole replicas of column i that serve ``demand`` requests/s of class k alone at the planned
-    headroom (the fleet sheet's replicas_needed, without spares)."""
+def _busy(columns: Columns, i: int, k: str, served: float) -> float:
+    """Replicas of column i that ``served`` requests/s of class k keep busy (the fleet sheet)."""
     one = columns.take([i]).with_values(replica_capacity=columns.items[i].qps(k))
-    return int(one.evaluate(_sheet(), "replicas_needed", demand=demand, spares=0.0)[0])
+    return float(one.evaluate(_sheet(), "replicas_busy", served=served)[0])
+
+
+def _whole_replicas(busy: float) -> int:
+    """Busy replicas rounded up to whole ones, with the fleet sheet's own round-off guard. Rounded
+    here rather than read from the sheet's replicas_needed: the bound must follow replicas_busy,
+    the row the formulation constrains, even where that row is edited (tests/test_single_source.py)."""
+    from mlsysim_opt.models.fleet import ROUNDOFF
+    from mlsysim_opt.symbolic import constants
+    return math.ceil(busy - constants()[ROUNDOFF])
 
 
 def _replica_bound(columns: Columns, i: int, classes, demand, budget, availability, max_replicas) -> int:
@@ -300,7 +315,7 @@ def _replica_bound(columns: Columns, i: int, classes, demand, budget, availabili
     c = columns.items[i]
     bounds = [max_replicas]
     if demand is not None:
-        bounds.append(sum(_replicas_needed(columns, i, k, demand[k]) for k in classes if c.qps(k) > 0))
+        bounds.append(sum(_whole_replicas(_busy(columns, i, k, demand[k])) for k in classes if c.qps(k) > 0))
     if budget is not None and c.annual_cost_usd > 0:
         bounds.append(math.floor(budget / c.annual_cost_usd) + 1)
     if availability and c.hardware in availability:
@@ -317,7 +332,7 @@ def _greedy_start(f, columns, classes, demand, n, x, pairs, upper, split_classes
     for k in classes:
         best = min((i for i in range(len(kept)) if kept[i].qps(k) > 0),
                    key=lambda i: kept[i].annual_cost_usd / kept[i].qps(k))
-        counts[best] += _replicas_needed(columns, best, k, demand[k])
+        counts[best] += _whole_replicas(_busy(columns, best, k, demand[k]))
         assign[(k, best)] = demand[k]
     if any(counts[i] > upper[i] for i in range(len(kept))):
         return None

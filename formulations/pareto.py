@@ -184,6 +184,7 @@ def plot_front(front: ParetoFront, path: str, *, chosen: Optional[CapstoneResult
                others: Optional[list[tuple[str, float, float]]] = None) -> str:
     """Save the front (PNG or SVG by extension) with the knee, the chosen design and optional
     labelled points (e.g. graded submissions) marked. Returns the path."""
+    plot_format(path)          # before drawing: a wrong suffix should not cost a figure
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -201,11 +202,26 @@ def plot_front(front: ParetoFront, path: str, *, chosen: Optional[CapstoneResult
     for label, sec, cost in others or []:
         ax.plot(sec, cost / 1e6, "x", ms=8)
         ax.annotate(label, (sec, cost / 1e6), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set_xlabel("annual carbon (tCO2e)" if front.axes[1] == "carbon" else "TTFT (ms)")
-    ax.set_ylabel("annual TCO (million USD)")
+    ax.set_xlabel("annual carbon (tCO2e/year)" if front.axes[1] == "carbon" else "TTFT (ms)")
+    ax.set_ylabel("annual TCO (million USD/year)")
+    ax.set_title(f"Cost against {'carbon' if front.axes[1] == 'carbon' else 'TTFT'}: exact Pareto front", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    # The suffix names the format (never PNG bytes in a .jpg); "tight" keeps labels near the edge whole.
+    fig.savefig(path, format=plot_format(path), bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def plot_format(path: str) -> str:
+    """The image format a file name asks for by its suffix; an unknown suffix is refused."""
+    from pathlib import Path
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in PLOT_FORMATS:
+        raise InputError("plot path", str(path), f"must end in {', '.join('.' + f for f in PLOT_FORMATS)} "
+                         "(the suffix sets the format)", f"e.g. {Path(path).with_suffix('.png').name}")
+    return suffix

@@ -115,6 +115,55 @@ class ServingConfig(BaseModel):
                 "e2e_latency": self.ttft_ms + self.output_tokens * self.itl_alone_ms}[limit]
 
 
+class Assumptions(BaseModel):
+    """What a serving answer took for granted beyond the query: request shape, compute efficiency,
+    planning margin, percentile and price basis, and the end-to-end latency of the chosen design
+    (prompt and all output tokens) at the load it carries. Printed with every answer."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt_tokens: int
+    output_tokens: int
+    efficiency: float
+    """Fraction of the datasheet peak compute the replicas attain."""
+    headroom: float
+    """Fraction of each replica's planned load (goodput under an SLA, else its stable load) used."""
+    sla_applied: bool
+    percentile: str
+    utilization: float
+    """Average accelerator utilization the energy bill assumes."""
+    price_basis: str
+    end_to_end_latency_ms: Optional[float] = None
+    end_to_end_of: str = "the chosen design"
+    """Which design the end-to-end latency is of."""
+
+    def lines(self) -> list[str]:
+        load = "goodput at the SLA" if self.sla_applied else "stable load (no latency limit given)"
+        lines = [f"assumes {self.prompt_tokens} prompt + {self.output_tokens} output tokens per request, "
+                 f"efficiency {self.efficiency:g} of peak compute, replicas planned at {self.headroom:.0%} of "
+                 f"their {load}, {self.percentile} latencies",
+                 f"prices: {self.price_basis}"]
+        if self.end_to_end_latency_ms is not None:
+            lines.append(f"end-to-end latency {self.percentile} {self.end_to_end_latency_ms / 1e3:.3g} s per request "
+                         f"(prefill + {self.output_tokens} output tokens at the planned load; {self.end_to_end_of})")
+        return lines
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())
+
+
+def price_basis(datacenter=None, utilization: float = DEFAULT_UTILIZATION,
+                infrastructure_multiplier: float = 1.0, amortization_years: float = 3.0) -> str:
+    """One sentence on how :func:`node_rates` prices a replica (what the annual figures mean)."""
+    from mlsysim_opt.solvers.sustainability import DEFAULT_GRID
+    site = getattr(datacenter, "name", None) or (datacenter if isinstance(datacenter, str) else None)
+    where = site or f"{DEFAULT_GRID} grid (no region given)"
+    facility = "" if infrastructure_multiplier == 1.0 else f", infrastructure x{infrastructure_multiplier:g}"
+    return (f"owned accelerators at list price over {amortization_years:g} years{facility}, plus energy "
+            f"(PUE, electricity) and maintenance at {where}, {utilization:.0%} average utilization, "
+            f"{PLANNING_DAYS}-day year")
+
+
 _FIELDS = frozenset(ServingConfig.model_fields)
 _set = object.__setattr__
 
@@ -466,17 +515,34 @@ def undominated(columns: Columns, *, objectives: Iterable[str], limits: Iterable
 
 
 def latency_limits(**limits) -> dict[str, float]:
-    """Latency limits in ms from quantities, strings ("100 ms") or seconds; None means no limit."""
+    """Latency limits in ms from quantities, strings ("100 ms") or plain numbers, which are seconds
+    (SI, as everywhere in the API: ``ttft=0.1`` is 100 ms); None means no limit."""
     from mlsysim_opt.units import as_quantity
     out = {}
     for name, value in limits.items():
         if value is None:
             continue
         try:
-            ms = as_quantity(value, "ms", name, example="100 ms").m_as("ms")
+            ms = as_quantity(plain_seconds(value), "ms", name, example="100 ms").m_as("ms")
         except InputError:
             raise
         except Exception:
             raise InputError(name, value, "must be a latency such as '100 ms' or a number of seconds") from None
-        out[name] = number(ms, name, fix="a positive latency such as '100 ms'")
+        if not ms > 0:
+            raise InputError(name, value, "must be a positive latency", "e.g. '100 ms' or 0.1 (seconds)")
+        out[name] = number(ms, name, fix="a positive latency such as '100 ms' or 0.1 (seconds)")
     return out
+
+
+def plain_seconds(value):
+    """A plain number (or a string holding only one, as the command line gives) as a quantity in
+    seconds; anything else unchanged, for the unit check to read."""
+    from mlsysim_opt.units import Q_
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return Q_(float(value), "s")
+    return value

@@ -40,11 +40,12 @@ from mlsysim_opt.formulations.disaggregation import DisaggregatedDesign, solve_d
 from mlsysim_opt.formulations.fleet_sizing import Candidate, FleetSizingResult, size_fleet
 from mlsysim_opt.formulations.goodput import DEFAULT_PERCENTILE, LoadPoint, apply_sla, operating_point, percentile_level
 from mlsysim_opt.formulations.serving_grid import (DEFAULT_BATCHES, DEFAULT_CHUNKS, DEFAULT_HEADROOM,
+                                                   Assumptions,
                                                    DEFAULT_PRECISIONS, DEFAULT_TP, DEFAULT_UTILIZATION,
                                                    LATENCY_OUTPUTS,
                                                    ServingConfig, accelerator_year, evaluate_replica,
                                                    latency_limits, performance_configs, price_configs,
-                                                   prune, serving_columns, serving_configs)
+                                                   price_basis, prune, serving_columns, serving_configs)
 from mlsysim_opt.highs import SolveResult
 from mlsysim_opt.milp import InfeasibilityExplanation, integer_value
 from mlsysim_opt.units import unit_factor
@@ -107,6 +108,8 @@ class SLASynthesisResult(BaseModel):
     candidates_meeting_sla: int
     candidates_after_pruning: int
     required_per_replica: dict[str, float] = {}
+    assumptions: Optional[Assumptions] = None
+    """Request shape, efficiency, headroom, price basis and the chosen design's end-to-end latency."""
 
     @computed_field
     @property
@@ -142,6 +145,8 @@ class SLASynthesisResult(BaseModel):
                  if self.disaggregated is not None else "")
         if self.comparison:
             split += f"\n  {self.comparison}"
+        if self.assumptions is not None:
+            split += "".join(f"\n{line}" for line in self.assumptions.lines())
         if self.best is None:
             text = f"No single-configuration design serves {self.model} at {self.qps:g} QPS: {self.explanation}"
             return text + (f"\nA mixed fleet does:\n{self.mix}" if self.mix is not None and self.mix.feasible else "") \
@@ -159,8 +164,9 @@ class SLASynthesisResult(BaseModel):
                   f"for a request alone",
                   f"  ${b.annual_cost_usd:,.0f}/yr, {b.power_kw:,.1f} kW, {b.annual_carbon_t:,.1f} tCO2e/yr"]
         for alt in self.alternatives:
-            lines.append(f"  next: {alt.replicas} x {alt.config.name}: ${alt.annual_cost_usd:,.0f}/yr, "
-                         f"{alt.power_kw:,.1f} kW, {alt.annual_carbon_t:,.1f} t")
+            lines.append(f"  next: {alt.replicas} {'replica' if alt.replicas == 1 else 'replicas'} x {alt.config.name} = "
+                         f"{alt.accelerators} accelerators: "
+                         f"${alt.annual_cost_usd:,.0f}/yr, {alt.power_kw:,.1f} kW, {alt.annual_carbon_t:,.1f} t")
         return "\n".join(lines) + split
 
 
@@ -224,8 +230,8 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
     """The cheapest (or lowest-power, lowest-carbon) fleet meeting the SLA; see the module docstring.
 
     ``qps`` requests per second with ``prompt_len`` prompt tokens and ``output_len`` generated tokens;
-    ``ttft``, ``itl``, ``e2e_latency`` are limits (quantities, strings such as "100 ms", or
-    seconds) on the ``percentile`` ("p90" by default, "p50", "p99", "mean" or a quantile) of each
+    ``ttft``, ``itl``, ``e2e_latency`` are limits (quantities, strings such as "100 ms", or plain
+    numbers in seconds: ``ttft=0.1`` is 100 ms) on the ``percentile`` ("p90" by default, "p50", "p99", "mean" or a quantile) of each
     latency under load. Replicas carry at most their goodput (times ``headroom``, an extra margin;
     without any limit, 80% of the stable load), with ``redundancy`` spare replicas (N+k).
     ``hardware`` takes registry names or ``HardwareNode`` records, registered or not.
@@ -277,6 +283,9 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
     if disaggregated == "auto" and "e2e_latency" not in limits and not allow_mix:
         split = solve_disaggregated(configs, qps=q, limits_ms=limits, percentile=label, objective=objective,
                                     budget=budget, spares=spares, headroom=head, time_limit=time_limit, site=site)
+    assumed = dict(prompt_tokens=prompt, output_tokens=output, efficiency=float(efficiency), headroom=head,
+                   sla_applied=bool(limits), percentile=label, utilization=float(utilization),
+                   price_basis=price_basis(datacenter, utilization, infrastructure_multiplier))
     common = dict(model=wl_name, qps=q, objective=objective, percentile=label, candidates_evaluated=len(configs),
                   candidates_meeting_sla=len(meeting), disaggregated=split)
     mix = None
@@ -293,13 +302,16 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
         probe = f.solve(time_limit=time_limit)
         explanation = f.explain(time_limit=time_limit) if not probe.has_solution else None
         return SLASynthesisResult(solve=result or probe, best=None, alternatives=[], explanation=explanation,
-                                  mix=mix, candidates_after_pruning=len(everything), **common)
+                                  mix=mix, candidates_after_pruning=len(everything),
+                                  assumptions=Assumptions(**assumed), **common)
     chosen = next(i for i in range(len(pool)) if integer_value(y[i]) == 1)
     best = design(pool.items[chosen], integer_value(n[chosen]), headroom=head, spares=spares, demand=q)
     alternatives = _alternatives(columns, q, spares, head, objective, budget, best, top)
+    e2e = best.load.e2e_latency_ms if best.load is not None else None
     return SLASynthesisResult(solve=result, best=best, alternatives=alternatives, mix=mix,
                               candidates_after_pruning=len(pool), required_per_replica=_required(best, limits),
-                              **common)
+                              assumptions=Assumptions(**assumed, end_to_end_latency_ms=e2e,
+                                                      end_to_end_of="the colocated design"), **common)
 
 
 def _formulation(columns: Columns, qps: float, spares: int, limits: dict, objective: str, budget):

@@ -31,7 +31,10 @@ def _import(args):
 
 
 def cmd_import_model(args, console) -> int:
+    from .cli import output_file
     from .hf_import import workload_yaml
+    if args.write:
+        output_file(args.write, "--write", ("yaml", "yml"))   # before a Hub download
     imported, where, origin = _import(args)
     record, keys = imported
     text = None

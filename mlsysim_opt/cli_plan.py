@@ -13,12 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlsysim_opt.planning.export import TABLES, pareto_json, plan_json
-from mlsysim_opt.results import finite_values
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 def _print_json(data) -> None:
     import json
+
+    from mlsysim_opt.results import finite_values  # loads the unit registry: not at --help
     print(json.dumps(finite_values(data), indent=2, default=str))
 
 
@@ -78,10 +79,14 @@ def cmd_plan(args, console) -> int:
     """Input errors reach cli.main, which prints them (escaped: field paths are not markup)."""
     from rich.console import Console
 
+    from .cli import input_file, output_folder
     from .planning import PlanProblem, pareto_front, plan_fleet
     options = _options(args)
     plots = _plots_module() if args.plot else None     # before solving: a missing module should not wait
-    problem = PlanProblem.from_yaml(args.problem)
+    for option, folder in (("--csv-dir", args.csv_dir), ("--plot", args.plot)):
+        if folder:
+            output_folder(folder, option)             # before solving: a bad folder should not wait either
+    problem = PlanProblem.from_yaml(input_file(args.problem, "PLAN.yaml"))
     err = Console(stderr=True, soft_wrap=True)
     if args.pareto is not None:
         err.print(f"{problem.name}: tracing the cost-carbon front ({args.pareto} points)", markup=False, highlight=False)

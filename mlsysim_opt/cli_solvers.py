@@ -6,7 +6,6 @@ Exit codes as everywhere in the CLI: 0 answered, 1 no feasible answer (the expla
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 from pathlib import Path
@@ -26,9 +25,11 @@ def _print_json(data) -> None:
 
 
 def _problem(args):
+    from .cli import input_file
     from .formulations.capstone import CapstoneProblem
     if getattr(args, "problem", None):
-        problem = CapstoneProblem.from_yaml(args.problem)
+        problem = CapstoneProblem.from_yaml(input_file(args.problem, "--problem", empty_fix="write the problem's "
+                                                       "fields into it, or leave out --problem for the default"))
     else:
         problem = CapstoneProblem.exercise8() if getattr(args, "exercise8", False) else CapstoneProblem()
     return problem.with_(disaggregated="auto") if getattr(args, "disaggregated", False) else problem
@@ -44,7 +45,7 @@ def cmd_synthesize(args, console) -> int:
         r = synthesize(args.model, qps=args.qps, prompt_len=args.prompt_len, output_len=args.output_len,
                        ttft=args.ttft, itl=args.itl, e2e_latency=args.e2e, hardware=args.hardware,
                        precisions=args.precisions, objective=args.objective, budget_usd=args.budget,
-                       datacenter=region, allow_mix=args.mix, redundancy=args.redundancy,
+                       datacenter=region, allow_mix=args.mix, efficiency=args.efficiency, redundancy=args.redundancy,
                        percentile=args.percentile, chunk_sizes=args.chunk_sizes, headroom=args.headroom,
                        disaggregated=args.disaggregated, ep_sizes=args.ep_sizes)
     if args.json:
@@ -60,28 +61,75 @@ def cmd_fleet(args, console) -> int:
     from .formulations.fleet_sizing import size_fleet
     from .formulations.goodput import apply_sla
     from .formulations.serving_grid import latency_limits, serving_configs
-    from .formulations.sla_synthesis import serving_candidates
-    availability = {}
-    for item in args.availability or []:
-        name, _, count = item.partition("=")
-        if not count.isdigit():
-            from .errors import InputError
-            raise InputError("--availability", item, "must read NAME=COUNT", "e.g. --availability H100=64")
-        from .catalog import Hardware
-        availability[Hardware[name].name] = int(count)
+    from .formulations.sla_synthesis import planning_headroom, serving_candidates
+    availability = _availability(args.availability)
     limits = latency_limits(ttft=args.ttft, itl=args.itl)
+    # The headroom rule synthesize uses (1 under an SLA, else 80% of the stable load), so both
+    # commands plan replicas at the same load and agree on the colocated fleet.
+    headroom = planning_headroom(args.headroom, bool(limits))
     with _status(console, "evaluating serving configurations"):
         configs = apply_sla(serving_configs(args.model, prompt_len=args.prompt_len, output_len=args.output_len,
-                                            hardware=args.hardware), limits, args.percentile)
-        candidates = serving_candidates(configs)
+                                            hardware=args.hardware, efficiency=args.efficiency), limits,
+                            args.percentile)
+        if not configs:
+            from .errors import MlsysimError
+            raise MlsysimError(f"no serving configuration of {args.model} meets the latency limits on the candidate "
+                               "hardware; relax them, or run synthesize for the limit each would need")
+        candidates = serving_candidates(configs, headroom=headroom)
         r = size_fleet(candidates, demand_qps=args.qps if args.objective != "max_throughput" else None,
                        budget_usd=args.budget, objective=args.objective, power_cap_kw=args.power_kw,
                        availability=availability or None)
+    assumptions = _fleet_assumptions(args, headroom, bool(limits), _slowest_request_ms(r, configs))
     if args.json:
-        _print_json(r.model_dump(mode="json"))
+        _print_json({**r.model_dump(mode="json"), "assumptions": assumptions.model_dump(mode="json"),
+                     "differs_from_synthesize": FLEET_VS_SYNTHESIZE})
     else:
         console.print(str(r))
+        for line in assumptions.lines():
+            console.print(line, markup=False, highlight=False)
+        console.print(f"note: {FLEET_VS_SYNTHESIZE}", markup=False, highlight=False)
     return EXIT_OK if r.feasible else EXIT_FAILED
+
+
+FLEET_VS_SYNTHESIZE = ("fleet sizes colocated replicas (mixing configurations when cheaper) at the same load "
+                       "per replica as synthesize; synthesize also weighs separate prefill and decode pools and "
+                       "spare replicas (--redundancy), so its answer can differ when one of those wins")
+"""Why ``fleet`` and ``synthesize`` may answer the same query differently (printed by fleet)."""
+
+
+def _availability(items) -> dict[str, int]:
+    """``NAME=COUNT`` items as {hardware name: accelerators available}."""
+    from .catalog import Hardware
+    from .errors import InputError
+    availability = {}
+    for item in items or []:
+        name, _, count = item.partition("=")
+        if not count.isdigit():
+            raise InputError("--availability", item, "must read NAME=COUNT", "e.g. --availability H100=64")
+        availability[Hardware[name].name] = int(count)
+    return availability
+
+
+def _fleet_assumptions(args, headroom: float, sla_applied: bool, e2e_ms: float | None):
+    from .formulations.goodput import percentile_level
+    from .formulations.serving_grid import DEFAULT_UTILIZATION, Assumptions, price_basis
+    return Assumptions(prompt_tokens=args.prompt_len, output_tokens=args.output_len, efficiency=args.efficiency,
+                       headroom=headroom, sla_applied=sla_applied, percentile=percentile_level(args.percentile)[0],
+                       utilization=DEFAULT_UTILIZATION, price_basis=price_basis(None), end_to_end_latency_ms=e2e_ms,
+                       end_to_end_of="the slowest configuration in the fleet")
+
+
+def _slowest_request_ms(result, configs) -> float | None:
+    """The largest end-to-end latency over the fleet's configurations, each at the load per replica
+    the solution gives it (None when nothing was sized)."""
+    from .formulations.goodput import operating_point
+    by_name = {c.name: c for c in configs}
+    latencies = []
+    for a in result.allocations if result.feasible else []:
+        config = by_name.get(a.candidate.name)
+        if config is not None and a.replicas > 0 and config.replica_costs:
+            latencies.append(operating_point(config, sum(a.served_qps.values()) / a.replicas).e2e_latency_ms)
+    return max(latencies, default=None)
 
 
 def cmd_parallelism(args, console) -> int:
@@ -106,6 +154,8 @@ def cmd_parallelism(args, console) -> int:
         console.print(f"{r.model} on {r.fleet}: {r.best_config}  MFU {r.best_mfu:.3f}, step "
                       f"{r.best_step_time:.4g~P}, {r.best_throughput:,.0f~P} ({r.total_searched} configurations, "
                       f"{r.feasible_count} fit{proof})")
+        console.print(f"assumes efficiency {args.efficiency:g} of peak compute, sequence length {args.seq_len} tokens, "
+                      f"{args.precision}, ZeRO stage {args.zero_stage}", markup=False, highlight=False)
     return EXIT_OK if r.best_config is not None else EXIT_FAILED
 
 
@@ -118,37 +168,72 @@ def cmd_capstone(args, console) -> int:
             r = effect["with"]
         else:
             r = solve_capstone(problem)
+    assumptions = _capstone_assumptions(problem, r)
     if args.json:
-        _print_json(r.model_dump(mode="json"))
+        _print_json({**r.model_dump(mode="json"), "assumptions": assumptions.model_dump(mode="json")})
     else:
         console.print(str(r))
+        for line in assumptions.lines():
+            console.print(line, markup=False, highlight=False)
         if args.compare_int4:
             console.print("INT4 changes the answer" if effect["changes_answer"] else
                           "INT4 does not change the answer")
     return EXIT_OK if r.feasible else EXIT_FAILED
 
 
+def _capstone_assumptions(problem, result=None):
+    """The capstone's request shape, efficiency, headroom and price basis (regions' own sites), with
+    the slowest region's end-to-end latency when solved."""
+    from .formulations.serving_grid import Assumptions, price_basis
+    loads = [d.load for d in (result.regions if result is not None and result.feasible else []) if d.load is not None]
+    where = ", ".join(problem.regions)
+    return Assumptions(prompt_tokens=problem.prompt_len, output_tokens=problem.output_len,
+                       efficiency=problem.efficiency, headroom=problem.planned_headroom,
+                       sla_applied=problem.ttft_ms is not None or problem.itl_ms is not None,
+                       percentile=problem.percentile_label, utilization=problem.utilization,
+                       price_basis=price_basis(where, problem.utilization, problem.infrastructure_multiplier),
+                       end_to_end_latency_ms=max((x.e2e_latency_ms for x in loads), default=None),
+                       end_to_end_of="the slowest region")
+
+
 def cmd_pareto(args, console) -> int:
     from .formulations.capstone import solve_capstone
     from .formulations.pareto import pareto_front, plot_front
+    from .cli import PLOT_FORMATS, output_file
     problem = _problem(args)
+    if args.plot:
+        output_file(args.plot, "--plot", PLOT_FORMATS)
     with _status(console, "tracing the Pareto front"):
         front = pareto_front(problem, points=args.points, axes=args.axes)
     if args.plot:
         plot_front(front, args.plot, chosen=solve_capstone(problem))
     if args.json:
-        _print_json(front.model_dump(mode="json", exclude={"points": {"__all__": {"design"}}}))
+        _print_json({**front.model_dump(mode="json", exclude={"points": {"__all__": {"design"}}}),
+                     "assumptions": _capstone_assumptions(problem).model_dump(mode="json")})
     else:
         console.print(str(front))
+        for line in _capstone_assumptions(problem).lines():
+            console.print(line, markup=False, highlight=False)
         if args.plot:
             console.print(f"plot: {args.plot}")
     return EXIT_OK if front.points else EXIT_FAILED
 
 
 def cmd_grade(args, console) -> int:
+    from .cli import PLOT_FORMATS, input_file, output_file
+    from .errors import InputError
     from .grading import Grader
-    grader = Grader(_problem(args))
     target = Path(args.submission)
+    if not target.is_dir():
+        input_file(args.submission, "SUBMISSION")      # a missing file is an error, not a grade of 0
+    if args.csv:
+        output_file(args.csv, "--csv", ("csv",))
+    if args.plot:
+        output_file(args.plot, "--plot", PLOT_FORMATS)
+    if not target.is_dir() and (args.csv or args.plot):
+        raise InputError("--csv/--plot", args.submission, "need a folder of submissions (batch mode)",
+                         "give a folder, or leave out --csv and --plot")
+    grader = Grader(_problem(args))
     if target.is_dir():
         reports = grader.grade_folder(target, csv_path=args.csv, plot_path=args.plot, progress=console.is_terminal)
     else:
@@ -168,7 +253,8 @@ def cmd_grade(args, console) -> int:
         console.print(table)
         for r in reports:
             console.print(str(r))
-    return EXIT_OK
+    # Graded is success, even with low scores; a file that could not be read as a submission is not.
+    return EXIT_FAILED if any(r.status == "malformed" for r in reports) and not target.is_dir() else EXIT_OK
 
 
 def cmd_dse(args, console) -> int:
@@ -189,27 +275,36 @@ def cmd_dse(args, console) -> int:
     return EXIT_OK
 
 
+def _serving_options(p) -> None:
+    """The options synthesize and fleet share, with the same defaults, so both plan alike."""
+    p.add_argument("--ttft", help="TTFT limit, e.g. '100 ms' (a plain number is seconds)")
+    p.add_argument("--itl", help="ITL limit, e.g. '50 ms' (a plain number is seconds)")
+    p.add_argument("--percentile", default="p90", help="percentile every latency limit bounds: p50, p90, p99, mean")
+    p.add_argument("--prompt-len", type=int, default=512, help="prompt tokens per request")
+    p.add_argument("--output-len", type=int, default=256, help="output tokens per request")
+    p.add_argument("--efficiency", type=float, default=0.5, help="fraction of peak compute the replicas attain")
+    p.add_argument("--headroom", type=float,
+                   help="fraction of each replica's planned load to use (default: 1 under a latency limit, "
+                        "which sets the load; 0.8 of the stable load without one)")
+    p.add_argument("--hardware", nargs="+", help="candidate hardware (default: every priced cloud accelerator)")
+
+
 def register(sub, add) -> None:
     """Add the subcommands to ``sub`` (an argparse subparsers object) using ``add(name, fn, help)``."""
+    from .cli import non_negative_money, positive_number
     p = add("synthesize", cmd_synthesize, "the cheapest (or lowest-power, lowest-carbon) fleet meeting an SLA (MILP)")
     p.add_argument("model")
     p.add_argument("--qps", type=float, required=True, help="requests per second to serve")
-    p.add_argument("--ttft", help="TTFT limit, e.g. '100 ms'")
-    p.add_argument("--itl", help="ITL limit, e.g. '50 ms'")
-    p.add_argument("--e2e", help="end-to-end request latency limit")
-    p.add_argument("--prompt-len", type=int, default=512)
-    p.add_argument("--output-len", type=int, default=256)
-    p.add_argument("--hardware", nargs="+", help="candidate hardware (default: every priced cloud accelerator)")
+    _serving_options(p)
+    p.add_argument("--e2e", help="end-to-end request latency limit, e.g. '5 s' (a plain number is seconds)")
     p.add_argument("--precisions", nargs="+", default=["fp16", "fp8", "int8", "int4"])
     p.add_argument("--objective", choices=["tco", "power", "carbon"], default="tco")
-    p.add_argument("--budget", type=float, help="annual budget in USD")
-    p.add_argument("--region", help="grid or datacenter the fleet runs in (prices, PUE, carbon)")
+    p.add_argument("--budget", type=non_negative_money, help="annual budget in USD")
+    p.add_argument("--region", help="grid or datacenter the fleet runs in (prices, PUE, carbon; default: US_Avg grid)")
     p.add_argument("--mix", action="store_true", help="also solve a heterogeneous mix of configurations")
     p.add_argument("--redundancy", type=int, default=0, help="spare replicas kept for failures (N+k)")
-    p.add_argument("--percentile", default="p90", help="percentile every latency limit bounds: p50, p90, p99, mean")
     p.add_argument("--chunk-sizes", type=int, nargs="+", default=[256, 512, 2048],
                    help="prefill tokens per iteration to choose from (chunked prefill)")
-    p.add_argument("--headroom", type=float, help="extra margin below each replica's goodput, e.g. 0.9")
     p.add_argument("--ep-sizes", type=int, nargs="+",
                    help="expert-parallel degrees for a mixture of experts (default 1 2 4)")
     p.add_argument("--disaggregated", choices=["auto", "never"], default="auto",
@@ -217,18 +312,13 @@ def register(sub, add) -> None:
 
     p = add("fleet", cmd_fleet, "size a (possibly heterogeneous) serving fleet: min cost for a demand, or max QPS")
     p.add_argument("model")
-    p.add_argument("--qps", type=float, help="demand to serve (min_cost, min_power, min_carbon)")
+    p.add_argument("--qps", type=positive_number, help="demand to serve (min_cost, min_power, min_carbon)")
     p.add_argument("--objective", choices=["min_cost", "min_power", "min_carbon", "max_throughput"],
                    default="min_cost")
-    p.add_argument("--budget", type=float, help="annual budget in USD")
-    p.add_argument("--power-kw", type=float, help="power cap in kW")
+    p.add_argument("--budget", type=non_negative_money, help="annual budget in USD")
+    p.add_argument("--power-kw", type=positive_number, help="power cap in kW")
     p.add_argument("--availability", nargs="+", help="NAME=COUNT accelerators available per type")
-    p.add_argument("--ttft", help="TTFT limit, e.g. '100 ms'")
-    p.add_argument("--itl", help="ITL limit")
-    p.add_argument("--percentile", default="p90", help="percentile the latency limits bound: p50, p90, p99, mean")
-    p.add_argument("--prompt-len", type=int, default=512)
-    p.add_argument("--output-len", type=int, default=256)
-    p.add_argument("--hardware", nargs="+")
+    _serving_options(p)
 
     p = add("parallelism", cmd_parallelism, "best TP x PP x DP split of a training job")
     p.add_argument("model")
@@ -259,14 +349,14 @@ def register(sub, add) -> None:
         else:
             p.add_argument("--points", type=int, default=20)
             p.add_argument("--axes", choices=["carbon", "ttft"], default="carbon")
-            p.add_argument("--plot", help="save the front to this PNG or SVG")
+            p.add_argument("--plot", help="save the front to this .png or .svg file")
 
     p = add("grade", cmd_grade, "grade a capstone submission (YAML) or a folder of them")
     p.add_argument("submission", help="a .yaml file or a folder of them")
     p.add_argument("--problem", help="the capstone variant (YAML); default: the deck's capstone")
     p.add_argument("--exercise8", action="store_true")
-    p.add_argument("--csv", help="batch mode: write the grades here")
-    p.add_argument("--plot", help="batch mode: plot the submissions against the Pareto front")
+    p.add_argument("--csv", help="batch mode: write the grades to this .csv file")
+    p.add_argument("--plot", help="batch mode: plot the submissions against the Pareto front (.png or .svg)")
 
     p = add("dse", cmd_dse, "vectorized design-space search over the roofline grid")
     p.add_argument("model")
@@ -276,5 +366,7 @@ def register(sub, add) -> None:
     p.add_argument("--efficiencies", nargs="+", type=float, default=[0.5])
     p.add_argument("--seq-len", type=int)
     p.add_argument("--objective", default="maximize: throughput")
-    p.add_argument("--constraint", action="append", help="e.g. 'latency < 50' (repeatable)")
+    p.add_argument("--constraint", action="append",
+                   help="e.g. 'latency < 50 ms' (repeatable; write the unit: a plain number is read in the "
+                        "result's own unit, ms for latency)")
     p.add_argument("--top-k", type=int, default=5)

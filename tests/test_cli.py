@@ -3,14 +3,20 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from mlsysim_opt.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, main
 
 
 def run(args, capsys):
     code = main(args)
     return code, capsys.readouterr().out
+
+
+def run_failing(args, capsys):
+    """Exit code and stderr, where errors go (stdout stays empty for scripts)."""
+    code = main(args)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return code, captured.err
 
 
 def test_solve_prints_a_table(capsys):
@@ -32,10 +38,10 @@ def test_infeasible_configuration_exits_1(capsys):
 
 
 def test_unknown_names_exit_2_with_a_suggestion(capsys):
-    code, out = run(["solve", "Llama3_8B", "H10O"], capsys)
-    assert code == EXIT_BAD_INPUT and "H100" in out
-    code, out = run(["solve", "Llama3_8B", "H100", "--batch-size", "0"], capsys)
-    assert code == EXIT_BAD_INPUT and "batch_size" in out
+    code, err = run_failing(["solve", "Llama3_8B", "H10O"], capsys)
+    assert code == EXIT_BAD_INPUT and "H100" in err
+    code, err = run_failing(["solve", "Llama3_8B", "H100", "--batch-size", "0"], capsys)
+    assert code == EXIT_BAD_INPUT and "batch_size" in err
 
 
 def test_audit_exits_0_when_clean(capsys):

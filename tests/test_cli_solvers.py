@@ -23,6 +23,14 @@ def run(args, capsys):
     return code, capsys.readouterr().out
 
 
+def run_failing(args, capsys):
+    """Exit code and stderr, where errors go (stdout stays empty for scripts)."""
+    code = main(args)
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    return code, captured.err
+
+
 def test_what_hardware_serves_llama70b_at_100ms_ttft_and_1000_qps(capsys):
     code, out = run(["synthesize", "Llama3_70B", "--qps", "1000", "--ttft", "100 ms", "--json"], capsys)
     data = json.loads(out)
@@ -78,9 +86,9 @@ def test_fleet_and_dse(capsys):
 
 
 def test_bad_input_exits_2(capsys):
-    code, out = run(["synthesize", "Llama3_70B", "--qps", "-1"], capsys)
-    assert code == EXIT_BAD_INPUT and "qps" in out
-    code, out = run(["parallelism", "Llama3_70B", "--batch-size", "8", "--cluster", "Research_265"], capsys)
-    assert code == EXIT_BAD_INPUT and "Research_256" in out
-    code, out = run(["fleet", "Llama3_8B", "--qps", "10", "--availability", "H100:4"], capsys)
-    assert code == EXIT_BAD_INPUT and "NAME=COUNT" in out
+    code, err = run_failing(["synthesize", "Llama3_70B", "--qps", "-1"], capsys)
+    assert code == EXIT_BAD_INPUT and "qps" in err
+    code, err = run_failing(["parallelism", "Llama3_70B", "--batch-size", "8", "--cluster", "Research_265"], capsys)
+    assert code == EXIT_BAD_INPUT and "Research_256" in err
+    code, err = run_failing(["fleet", "Llama3_8B", "--qps", "10", "--availability", "H100:4"], capsys)
+    assert code == EXIT_BAD_INPUT and "NAME=COUNT" in err

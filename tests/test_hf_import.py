@@ -402,7 +402,7 @@ def test_cli_json_and_errors(tmp_path, capsys):
     assert main(["import-model", str(tmp_path / "nothing-here")]) == EXIT_BAD_INPUT
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "t5"}))
     assert main(["import-model", str(tmp_path)]) == EXIT_BAD_INPUT
-    assert "t5" in capsys.readouterr().out
+    assert "t5" in capsys.readouterr().err
 
 
 def test_cli_imports_from_the_hub_cache(tmp_path, monkeypatch, capsys):

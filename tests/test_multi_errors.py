@@ -101,6 +101,6 @@ def test_cli_prints_every_problem_of_a_problem_file(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"qps": -5, "min_share": 3}))
     code = main(["capstone", "--problem", str(path)])
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert code == EXIT_BAD_INPUT
     assert "bad.yaml.qps" in out and "bad.yaml.min_share" in out

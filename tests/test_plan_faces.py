@@ -100,7 +100,7 @@ def test_cli_csv_dir_writes_the_four_tables(cli_json):
 def test_cli_bad_yaml_names_the_field(tmp_path, changes, field):
     code, out, err = run(["plan", bad_yaml(tmp_path, **changes)])
     assert code == EXIT_BAD_INPUT, out + err
-    assert "error" in out and field in out, out
+    assert "error" in err and field in err, out + err
 
 
 def test_cli_infeasible_plan_exits_1_and_says_why(tmp_path):
@@ -111,10 +111,10 @@ def test_cli_infeasible_plan_exits_1_and_says_why(tmp_path):
 
 
 def test_cli_option_errors_name_the_option():
-    code, out, _ = run(["plan", EXAMPLE, "--pareto", "3", "--window-hours", "12"])
-    assert code == EXIT_BAD_INPUT and "--window-hours" in out
-    code, out, _ = run(["plan", EXAMPLE, "--pareto", "1"])
-    assert code == EXIT_BAD_INPUT and "--pareto" in out
+    code, _, err = run(["plan", EXAMPLE, "--pareto", "3", "--window-hours", "12"])
+    assert code == EXIT_BAD_INPUT and "--window-hours" in err
+    code, _, err = run(["plan", EXAMPLE, "--pareto", "1"])
+    assert code == EXIT_BAD_INPUT and "--pareto" in err
 
 
 def test_cli_windows_report_progress_and_bound_the_optimum(library):
@@ -162,8 +162,8 @@ def test_cli_plot_writes_the_figures(tmp_path):
 
 def test_cli_plot_without_the_plots_module_says_so(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "mlsysim_opt.planning.plots", None)     # as if it were not installed
-    code, out, _ = run(["plan", EXAMPLE, "--plot", tmp_path])
-    assert code == EXIT_BAD_INPUT and "--plot" in out and "plots module" in out, out
+    code, _, err = run(["plan", EXAMPLE, "--plot", tmp_path])
+    assert code == EXIT_BAD_INPUT and "--plot" in err and "plots module" in err, err
 
 
 # ------------------------------------------------------------------------------------------------

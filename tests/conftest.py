@@ -33,3 +33,12 @@ def postgres():
         yield server
     finally:
         server.cleanup()
+
+
+def pytest_collection_finish(session):
+    # A whole run checks every example: start them in the background so that they use the second
+    # core while the in-process tests use this one (each test still awaits its own script's run).
+    from example_runs import prefetch
+    scripts = [item.callspec.params["script"] for item in session.items if item.originalname == "test_example_runs"]
+    if len(scripts) > 1:
+        prefetch([getattr(script, "stem", str(script)) for script in scripts])

@@ -1,7 +1,8 @@
 """Independent solves run side by side on Dask distributed: scenario studies, Pareto points and the
 windows of a long horizon.
 
-``cluster`` chooses where: ``None`` runs the solves one after another in this process; ``"local"``
+``cluster`` chooses where: ``None`` runs the solves one after another in this process, or, inside a
+task running on a Dask worker (a service job), on that worker's cluster; ``"local"``
 starts a local Dask cluster (one single-threaded worker process per core, since HiGHS is given one
 thread each); a scheduler address (``"tcp://host:8786"``) uses a running cluster of many machines;
 a ``distributed.Client`` is used as it is. Results come back in the order the tasks were given,
@@ -21,9 +22,15 @@ Cluster = Any
 
 @contextmanager
 def client_for(cluster: Cluster, workers: int | None = None) -> Iterator[Any]:
-    """A Dask client for ``cluster`` (None: no client), closed afterwards when made here."""
+    """A Dask client for ``cluster`` (None: no client, or the cluster of the Dask task this runs
+    in), closed afterwards when made here."""
     if cluster is None:
-        yield None
+        if not _inside_dask_task():
+            yield None
+            return
+        from distributed import worker_client
+        with worker_client() as client:   # leaves the worker's thread to the solves while it waits
+            yield client
         return
     try:
         from distributed import Client, LocalCluster
@@ -45,6 +52,15 @@ def client_for(cluster: Cluster, workers: int | None = None) -> Iterator[Any]:
         return
     raise InputError("cluster", cluster, "must be None, 'local', a scheduler address or a distributed.Client",
                      "e.g. cluster='local' or cluster='tcp://scheduler:8786'")
+
+
+def _inside_dask_task() -> bool:
+    try:
+        from distributed import get_worker
+        get_worker()
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 def map_solves(function: Callable, tasks: Sequence, *, cluster: Cluster = None, workers: int | None = None,

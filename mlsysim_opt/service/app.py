@@ -13,6 +13,8 @@ Adding a capability: register its job kind in ``jobs.py`` and add one line to ``
 Every kind is also reachable as ``POST /jobs {"kind": ..., "params": ...}``.
 """
 import asyncio
+import base64
+import json
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,22 +24,25 @@ from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
-from pydantic import Field, ValidationError, create_model
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
+from ..databases import masked
 from ..errors import MlsysimError
 from ..types import CNNWorkload, HardwareNode, TransformerWorkload
+from . import auth as _auth
 from . import capabilities as _capabilities
 from . import jobs as _jobs
 from . import plots as _plots
 from . import records as _records
+from .auth import Caller
 from .config import ServiceConfig
 from .errors import ApiError, ErrorBody, from_library_error, validation_problems
 from .schemas import (RECORD_REFS, AuditJSON, Health, JobInfo, JobKindInfo, JobRequest, RegistryEntry,
-                      RegistryListing, RequestModel, record_schema)
-from .store import TERMINAL, JobStore, QueueFull, StoreUnavailable, open_store
-from .workers import WorkerPool
+                      RegistryListing, record_schema)
+from .store import TERMINAL, JobStore, QueueFull, SQLiteJobStore, StoreUnavailable, open_store
+from .executor import JobExecutor
 
 log = logging.getLogger("mlsysim_opt.service")
 
@@ -71,27 +76,33 @@ CAPABILITIES = [
 ]
 
 ERRORS = {status: {"model": ErrorBody, "description": text} for status, text in (
+    (401, "no valid API key (see WWW-Authenticate)"), (403, "the API key lacks the scope this route needs"),
     (404, "unknown name (with suggestions) or job"), (413, "grid or body larger than the server's limit"),
     (422, "invalid input: each problem's field path, rule and bad value"))}
 
 
 class Service:
-    """The server's state: settings, job store and worker pool."""
+    """The server's state: settings, job store and the executor running jobs on Dask."""
 
     def __init__(self, config: ServiceConfig):
         self.config = config.resolved()
         self.limits = _jobs.Limits(max_grid=self.config.max_grid, job_timeout=self.config.job_timeout)
         self.kinds = _jobs.enabled_kinds(self.config.enable_test_jobs)
         self.store: Optional[JobStore] = None
-        self.pool: Optional[WorkerPool] = None
+        self.reader: Optional[JobStore] = None
+        """A second connection to the store for job lookups (GET /jobs/{id}, waits), so that they never
+        queue behind the supervisor's writes (a sweep's result of megabytes takes tens of ms)."""
+        self.pool: Optional[JobExecutor] = None
         self.problems: list[str] = []
 
     def start(self) -> None:
         _jobs.warm_up()
         self.store = open_store(self.config.db)
+        self.reader = open_store(self.config.db)
         self.problems = _records.load_custom(self.store)
-        self.pool = WorkerPool(self.store, self.config.workers, test_jobs=self.config.enable_test_jobs,
-                               max_attempts=self.config.max_attempts, on_heartbeat=self._load_shared_records)
+        self.pool = JobExecutor(self.store, self.config.workers, address=self.config.dask,
+                                worker_memory=self.config.worker_memory, test_jobs=self.config.enable_test_jobs,
+                                max_attempts=self.config.max_attempts, on_heartbeat=self._load_shared_records)
         self.pool.start()
 
     def _load_shared_records(self) -> None:
@@ -104,6 +115,8 @@ class Service:
     def stop(self) -> None:
         if self.pool is not None:
             self.pool.stop()
+        if self.reader is not None:
+            self.reader.close()
         if self.store is not None:
             self.store.close()
 
@@ -117,7 +130,7 @@ class Service:
             raise from_library_error(exc, _request_field(exc, params)) from None
         return Response(_jobs.to_json_text(result), media_type="application/json")
 
-    def submit(self, kind: _jobs.JobKind, params, timeout_s: float | None = None):
+    def submit(self, kind: _jobs.JobKind, params, timeout_s: float | None = None, owner: str | None = None):
         if kind.admit:
             kind.admit(params, self.limits)
         try:
@@ -131,7 +144,7 @@ class Service:
         key = _jobs.cache_key(kind.name, canonical)
         try:
             job, cached = self.store.submit(kind.name, key, canonical, timeout_s or self.config.job_timeout,
-                                            max_queue=self.config.max_queue)
+                                            max_queue=self.config.max_queue, submitter=owner)
         except QueueFull:
             raise ApiError(503, "overloaded", f"{self.config.max_queue} jobs are already waiting; retry later",
                            limit=self.config.max_queue, headers={"Retry-After": "5"}) from None
@@ -139,13 +152,29 @@ class Service:
             self.pool.wake()
         return job, cached
 
-    async def run_and_wait(self, kind: _jobs.JobKind, params) -> Response:
-        job, cached = await asyncio.to_thread(self.submit, kind, params)
-        await self.pool.wait_for(job.id, job.timeout_s + 10.0)
-        job = self.store.get(job.id)
+    async def find(self, job_id: str):
+        """The job, read on the reader connection: a SQLite lookup takes tens of microseconds and
+        never waits for a writer (WAL), so it runs on the event loop; a database across the network
+        is asked from a thread. A connection broken by a database outage fails once, then reconnects:
+        that first failure is retried at once, as the main connection has usually met it already."""
+        try:
+            return await self._read_job(job_id)
+        except StoreUnavailable:
+            return await self._read_job(job_id)
+
+    async def _read_job(self, job_id: str):
+        if isinstance(self.reader, SQLiteJobStore):
+            return self.reader.get(job_id)
+        return await asyncio.to_thread(self.reader.get, job_id)
+
+    async def run_and_wait(self, kind: _jobs.JobKind, params, owner: str | None = None) -> Response:
+        job, cached = await asyncio.to_thread(self.submit, kind, params, None, owner)
+        await self.pool.wait_for(job.id, job.timeout_s + 10.0, self.find)
+        job = await self.find(job.id)
         headers = {"X-Job-Id": job.id, "X-Cache": "hit" if cached else "miss"}
         if job.status == "succeeded":
-            return Response(self.store.result(job.id), media_type="application/json", headers=headers)
+            result = await asyncio.to_thread(self.store.result, job.id)
+            return Response(result, media_type="application/json", headers=headers)
         if job.status in ("failed", "cancelled"):
             error = dict(job.error or {})
             status = int(error.pop("status", 500))
@@ -173,18 +202,20 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     app.state.service = service
     _install_errors(app)
     app.add_middleware(BodyLimit, limit=service.config.max_body_bytes)
+    _auth.install(app, service.config, lambda: service.store)   # Host allow-list, CORS, API keys
 
     # -- health and audit ------------------------------------------------------------------------
     @app.get("/health", response_model=Health, tags=["service"])
     async def health():
         counts = service.store.counts() if service.store else {}
         return {"status": "ok", "version": __version__, "workers": service.pool.status() if service.pool else {},
-                "jobs": counts, "db": service.config.db, "test_jobs": service.config.enable_test_jobs,
+                "jobs": counts, "db": service.store.location if service.store else masked(service.config.db),
+                "test_jobs": service.config.enable_test_jobs,
                 "notes": service.problems,
                 "limits": {"max_grid": service.config.max_grid, "job_timeout_s": service.config.job_timeout,
                            "max_queue": service.config.max_queue, "max_body_bytes": service.config.max_body_bytes}}
 
-    @app.get("/audit", response_model=AuditJSON, tags=["registry"],
+    @app.get("/audit", response_model=AuditJSON, tags=["registry"], dependencies=[_auth.READ],
              summary="Check every registry value has a unit of the right dimension and a source")
     def audit():
         from ..catalog import audit_provenance
@@ -193,19 +224,29 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
                 "sources": report.sources_used, "problems": report.problems}
 
     # -- registry --------------------------------------------------------------------------------
-    @app.get("/registry", tags=["registry"], summary="Registry kinds and their record counts")
+    @app.get("/registry", tags=["registry"], summary="Registry kinds and their record counts",
+             dependencies=[_auth.READ])
     async def registry_kinds():
         return {"kinds": {kind: len(ns) for kind, ns in _records.KINDS.items()}}
 
-    @app.get("/registry/{kind}", response_model=RegistryListing, tags=["registry"], responses=ERRORS)
+    @app.get("/registry/{kind}", response_model=RegistryListing, tags=["registry"], responses=ERRORS,
+             dependencies=[_auth.READ])
     async def registry_list(kind: str):
         items = _library(_records.entries, kind, field="kind")
         return {"kind": kind, "count": len(items), "records": items}
 
-    @app.get("/registry/{kind}/{name}", response_model=RegistryEntry, tags=["registry"], responses=ERRORS)
+    @app.get("/registry/{kind}/{name}", response_model=RegistryEntry, tags=["registry"], responses=ERRORS,
+             dependencies=[_auth.READ])
     async def registry_get(kind: str, name: str):
         _library(_records.namespace, kind, field="kind")
         return _library(_records.entry, kind, name, field="name")
+
+    @app.delete("/registry/{kind}/{name}", status_code=204, response_class=Response, tags=["registry"],
+                responses=ERRORS, summary="Delete a record this API key added (shipped records cannot be deleted)")
+    def registry_delete(kind: str, name: str, caller: Caller = _auth.ADMIN):
+        _library(_records.namespace, kind, field="kind")
+        _records.delete_custom(kind, name, caller.owner, service.store)
+        return Response(status_code=204)
 
     for kind, record_types in (("hardware", (HardwareNode,)), ("models", (TransformerWorkload, CNNWorkload))):
         _add_record_route(app, service, kind, record_types)
@@ -218,7 +259,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
     # -- jobs ------------------------------------------------------------------------------------
     @app.post("/jobs", response_model=JobInfo, status_code=202, tags=["jobs"], responses=ERRORS,
               summary="Submit a job; identical requests are answered by the earlier job (status 200, cached)")
-    def submit_job(request: JobRequest):
+    def submit_job(request: JobRequest, caller: Caller = _auth.SUBMIT):
         kind = service.kinds.get(request.kind)
         if kind is None:
             from ..errors import UnknownNameError
@@ -229,29 +270,31 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
             problems = [{**p, "field": f"params.{p['field']}" if p["field"] not in ("", "body") else "params"}
                         for p in validation_problems(exc.errors(), drop_first=())]
             raise ApiError(422, "invalid_input", f"invalid params for job kind {kind.name!r}", problems) from None
-        job, cached = service.submit(kind, params, request.timeout_s)
+        job, cached = service.submit(kind, params, request.timeout_s, caller.owner)
         return JSONResponse(job.info(cached), status_code=200 if cached else 202,
                             headers={"Location": f"/jobs/{job.id}"})
 
     @app.get("/jobs", response_model=list[JobInfo], tags=["jobs"], summary="Recent jobs, newest first")
     def list_jobs(status: Optional[Literal["queued", "running", "succeeded", "failed", "cancelled"]] = None,
-                  limit: int = Query(100, ge=1, le=1000)):
-        return [j.info() for j in service.store.list(status, limit)]
+                  limit: int = Query(100, ge=1, le=1000), caller: Caller = _auth.READ):
+        return [j.info() for j in service.store.list(status, limit, submitter=caller.owner)]
 
-    @app.get("/jobs/kinds", response_model=list[JobKindInfo], tags=["jobs"], summary="Job kinds and their parameters")
+    @app.get("/jobs/kinds", response_model=list[JobKindInfo], tags=["jobs"], summary="Job kinds and their parameters",
+             dependencies=[_auth.READ])
     async def job_kinds():
         return [{"kind": k.name, "description": k.description, "params_schema": k.params.model_json_schema()}
                 for k in service.kinds.values()]
 
     @app.get("/jobs/{job_id}", response_model=JobInfo, tags=["jobs"], responses=ERRORS)
-    def get_job(job_id: str):
-        return _job_or_404(service, job_id).info()
+    async def get_job(job_id: str, caller: Caller = _auth.READ):
+        # polled by every waiting client: no thread hop, no wait behind the supervisor's writes
+        return JSONResponse(_found(await service.find(job_id), job_id, caller).info())
 
     @app.get("/jobs/{job_id}/result", tags=["jobs"],
              responses={**ERRORS, 409: {"model": ErrorBody, "description": "the job has not succeeded"},
                         200: {"description": "the result's JSON (the kind's result schema, see GET /jobs/kinds)"}})
-    def get_job_result(job_id: str):
-        job = _job_or_404(service, job_id)
+    def get_job_result(job_id: str, caller: Caller = _auth.READ):
+        job = _job_or_404(service, job_id, caller)
         if job.status != "succeeded":
             detail = f"; {job.error.get('message')}" if job.error else ""
             raise ApiError(409, "not_ready" if job.status in ("queued", "running") else "job_failed",
@@ -260,7 +303,8 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
     @app.delete("/jobs/{job_id}", response_model=JobInfo, tags=["jobs"],
                 responses={**ERRORS, 409: {"model": ErrorBody, "description": "the job had already finished"}})
-    def cancel_job(job_id: str):
+    def cancel_job(job_id: str, caller: Caller = _auth.SUBMIT):
+        _job_or_404(service, job_id, caller)           # another key's job is as unknown as a wrong id
         before = service.store.cancel(job_id)
         if before is None:
             raise ApiError(404, "not_found", f"no job {job_id!r}",
@@ -299,9 +343,12 @@ def _request_field(exc: Exception, params) -> str:
     return ""
 
 
-def _job_or_404(service: Service, job_id: str):
-    job = service.store.get(job_id)
-    if job is None:
+def _job_or_404(service: Service, job_id: str, caller: Caller):
+    return _found(service.store.get(job_id), job_id, caller)
+
+
+def _found(job, job_id: str, caller: Caller):
+    if job is None or not _auth.owns(caller, job.submitter):
         raise ApiError(404, "not_found", f"no job {job_id!r}",
                        [{"field": "job_id", "rule": "must be the id of a job", "value": job_id}])
     return job
@@ -314,19 +361,20 @@ def _add_capability(app: FastAPI, service: Service, capability: Capability) -> N
     if kind.result_model is not None:
         responses[200] = {"model": kind.result_model, "description": "the result"}
     if capability.mode == "inline" and capability.on_event_loop:
-        async def endpoint(params: Params):
+        async def endpoint(params: Params, caller: Caller = _auth.READ):
             return service.inline(kind, params)
     elif capability.mode == "inline":
-        async def endpoint(params: Params):
+        async def endpoint(params: Params, caller: Caller = _auth.READ):
             if capability.as_job_when is not None and capability.as_job_when(params):
-                return await service.run_and_wait(kind, params)
+                _auth.demand(caller, "submit")           # a large request becomes a job
+                return await service.run_and_wait(kind, params, caller.owner)
             return await asyncio.to_thread(service.inline, kind, params)
     else:
         responses[202] = {"model": JobInfo, "description": "still queued after the wait: poll the job"}
         responses[504] = {"model": ErrorBody, "description": "the job exceeded its time limit"}
 
-        async def endpoint(params: Params):
-            return await service.run_and_wait(kind, params)
+        async def endpoint(params: Params, caller: Caller = _auth.SUBMIT):
+            return await service.run_and_wait(kind, params, caller.owner)
     app.add_api_route(capability.path, endpoint, methods=["POST"], summary=capability.summary, tags=["compute"],
                       responses=responses, name=capability.kind, description=kind.params.__doc__)
 
@@ -336,13 +384,14 @@ def _add_record_route(app: FastAPI, service: Service, kind: str, record_types: t
     schema = refs[0] if len(refs) == 1 else {"oneOf": refs}
     RECORD_BODIES[f"/registry/{kind}"] = schema
 
-    def add_record(body: dict[str, Any] = Body(...)):
-        entry = _records.add_custom(kind, body, service.config.max_custom_records, service.store)
+    def add_record(body: dict[str, Any] = Body(...), caller: Caller = _auth.ADMIN):
+        entry = _records.add_custom(kind, body, service.config.max_custom_records, service.store, owner=caller.owner)
         return JSONResponse(entry, status_code=201)
 
     app.add_api_route(f"/registry/{kind}", add_record, methods=["POST"], status_code=201, tags=["registry"],
                       response_model=RegistryEntry, name=f"add_{kind}",
-                      responses={**ERRORS, 409: {"model": ErrorBody, "description": "the name is taken"}},
+                      responses={**ERRORS, 409: {"model": ErrorBody, "description": "the name is taken, or the "
+                                                                                    "server holds its most records"}},
                       summary=f"Add a {kind} record to this server (kept across restarts)")
 
 
@@ -350,149 +399,140 @@ RECORD_BODIES: dict[str, dict] = {}
 """Request-body schema of the routes that take a record (the record classes' own schemas)."""
 
 
-class RooflinePlotRequest(RequestModel):
-    """Roofline of one or more workloads on one or more accelerators, as PNG or SVG."""
+RooflinePlotRequest = _capabilities.RooflinePlotRequest
+SweepPlotRequest = _capabilities.SweepPlotRequest
+PLOT_POINTS = _capabilities.PLOT_POINTS
+"""Most markers in one roofline plot (see bounds.py)."""
 
-    models: list[Any] = Field(..., min_length=1, max_length=20, json_schema_extra={"x-record-kind": "models"})
-    hardware: list[Any] = Field(..., min_length=1, max_length=20, json_schema_extra={"x-record-kind": "hardware"})
-    batch_sizes: list[int] = Field([1, 8, 64, 512], min_length=1, max_length=20)
-    precision: str = "fp16"
-    efficiency: float = 0.5
-    seq_len: Optional[int] = None
-    is_training: bool = False
-    format: Literal["png", "svg"] = "png"
-
-
-SweepPlotRequest = create_model(
-    "SweepPlotRequest", __base__=_jobs.SweepRequest,
-    __doc__="Heat map of one sweep column over two grid axes (best value over the other axes), PNG or SVG.",
-    value=(str, Field("throughput_per_s", description="the column shown, e.g. throughput_per_s, latency_s, mfu")),
-    rows=(str, Field("hardware", description="grid axis down the side")),
-    cols=(str, Field("batch_size", description="grid axis across")),
-    log=(bool, Field(True, description="logarithmic colour scale")),
-    format=(Literal["png", "svg"], "png"))
-
-PLOT_POINTS = 400
-"""Most markers in one roofline plot (beyond that it is unreadable and slow to draw)."""
+PLOT_KINDS = {"roofline": "roofline_plot", "sweep": "sweep_plot", "pareto": "pareto_plot"}
+"""Plot route -> the job kind that draws it in a worker process."""
 
 
 def _add_plot_routes(app: FastAPI, service: Service) -> None:
     media = {"content": {m: {} for m in _plots.FORMATS.values()}, "description": "the image"}
+    responses = {200: media, **ERRORS, 202: {"model": JobInfo, "description": "still queued after the wait"},
+                 504: {"model": ErrorBody, "description": "the plot exceeded the job time limit"}}
 
-    def roofline(req: RooflinePlotRequest) -> Response:
-        n = len(req.models) * len(req.hardware) * len(req.batch_sizes)
-        if n > PLOT_POINTS:
-            raise ApiError(413, "grid_too_large", f"{n} points is more than one plot shows ({PLOT_POINTS})",
-                           [{"field": "models x hardware x batch_sizes", "rule": f"must be at most {PLOT_POINTS}",
-                             "value": n}], limit=PLOT_POINTS)
-        models = [_records.resolve_workload(m, f"models[{i}]") for i, m in enumerate(req.models)]
-        hws = [_records.resolve_hardware(h, f"hardware[{i}]") for i, h in enumerate(req.hardware)]
-        try:
-            image = _plots.roofline_plot(models, hws, batch_sizes=req.batch_sizes, precision=req.precision,
-                                         efficiency=req.efficiency, seq_len=req.seq_len, is_training=req.is_training,
-                                         fmt=req.format)
-        except Exception as exc:
-            raise from_library_error(exc) from None
-        return Response(image, media_type=_plots.FORMATS[req.format])
+    async def draw(plot: str, req, caller: Caller) -> Response:
+        """The plot's job, waited for; its image (decoded from the job result), or the job's answer
+        as it is (an error, or 202 while still queued)."""
+        answer = await service.run_and_wait(service.kinds[PLOT_KINDS[plot]], req, caller.owner)
+        if answer.status_code != 200:
+            return answer
+        result = json.loads(answer.body)
+        headers = {k: v for k, v in answer.headers.items() if k.lower().startswith("x-")}
+        return Response(base64.b64decode(result["image_base64"]), media_type=result["media_type"], headers=headers)
 
-    @app.get("/plots/roofline", tags=["plots"], responses={200: media, **ERRORS},
+    @app.get("/plots/roofline", tags=["plots"], responses=responses,
              summary="Roofline plot; repeat model= and hardware= for several")
-    def roofline_get(model: list[str] = Query(..., max_length=20), hardware: list[str] = Query(..., max_length=20),
-                     batch_sizes: list[int] = Query([1, 8, 64, 512], max_length=20), precision: str = "fp16",
-                     efficiency: float = 0.5, seq_len: Optional[int] = None, is_training: bool = False,
-                     format: Literal["png", "svg"] = "png"):
+    async def roofline_get(model: list[str] = Query(..., max_length=20), hardware: list[str] = Query(..., max_length=20),
+                           batch_sizes: list[int] = Query([1, 8, 64, 512], max_length=20), precision: str = "fp16",
+                           efficiency: float = 0.5, seq_len: Optional[int] = None, is_training: bool = False,
+                           format: Literal["png", "svg"] = "png", caller: Caller = _auth.READ):
         try:
             req = RooflinePlotRequest(models=model, hardware=hardware, batch_sizes=batch_sizes, precision=precision,
                                       efficiency=efficiency, seq_len=seq_len, is_training=is_training, format=format)
         except ValidationError as exc:
             raise ApiError(422, "invalid_input", "invalid plot request",
                            [{**p, "field": f"query.{p['field']}"} for p in validation_problems(exc.errors(), ())])
-        return roofline(req)
+        return await draw("roofline", req, caller)
 
-    @app.post("/plots/roofline", tags=["plots"], responses={200: media, **ERRORS}, summary="Roofline plot")
-    def roofline_post(req: RooflinePlotRequest):
-        return roofline(req)
+    @app.post("/plots/roofline", tags=["plots"], responses=responses, summary="Roofline plot")
+    async def roofline_post(req: RooflinePlotRequest, caller: Caller = _auth.READ):
+        return await draw("roofline", req, caller)
 
-    @app.post("/plots/pareto", tags=["plots"], responses={200: media, **ERRORS},
+    @app.post("/plots/pareto", tags=["plots"], responses=responses,
               summary="The capstone's exact Pareto front with its knee and optimum marked")
-    def pareto_post(req: _capabilities.ParetoPlotRequest):
-        import tempfile
-        from pathlib import Path
-        from ..formulations.capstone import solve_capstone
-        from ..formulations.pareto import pareto_front, plot_front
-        try:
-            problem = _capabilities.problem_from(req.problem)
-            front = pareto_front(problem, points=req.points, axes=req.axes)
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp) / f"front.{req.format}"
-                plot_front(front, str(path), chosen=solve_capstone(problem))
-                image = path.read_bytes()
-        except Exception as exc:
-            raise from_library_error(exc) from None
-        return Response(image, media_type=_plots.FORMATS[req.format])
+    async def pareto_post(req: _capabilities.ParetoPlotRequest, caller: Caller = _auth.READ):
+        return await draw("pareto", req, caller)
 
-    @app.post("/plots/sweep", tags=["plots"], responses={200: media, **ERRORS},
+    @app.post("/plots/sweep", tags=["plots"], responses=responses,
               summary="Heat map of a sweep (e.g. hardware x batch -> throughput)")
-    def sweep_post(req: SweepPlotRequest):
-        _jobs.admit_sweep(req, service.limits)
-        try:
-            name, frame = _jobs.sweep_frame(req)
-            image = _plots.sweep_heatmap(frame, value=req.value, rows=req.rows, cols=req.cols, fmt=req.format,
-                                         log=req.log, title=f"{name}: {req.value}")
-        except Exception as exc:
-            raise from_library_error(exc) from None
-        return Response(image, media_type=_plots.FORMATS[req.format])
+    async def sweep_post(req: SweepPlotRequest, caller: Caller = _auth.READ):
+        return await draw("sweep", req, caller)
 
 
 # ------------------------------------------------------------------------------------------------
 # Errors
 
 
+class ErrorResponse(JSONResponse):
+    """An error body as ASCII JSON: it may echo a client's bad value, which need not be encodable
+    as UTF-8 (an unpaired surrogate sent as a \\u escape)."""
+
+    def render(self, content) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError):
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return ErrorResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
         problems = validation_problems(exc.errors())
         summary = "; ".join(f"{p['field']} {p['rule']}" for p in problems[:5])
-        return JSONResponse({"error": "invalid_input", "message": f"{len(problems)} problem(s): {summary}",
+        return ErrorResponse({"error": "invalid_input", "message": f"{len(problems)} problem(s): {summary}",
                              "problems": problems}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 400:  # the framework could not parse the body (e.g. nested too deeply)
-            return JSONResponse({"error": "invalid_input", "message": f"unreadable request body: {exc.detail}",
+            return ErrorResponse({"error": "invalid_input", "message": f"unreadable request body: {exc.detail}",
                                  "problems": [{"field": "body", "rule": "must be a JSON document nested at most "
                                                                          "20 levels deep"}]}, status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse({"error": code, "message": f"{request.method} {request.url.path}: {exc.detail}",
+        return ErrorResponse({"error": code, "message": f"{request.method} {request.url.path}: {exc.detail}",
                              "problems": []}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(MlsysimError)
     async def library_error(request: Request, exc: MlsysimError):
         api = from_library_error(exc)
-        return JSONResponse(api.body(), status_code=api.status)
+        return ErrorResponse(api.body(), status_code=api.status)
 
     @app.exception_handler(StoreUnavailable)
     async def store_unavailable(request: Request, exc: StoreUnavailable):
         log.error("job store unavailable on %s %s: %s", request.method, request.url.path, exc)
-        return JSONResponse({"error": "unavailable", "problems": [], "message": f"{exc}; retry shortly"},
+        return ErrorResponse({"error": "unavailable", "problems": [], "message": f"{exc}; retry shortly"},
                             status_code=503, headers={"Retry-After": "2"})
 
     @app.exception_handler(RecursionError)
     async def too_deep(request: Request, exc: RecursionError):
-        return JSONResponse({"error": "invalid_input", "message": "the request body is nested too deeply",
+        return ErrorResponse({"error": "invalid_input", "message": "the request body is nested too deeply",
                              "problems": [{"field": "body", "rule": "must be nested at most 20 levels"}]},
                             status_code=422)
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception):
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse({"error": "internal_error", "problems": [],
-                             "message": f"{type(exc).__name__}: the server could not answer this request"},
-                            status_code=500)
+    app.add_middleware(AnswerUnexpected)
+
+
+class AnswerUnexpected:
+    """A bug is answered with 500 and an ErrorBody, and the connection stays usable. (The framework's
+    last-resort handler re-raises after answering, and the HTTP server then resets the keep-alive
+    connection, failing the client's next request too.)"""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracked(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:  # half an answer is out: only closing the connection can end it
+                raise
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            body = {"error": "internal_error", "problems": [],
+                    "message": f"{type(exc).__name__}: the server could not answer this request"}
+            await ErrorResponse(body, status_code=500)(scope, receive, send)
 
 
 class BodyLimit:

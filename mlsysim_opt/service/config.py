@@ -55,6 +55,11 @@ class ServiceConfig:
     """Most hardware/model records clients may add to one server."""
     max_attempts: int = 2
     """A job whose worker process dies is run at most this many times (retried once by default)."""
+    dask: str | None = None
+    """Scheduler address of a running Dask cluster (``tcp://host:8786``) to run jobs on; None starts
+    a local cluster of ``workers`` processes."""
+    worker_memory: str = "2GiB"
+    """Memory limit of each local worker process; its nanny restarts a worker that goes past it."""
     enable_test_jobs: bool = False
     """Enable the test-only job kinds (sleep, crash)."""
     http: str = "auto"
@@ -62,6 +67,14 @@ class ServiceConfig:
     ``auto`` (httptools when importable)."""
     loop: str = "auto"
     """Event loop: ``uvloop`` (installed with the package except on Windows), ``asyncio`` or ``auto``."""
+    allowed_hosts: tuple[str, ...] = ()
+    """``Host`` names answered besides localhost, 127.0.0.1, ::1 and ``host``; ``*`` answers any."""
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the API (CORS); none by default."""
+    allow_unauthenticated: bool = False
+    """Serve beyond loopback without API keys (every request then has every scope)."""
+    require_keys: bool = False
+    """Refuse requests without a valid API key even while no key exists."""
 
     def resolved(self) -> "ServiceConfig":
         """The same settings with defaults filled in and the test-jobs environment switch applied."""

@@ -34,7 +34,7 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="stable code: invalid_input, unknown_name, not_found, grid_too_large, "
                                    "payload_too_large, conflict, overloaded, unavailable, timeout, job_failed, "
-                                   "internal_error")
+                                   "internal_error, unauthorized, forbidden, host_not_allowed, record_limit")
     message: str
     problems: list[Problem] = Field(default_factory=list)
     suggestions: list[str] = Field(default_factory=list, description="close matches of an unknown name")

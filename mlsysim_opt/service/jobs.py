@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, PrivateAttr, create_model, model_validato
 
 from ..engine import Engine
 from ..results import PerformanceProfile, Result, finite_values
+from .bounds import MEMORY_BUDGET_BYTES, check_points
 from .errors import ApiError
 from .records import portable, resolve_hardware, resolve_workload
 from .schemas import (MAX_LIST, RequestModel, SweepTable, hardware_field, json_form, signature_model,
@@ -37,6 +38,8 @@ class Limits:
 
     max_grid: int
     job_timeout: float
+    memory_budget: int = MEMORY_BUDGET_BYTES
+    """Most memory one grid may be estimated to need (see bounds.py)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class JobKind:
     description: str
     result_model: Optional[type[BaseModel]] = None
     refs: Mapping[str, str] = field(default_factory=dict)
-    """Parameters that name registry records: field -> registry kind ("hardware" or "models")."""
+    """Parameters that name registry records: field (a dotted path for a nested one, e.g.
+    "problem.hardware") -> registry kind ("hardware" or "models")."""
     admit: Optional[Callable[[Any, Limits], None]] = None
     """Raises ApiError when a request exceeds the server's limits (checked before queueing)."""
     test_only: bool = False
@@ -77,10 +81,20 @@ def canonical_params(kind: JobKind, params: BaseModel) -> str:
     added to this server replaced by the records themselves, so the job runs anywhere and its
     cache key changes when the record does."""
     data = params.model_dump(mode="json")
-    for name, registry_kind in kind.refs.items():
-        if data.get(name) is not None:
-            data[name] = portable(registry_kind, data[name], name)
+    for path, registry_kind in kind.refs.items():
+        holder, name = _holder(data, path)
+        if holder is not None and holder.get(name) is not None:
+            holder[name] = portable(registry_kind, holder[name], path)
     return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _holder(data: dict, path: str) -> tuple[dict | None, str]:
+    """The object holding the field at dotted ``path`` ("problem.hardware") and the field's name;
+    (None, name) when the request has no object there."""
+    *parents, name = path.split(".")
+    for part in parents:
+        data = data.get(part) if isinstance(data, dict) else None
+    return (data if isinstance(data, dict) else None), name
 
 
 def cache_key(kind: str, canonical: str) -> str:
@@ -177,18 +191,11 @@ def grid_points(p) -> int:
             * len(p.seq_lens))
 
 
+SWEEP_GRID_FIELD = "hardware_list x precisions x batch_sizes x efficiencies x seq_lens"
+
+
 def admit_sweep(p, limits: Limits) -> None:
-    n = grid_points(p)
-    if n > limits.max_grid:
-        raise ApiError(413, "grid_too_large",
-                       f"the grid has {n:,} points; this server evaluates at most {limits.max_grid:,} per sweep",
-                       [{"field": "hardware_list x precisions x batch_sizes x efficiencies x seq_lens",
-                         "rule": f"must have at most {limits.max_grid} points", "value": n,
-                         "fix": "split the sweep into several requests, or start the server with a larger --max-grid"}],
-                       limit=limits.max_grid)
-    if n == 0:
-        raise ApiError(422, "invalid_input", "the grid is empty",
-                       [{"field": "precisions", "rule": "every list must have at least one value", "value": 0}])
+    check_points("sweep", grid_points(p), SWEEP_GRID_FIELD, limits)
 
 
 def sweep_frame(p, progress: Progress | None = None):

@@ -44,7 +44,7 @@ class LocalServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 90.0, wait_workers: bool = True) -> "LocalServer":
+    def start(self, timeout: float = 180.0, wait_workers: bool = True) -> "LocalServer":
         import httpx
         for attempt in range(3):
             self.port = self.port if (self.port and attempt == 0) else free_port()

@@ -87,17 +87,47 @@ def roofline_figure(roofs: Sequence[Roof], points: Sequence[RooflinePoint], *, t
         color = colors.get(p.roof, "k")
         ax.scatter([p.intensity], [p.attained], s=36, zorder=3, edgecolors=color,
                    facecolors=color if p.feasible else "none", marker="o" if p.bottleneck == "Memory" else "s")
-        ax.annotate(p.label, (p.intensity, p.attained), textcoords="offset points", xytext=(4, -10), fontsize=7)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
     ax.set_xlabel("arithmetic intensity (FLOP/byte)")
-    ax.set_ylabel("attained FLOP/s")
+    ax.set_ylabel("attained compute (FLOP/s)")
     ax.set_title(title or "Roofline (dotted: datasheet peak; circles memory-bound, squares compute-bound; "
                           "hollow: does not fit)", fontsize=9)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7, loc="lower right")
+    _label_points(ax, points)
     return fig
+
+
+def _label_points(ax, points: Sequence[RooflinePoint]) -> None:
+    """Names each workload point once, where it does not collide with a label already placed: a
+    label goes to the first free spot around its point (right, left, above, below, further out);
+    a point with no free spot near it stays unlabelled rather than overprinted (its workload is
+    named at its neighbours, which sit at the same intensity on other roofs)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(ax.figure)
+    ax.figure.draw_without_rendering()                     # final layout and limits: pixel boxes hold
+    renderer = ax.figure.canvas.get_renderer()
+    placed = [_box(ax.get_legend().get_window_extent(renderer))] if ax.get_legend() else []
+    offsets = [(5, 3), (-5, 3), (5, -11), (-5, -11), (0, 10), (0, -16), (14, 12), (-14, 12), (14, -20), (-14, -20)]
+    for p in sorted(points, key=lambda q: (q.intensity, -q.attained)):
+        for dx, dy in offsets:
+            text = ax.annotate(p.label, (p.intensity, p.attained), textcoords="offset points", xytext=(dx, dy),
+                               fontsize=7, ha="left" if dx >= 0 else "right")
+            mine = _box(text.get_window_extent(renderer))
+            if not any(_overlap(mine, other) for other in placed):
+                placed.append(mine)
+                break
+            text.remove()
+
+
+def _box(extent) -> tuple[float, float, float, float]:
+    return extent.x0 - 1, extent.y0 - 1, extent.x1 + 1, extent.y1 + 1
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def roofline_plot(models, hardware, *, batch_sizes: Sequence[int] = (1, 8, 64, 512), precision: str = "fp16",
@@ -108,6 +138,10 @@ def roofline_plot(models, hardware, *, batch_sizes: Sequence[int] = (1, 8, 64, 5
     roofs, points = roofline_data(models, hardware, batch_sizes=batch_sizes, precision=precision,
                                   efficiency=efficiency, seq_len=seq_len, is_training=is_training)
     return _emit(roofline_figure(roofs, points, title=title), fmt, out)
+
+
+HEATMAP_MAX_INCHES = (30.0, 20.0)
+"""Largest heat map drawn (width, height in inches at 120 dpi): 3600 x 2400 pixels."""
 
 
 def sweep_heatmap(frame, *, value: str = "throughput_per_s", rows: str = "hardware", cols: str = "batch_size",
@@ -125,16 +159,18 @@ def sweep_heatmap(frame, *, value: str = "throughput_per_s", rows: str = "hardwa
     table = shown.pivot_table(index=rows, columns=cols, values=value, aggfunc="max", observed=False)
     table = table.reindex(index=list(dict.fromkeys(frame[rows])), columns=sorted(set(frame[cols])))
     data = table.to_numpy(dtype=float)
-    fig = Figure(figsize=(max(5.0, 2.5 + 0.8 * data.shape[1]), max(3.0, 1.5 + 0.5 * data.shape[0])),
-                 layout="constrained")
+    # the figure grows with the table up to HEATMAP_MAX_INCHES: the raster's memory grows with its area
+    width = min(HEATMAP_MAX_INCHES[0], max(5.0, 2.5 + 0.8 * data.shape[1]))
+    height = min(HEATMAP_MAX_INCHES[1], max(3.0, 1.5 + 0.5 * data.shape[0]))
+    fig = Figure(figsize=(width, height), layout="constrained")
     ax = fig.add_subplot()
     finite = data[np.isfinite(data) & (data > 0)]
     norm = LogNorm(finite.min(), finite.max()) if log and finite.size and finite.min() < finite.max() else None
     image = ax.imshow(np.ma.masked_invalid(data), aspect="auto", cmap="viridis", norm=norm)
     ax.set_xticks(range(data.shape[1]), [str(c) for c in table.columns], fontsize=8)
     ax.set_yticks(range(data.shape[0]), [str(r) for r in table.index], fontsize=8)
-    ax.set_xlabel(cols)
-    ax.set_ylabel(rows)
+    ax.set_xlabel(_readable(cols))
+    ax.set_ylabel(_readable(rows))
     for (i, j), v in np.ndenumerate(data):
         if not np.isfinite(v):
             ax.text(j, i, "does not fit", ha="center", va="center", fontsize=6, color="0.4")
@@ -142,9 +178,19 @@ def sweep_heatmap(frame, *, value: str = "throughput_per_s", rows: str = "hardwa
         r, g, b, _ = image.cmap(image.norm(v))
         ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=6,
                 color="k" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "w")  # readable on light and dark cells
-    fig.colorbar(image, ax=ax, label=value)
-    ax.set_title(title or f"{value} by {rows} and {cols}", fontsize=9)
+    fig.colorbar(image, ax=ax, label=_readable(value))
+    ax.set_title(title or f"{_readable(value)} by {_readable(rows)} and {_readable(cols)}", fontsize=9)
     return _emit(fig, fmt, out)
+
+
+_READABLE = {"throughput_per_s": "throughput (samples/s)", "latency_s": "latency (s)", "batch_size": "batch size",
+             "mfu": "MFU", "energy_J": "energy per pass (J)", "memory_footprint_B": "memory (bytes)",
+             "arithmetic_intensity": "arithmetic intensity (FLOP/byte)", "seq_len": "sequence length (tokens)"}
+"""Axis and colour-bar names of the sweep columns (a column not listed is shown with spaces)."""
+
+
+def _readable(column: str) -> str:
+    return _READABLE.get(column, column.replace("_", " "))
 
 
 def pareto_plot(points: Sequence[Mapping[str, float]], x: str, y: str, *,
@@ -175,7 +221,7 @@ def pareto_plot(points: Sequence[Mapping[str, float]], x: str, y: str, *,
 
 
 def _emit(fig, fmt: str, out: str | Path | None) -> bytes:
-    if out is not None and fmt == "png" and Path(out).suffix.lower().lstrip(".") in FORMATS:
+    if out is not None and fmt == "png" and Path(out).suffix:  # the file's suffix names its format
         fmt = Path(out).suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         from ..errors import InputError

@@ -112,6 +112,9 @@ def build_record(kind: str, body: Any, path: str) -> Record:
             data["family"] = family
     else:
         raise InputError("kind", kind, f"records of this kind cannot be sent inline; use one of {WRITABLE}")
+    problems = shape_problems(cls, data, path)
+    if problems:
+        raise RequestProblems(problems)
     try:
         record = cls(**data)
     except UnknownNameError as exc:
@@ -119,10 +122,72 @@ def build_record(kind: str, body: Any, path: str) -> Record:
                                 "fix": str(exc)}]) from None
     except InputError as exc:
         raise RequestProblems([_record_problem(e, cls.__name__, data.get("name"), path) for e in exc.errors]) from None
+    except _UNREADABLE as exc:  # a value of the right shape the converters still cannot read
+        raise RequestProblems([{"field": path or "body", "rule": f"is not a valid {cls.__name__} record "
+                                f"({type(exc).__name__}: {str(exc)[:200]})"}]) from None
     problems = _sign_problems(record, path)
     if problems:
         raise RequestProblems(problems)
     return record
+
+
+_UNREADABLE = (TypeError, ValueError, ArithmeticError, AttributeError, KeyError, IndexError)
+"""What a record class's converters raise on JSON they were not written for (beyond its own errors)."""
+
+
+def shape_problems(cls: type[BaseModel], body: dict, path: str) -> list[dict]:
+    """Values of the wrong JSON shape for ``cls``'s fields (a list where a number belongs, a number
+    where a sub-record belongs), each with its path: the record classes' converters would fail on
+    them with errors that name no field."""
+    out: list[dict] = []
+    for name, value in body.items():
+        info = cls.model_fields.get(name)
+        if info is None or value is None:  # unknown fields and missing values: the record class says so
+            continue
+        where = f"{path}.{name}" if path else name
+        expected = _json_shape(info.annotation)
+        if expected is None:
+            continue
+        shape, inner = expected
+        if shape == "record" and isinstance(value, dict):
+            out += shape_problems(inner, value, where)
+        elif shape == "object" and isinstance(value, dict):
+            out += [{"field": f"{where}.{k}", "rule": "must be a number or a string", "value": jsonable(v)}
+                    for k, v in value.items() if inner == "scalar" and isinstance(v, (dict, list))]
+        elif shape == "array" and isinstance(value, list):
+            out += [{"field": f"{where}[{i}]", "rule": "must be a number or a string", "value": jsonable(v)}
+                    for i, v in enumerate(value) if isinstance(v, (dict, list))]
+        elif shape == "scalar" and not isinstance(value, (dict, list)):
+            continue
+        elif shape in ("record", "object", "array") or isinstance(value, (dict, list)):
+            out.append({"field": where, "rule": _SHAPE_RULES[shape], "value": jsonable(value)})
+    return out
+
+
+_SHAPE_RULES = {"record": "must be an object (a nested record)", "object": "must be an object",
+                "array": "must be a list", "scalar": "must be a number, a string or a boolean"}
+
+
+def _json_shape(annotation: Any) -> tuple[str, Any] | None:
+    """The JSON shape a field takes: ("record", class), ("object", value shape), ("array", None),
+    ("scalar", None), or None when any shape may do."""
+    import typing
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _json_shape(args[0])
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        shapes = [_json_shape(a) for a in args if a is not type(None)]
+        return shapes[0] if len(shapes) == 1 else None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "record", annotation
+    if origin is dict:
+        value = _json_shape(args[1]) if len(args) == 2 else None
+        return "object", value[0] if value else None
+    if origin in (list, tuple):
+        return "array", None
+    if annotation is Any:
+        return None
+    return "scalar", None
 
 
 MUST_BE_POSITIVE = {"compute.peak_flops", "memory.capacity", "memory.bandwidth"}
@@ -255,11 +320,13 @@ def registry_key(name: str) -> str:
     return name.replace(" ", "_").replace("-", "_")
 
 
-def add_custom(kind: str, body: dict, limit: int, store=None, persist: bool = True) -> dict:
-    """Validate and register a client's record; 409 if its name is taken, 422 if it is invalid."""
+def add_custom(kind: str, body: dict, limit: int, store=None, persist: bool = True, owner: str | None = None) -> dict:
+    """Validate and register a client's record (kept as ``owner``'s); 409 if its name is taken or
+    the server holds ``limit`` added records, 422 if it is invalid."""
     if kind not in WRITABLE:
         raise ApiError(405, "not_allowed", f"records of kind {kind!r} cannot be added; only {', '.join(WRITABLE)}")
     record = build_record(kind, body, "")
+    check_record_name(record.name)
     key = registry_key(record.name)
     ns = namespace(kind)
     with _lock:
@@ -268,12 +335,44 @@ def add_custom(kind: str, body: dict, limit: int, store=None, persist: bool = Tr
                            [{"field": "name", "rule": "must not be a name already in the registry",
                              "value": record.name, "fix": "choose another name"}])
         if sum(len(v) for v in _custom.values()) >= limit:
-            raise ApiError(507, "overloaded", f"this server already holds {limit} added records", limit=limit)
+            # 409: the request conflicts with the server's state, and deleting records resolves it
+            raise ApiError(409, "record_limit", f"this server already holds {limit} added records; delete one "
+                           "(DELETE /registry/{kind}/{name}) before adding another", limit=limit)
+        # stored first: a record the store refuses must not live on in this server's memory alone
+        if persist and store is not None:
+            store.save_record(kind, key, body, owner)
         catalog.register(record)
         _custom[kind][key] = body
-        if persist and store is not None:
-            store.save_record(kind, key, body)
     return entry(kind, key)
+
+
+RECORD_NAME_MAX = 100
+"""Longest name of a record a client adds (it becomes a registry key and a URL path segment)."""
+
+
+def record_name_problem(name: Any, field: str = "name") -> dict | None:
+    """Why ``name`` cannot name an added record, as a problem (None when it can): it must be a
+    non-empty printable string of at most RECORD_NAME_MAX characters (no NUL, control or
+    bidirectional-override characters, which would mislead readers or break the store) and no path
+    separator or '..' (names end up in URLs and file-like keys)."""
+    if not isinstance(name, str) or not name.strip():
+        rule = "must be a non-empty string"
+    elif len(name) > RECORD_NAME_MAX:
+        rule = f"must be at most {RECORD_NAME_MAX} characters"
+    elif not name.isprintable():  # Unicode categories Cc and Cf: NUL, controls, bidi overrides
+        rule = "must be printable: no NUL, control or bidirectional-override characters"
+    elif "/" in name or "\\" in name or ".." in name:
+        rule = "must not contain '/', '\\' or '..'"
+    else:
+        return None
+    return {"field": field, "rule": rule, "value": jsonable(name),
+            "fix": "letters, digits, spaces and punctuation such as '-', '_', '.'"}
+
+
+def check_record_name(name: Any) -> None:
+    problem = record_name_problem(name)
+    if problem is not None:
+        raise ApiError(422, "invalid_input", f"name {problem['rule']}", [problem])
 
 
 def load_custom(store) -> list[str]:
@@ -282,9 +381,15 @@ def load_custom(store) -> list[str]:
     Returns problems (e.g. a name the built-in registry now uses) instead of failing; a record with
     a problem is not tried again."""
     with _lock:
-        known = {(kind, key) for kind, added in _custom.items() for key in added} | _unloadable
+        here = {(kind, key) for kind, added in _custom.items() for key in added}
+    known = here | _unloadable
+    stored = store.records()
+    # records are written to the store before this server holds them, so one held here (as of the
+    # snapshot above) and absent from the store was deleted, perhaps through another server
+    for kind, key in here - {(kind, key) for kind, key, _ in stored}:
+        _forget(kind, key)
     problems = []
-    for kind, key, body in store.records():
+    for kind, key, body in stored:
         if (kind, key) in known:
             continue
         try:
@@ -298,3 +403,30 @@ def load_custom(store) -> list[str]:
 
 _unloadable: set[tuple[str, str]] = set()
 """Stored records that could not be registered here (reported once by load_custom)."""
+
+
+def delete_custom(kind: str, name: str, owner: str, store) -> None:
+    """Delete a record ``owner`` added, from the store and this server's registry; 403 for a
+    shipped record or one another client added, 404 for an unknown name."""
+    record = _resolve(kind, name, "name")
+    key = _key_of(kind, record) if kind in WRITABLE else None
+    if key is None:
+        raise ApiError(403, "forbidden", f"{kind} {name!r} ships with the library and cannot be deleted; only "
+                       "records added to this server can", [{"field": "name", "rule": "must name a record added "
+                                                             "to this server", "value": name}])
+    if store.delete_record(kind, key, owner) is False:
+        raise ApiError(403, "forbidden", f"{kind} {key!r} was added with another API key; only that key can "
+                       "delete it", [{"field": "name", "rule": "must name a record this API key added", "value": name}])
+    _forget(kind, key)   # also when the store no longer had it (deleted through another server)
+
+
+def _forget(kind: str, key: str) -> None:
+    """Drop an added record from this server's registry (every alias that points at it)."""
+    ns = namespace(kind)
+    with _lock:
+        if _custom[kind].pop(key, None) is None:
+            return
+        record = ns.get(key)
+        # the catalog has no removal API; an added record lives only in its kind's top namespace
+        for alias in [k for k, r in ns._records.items() if r is record]:
+            del ns._records[alias]

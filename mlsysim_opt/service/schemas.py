@@ -37,6 +37,14 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d{1,3})?"
 _UNIT = r"[A-Za-z_\u00b5\u03bc\u03a9\u00b0%][A-Za-z0-9_]*(?:\s*(?:\*\*|\^)\s*-?\d)?"
 _SAFE_QUANTITY = re.compile(rf"^\s*(?:{_NUMBER})?\s*(?:{_UNIT}(?:\s*[/*\u00b7]\s*{_UNIT}|\s+{_UNIT})*)?\s*$")
 _LEADING_NUMBER = re.compile(rf"^\s*({_NUMBER})")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+"""Half of a UTF-16 pair alone: JSON's \\u escapes can carry it, but it is not text (it cannot be
+encoded as UTF-8, stored, or sent back)."""
+
+
+def _not_text(where: str) -> dict:
+    return {"field": where, "rule": "must be valid Unicode text (no unpaired surrogate code points)",
+            "fix": "send characters outside the Basic Multilingual Plane as a surrogate pair or in UTF-8"}
 
 
 def screen(value: Any, path: str = "", problems: list[dict] | None = None, depth: int = 0) -> list[dict]:
@@ -53,6 +61,8 @@ def screen(value: Any, path: str = "", problems: list[dict] | None = None, depth
         if len(value) > MAX_STRING:
             problems.append({"field": where, "rule": f"must be at most {MAX_STRING} characters",
                              "value": value[:60] + "..."})
+        elif _SURROGATE.search(value):
+            problems.append(_not_text(where))
         elif ("**" in value or "^" in value) and not _SAFE_QUANTITY.match(value):
             problems.append({"field": where, "value": value,
                              "rule": "may use a power only as a single-digit exponent of a unit",
@@ -64,7 +74,12 @@ def screen(value: Any, path: str = "", problems: list[dict] | None = None, depth
             problems.append({"field": where, "rule": f"must have at most {MAX_LIST} entries"})
         else:
             for k, v in value.items():
-                screen(v, f"{path}.{k}" if path else str(k), problems, depth + 1)
+                key = str(k)
+                if len(key) > MAX_STRING or _SURROGATE.search(key):
+                    problems.append({**_not_text(where), "rule": f"must have keys of at most {MAX_STRING} "
+                                                                 "characters of valid Unicode text"})
+                    continue
+                screen(v, f"{path}.{key}" if path else key, problems, depth + 1)
     elif isinstance(value, list):
         if len(value) > MAX_LIST:
             problems.append({"field": where, "rule": f"must have at most {MAX_LIST} items"})

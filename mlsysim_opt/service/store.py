@@ -35,12 +35,15 @@ from typing import Any, Iterable, Iterator, Optional
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 LIVE = ("queued", "running")
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 HEARTBEAT_S = 5.0
 """How often a server renews its heartbeat (and looks for jobs orphaned by other servers)."""
 LEASE_S = 30.0
 """A server silent for this long is presumed dead and its running jobs are recovered. Servers that
 share a database need clocks that agree to well within this (NTP does)."""
+LOCAL_OWNER = "local"
+"""The client owner of jobs and records made without an API key (local use, and rows written before
+the store knew client owners, whose ``submitter`` is NULL)."""
 
 
 class QueueFull(Exception):
@@ -70,6 +73,8 @@ class Job:
     worker_pid: Optional[int]
     note: Optional[str]
     error: Optional[dict]
+    submitter: Optional[str] = None
+    """The client (API key name, or LOCAL_OWNER) that submitted it; ``owner`` is the claiming server."""
 
     def info(self, cached: bool = False) -> dict:
         return {"id": self.id, "kind": self.kind, "status": self.status, "progress": self.progress,
@@ -90,9 +95,9 @@ class JobStore(abc.ABC):
 
     @abc.abstractmethod
     def submit(self, kind: str, cache_key: str, params: str, timeout_s: float,
-               max_queue: int | None = None) -> tuple[Job, bool]:
-        """The live or succeeded job with this key (``cached`` True), else a new queued job
-        (QueueFull if ``max_queue`` jobs already wait)."""
+               max_queue: int | None = None, submitter: str | None = None) -> tuple[Job, bool]:
+        """The live or succeeded job with this key submitted by the same client (``cached`` True),
+        else a new queued job of ``submitter`` (QueueFull if ``max_queue`` jobs already wait)."""
 
     @abc.abstractmethod
     def get(self, job_id: str) -> Optional[Job]: ...
@@ -102,7 +107,8 @@ class JobStore(abc.ABC):
         """The result JSON text of a succeeded job."""
 
     @abc.abstractmethod
-    def list(self, status: str | None = None, limit: int = 100) -> list[Job]: ...
+    def list(self, status: str | None = None, limit: int = 100, submitter: str | None = None) -> list[Job]:
+        """Newest first; only ``submitter``'s jobs when given."""
 
     @abc.abstractmethod
     def counts(self) -> dict[str, int]: ...
@@ -112,8 +118,18 @@ class JobStore(abc.ABC):
         """Jobs waiting for a worker."""
 
     @abc.abstractmethod
-    def claim(self, worker_pid: int) -> Optional[Job]:
-        """Oldest queued job, now running on ``worker_pid`` and owned by this store (attempts + 1)."""
+    def claim(self, worker_pid: int | None = None) -> Optional[Job]:
+        """Oldest queued job, now running and owned by this store (attempts + 1); ``worker_pid``
+        may be given later with :meth:`started` (a cluster picks the worker after the claim)."""
+
+    @abc.abstractmethod
+    def started(self, job_id: str, worker_pid: int) -> bool:
+        """A worker process (this pid) began a job running here."""
+
+    @abc.abstractmethod
+    def rerun(self, job_id: str, note: str) -> bool:
+        """Its worker died and the job runs again without leaving this server: attempts + 1, no
+        worker yet, progress 0."""
 
     @abc.abstractmethod
     def progress(self, job_id: str, fraction: float) -> None: ...
@@ -149,17 +165,46 @@ class JobStore(abc.ABC):
         failed; returns their ids. Never touches this server's own jobs."""
 
     @abc.abstractmethod
-    def save_record(self, kind: str, key: str, body: dict) -> None: ...
+    def save_record(self, kind: str, key: str, body: dict, submitter: str | None = None) -> None: ...
 
     @abc.abstractmethod
     def records(self) -> Iterable[tuple[str, str, dict]]: ...
+
+    @abc.abstractmethod
+    def delete_record(self, kind: str, key: str, submitter: str) -> Optional[bool]:
+        """Delete a record ``submitter`` added: True if deleted, False if another client added it,
+        None if there is no such record."""
+
+    # -- API keys (only their SHA-256 is stored; see auth.py) ------------------------------------
+    @abc.abstractmethod
+    def add_key(self, name: str, key_hash: str, scopes: str) -> bool:
+        """Store a new key; False if the name was ever used (revoked names are not reused, so a
+        new key never inherits an old key's jobs)."""
+
+    @abc.abstractmethod
+    def key_by_hash(self, key_hash: str) -> Optional[tuple[str, str]]:
+        """(name, scopes) of the live key with this hash."""
+
+    @abc.abstractmethod
+    def keys(self) -> list[dict]:
+        """Every key: name, scopes, created_at, revoked_at (never the hash)."""
+
+    @abc.abstractmethod
+    def revoke_key(self, name: str) -> bool:
+        """False if there is no live key of that name."""
+
+    @abc.abstractmethod
+    def live_keys(self) -> int: ...
 
     @abc.abstractmethod
     def close(self) -> None: ...
 
 
 _COLUMNS = ("id, kind, cache_key, params, status, progress, attempts, timeout_s, created_at, started_at, "
-            "finished_at, worker_pid, note, error")
+            "finished_at, worker_pid, note, error, submitter")
+_SUBMITTED_BY = "COALESCE(submitter, ?) = ?"
+"""A row's client is the given one (args: LOCAL_OWNER, client); rows from before clients were
+recorded belong to LOCAL_OWNER."""
 
 
 class SQLJobStore(JobStore):
@@ -213,16 +258,22 @@ class SQLJobStore(JobStore):
 
     def result(self, job_id: str) -> Optional[str]:
         with self._lock, self._tx(write=False) as run:
-            row = run("SELECT result FROM jobs WHERE id = ? AND status = 'succeeded'", (job_id,)).fetchone()
+            row = run("SELECT COALESCE(r.body, j.result) FROM jobs j LEFT JOIN results r ON r.id = j.id "
+                      "WHERE j.id = ? AND j.status = 'succeeded'", (job_id,)).fetchone()
         return row[0] if row else None
 
-    def list(self, status: str | None = None, limit: int = 100) -> list[Job]:
+    def list(self, status: str | None = None, limit: int = 100, submitter: str | None = None) -> list[Job]:
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if submitter is not None:
+            where.append(_SUBMITTED_BY)
+            args += [LOCAL_OWNER, submitter]
+        condition = f"WHERE {' AND '.join(where)} " if where else ""
         with self._lock, self._tx(write=False) as run:
-            if status:
-                rows = run(f"SELECT {_COLUMNS} FROM jobs WHERE status = ? ORDER BY created_at DESC LIMIT ?",
-                           (status, limit)).fetchall()
-            else:
-                rows = run(f"SELECT {_COLUMNS} FROM jobs ORDER BY created_at DESC LIMIT ?", (limit,)).fetchall()
+            rows = run(f"SELECT {_COLUMNS} FROM jobs {condition}ORDER BY created_at DESC LIMIT ?",
+                       (*args, limit)).fetchall()
         return [_job(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
@@ -238,22 +289,26 @@ class SQLJobStore(JobStore):
 
     # -- writes ----------------------------------------------------------------------------------
     def submit(self, kind: str, cache_key: str, params: str, timeout_s: float,
-               max_queue: int | None = None) -> tuple[Job, bool]:
+               max_queue: int | None = None, submitter: str | None = None) -> tuple[Job, bool]:
+        submitter = submitter or LOCAL_OWNER
         with self._lock, self._tx() as run:
             self._serialize_key(run, cache_key)
-            found = self._one(run, f"SELECT {_COLUMNS} FROM jobs WHERE cache_key = ? AND status IN "
-                                   "('queued', 'running', 'succeeded') ORDER BY created_at DESC LIMIT 1", (cache_key,))
+            # the cache is per client: a hit never hands one client a job (or result) of another's
+            found = self._one(run, f"SELECT {_COLUMNS} FROM jobs WHERE cache_key = ? AND {_SUBMITTED_BY} AND status IN "
+                                   "('queued', 'running', 'succeeded') ORDER BY created_at DESC LIMIT 1",
+                              (cache_key, LOCAL_OWNER, submitter))
             if found is not None:
                 return found, True
             if max_queue is not None and run("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0] \
                     >= max_queue:
                 raise QueueFull(max_queue)
             job_id = uuid.uuid4().hex
-            run("INSERT INTO jobs (id, kind, cache_key, params, status, timeout_s, created_at) "
-                "VALUES (?, ?, ?, ?, 'queued', ?, ?)", (job_id, kind, cache_key, params, float(timeout_s), time.time()))
+            run("INSERT INTO jobs (id, kind, cache_key, params, status, timeout_s, created_at, submitter) "
+                "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+                (job_id, kind, cache_key, params, float(timeout_s), time.time(), submitter))
             return self._one(run, f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)), False
 
-    def claim(self, worker_pid: int) -> Optional[Job]:
+    def claim(self, worker_pid: int | None = None) -> Optional[Job]:
         with self._lock, self._tx() as run:
             row = run("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created_at LIMIT 1" + self.LOCK_QUEUED
                       ).fetchone()
@@ -264,6 +319,16 @@ class SQLJobStore(JobStore):
                         (time.time(), worker_pid, self.server_id, row[0])).rowcount
             return self._one(run, f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (row[0],)) if taken == 1 else None
 
+    def started(self, job_id: str, worker_pid: int) -> bool:
+        with self._lock, self._tx() as run:
+            return run("UPDATE jobs SET worker_pid = ?, started_at = ? WHERE id = ? AND status = 'running' AND owner = ?",
+                       (worker_pid, time.time(), job_id, self.server_id)).rowcount == 1
+
+    def rerun(self, job_id: str, note: str) -> bool:
+        with self._lock, self._tx() as run:
+            return run("UPDATE jobs SET attempts = attempts + 1, worker_pid = NULL, progress = 0, note = ? "
+                       "WHERE id = ? AND status = 'running' AND owner = ?", (note, job_id, self.server_id)).rowcount == 1
+
     def progress(self, job_id: str, fraction: float) -> None:
         with self._lock, self._tx() as run:
             run("UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running' AND owner = ?",
@@ -273,12 +338,16 @@ class SQLJobStore(JobStore):
                note: str | None = None) -> bool:
         assert status in ("succeeded", "failed")
         with self._lock, self._tx() as run:
-            return run(
-                "UPDATE jobs SET status = ?, result = ?, error = ?, finished_at = ?, worker_pid = NULL, "
+            done = run(
+                "UPDATE jobs SET status = ?, error = ?, finished_at = ?, worker_pid = NULL, "
                 "progress = CASE WHEN ? = 'succeeded' THEN 1.0 ELSE progress END, "
                 "note = COALESCE(?, note) WHERE id = ? AND status = 'running' AND owner = ?",
-                (status, result, json.dumps(error) if error else None, time.time(), status, note, job_id,
+                (status, json.dumps(error) if error else None, time.time(), status, note, job_id,
                  self.server_id)).rowcount == 1
+            if done and result is not None:
+                run("INSERT INTO results (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                    (job_id, result))
+            return done
 
     def requeue(self, job_id: str, note: str, refund_attempt: bool = False) -> bool:
         with self._lock, self._tx() as run:
@@ -347,16 +416,50 @@ class SQLJobStore(JobStore):
         return recovered
 
     # -- records added by clients ----------------------------------------------------------------
-    def save_record(self, kind: str, key: str, body: dict) -> None:
+    def save_record(self, kind: str, key: str, body: dict, submitter: str | None = None) -> None:
         with self._lock, self._tx() as run:
-            run("INSERT INTO records (kind, key, body, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (kind, key) "
-                "DO UPDATE SET body = excluded.body, created_at = excluded.created_at",
-                (kind, key, json.dumps(body, sort_keys=True), time.time()))
+            run("INSERT INTO records (kind, key, body, created_at, submitter) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, key) DO UPDATE SET body = excluded.body, created_at = excluded.created_at, "
+                "submitter = excluded.submitter",
+                (kind, key, json.dumps(body, sort_keys=True), time.time(), submitter or LOCAL_OWNER))
 
     def records(self) -> list[tuple[str, str, dict]]:
         with self._lock, self._tx(write=False) as run:
             rows = run("SELECT kind, key, body FROM records ORDER BY created_at").fetchall()
         return [(k, key, json.loads(body)) for k, key, body in rows]
+
+    def delete_record(self, kind: str, key: str, submitter: str) -> Optional[bool]:
+        with self._lock, self._tx() as run:
+            if run("SELECT 1 FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone() is None:
+                return None
+            return run(f"DELETE FROM records WHERE kind = ? AND key = ? AND {_SUBMITTED_BY}",
+                       (kind, key, LOCAL_OWNER, submitter)).rowcount == 1
+
+    # -- API keys --------------------------------------------------------------------------------
+    def add_key(self, name: str, key_hash: str, scopes: str) -> bool:
+        with self._lock, self._tx() as run:
+            return run("INSERT INTO api_keys (name, key_hash, scopes, created_at) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (name) DO NOTHING", (name, key_hash, scopes, time.time())).rowcount == 1
+
+    def key_by_hash(self, key_hash: str) -> Optional[tuple[str, str]]:
+        with self._lock, self._tx(write=False) as run:
+            row = run("SELECT name, scopes FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+                      (key_hash,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def keys(self) -> list[dict]:
+        with self._lock, self._tx(write=False) as run:
+            rows = run("SELECT name, scopes, created_at, revoked_at FROM api_keys ORDER BY created_at").fetchall()
+        return [{"name": n, "scopes": s, "created_at": c, "revoked_at": r} for n, s, c, r in rows]
+
+    def revoke_key(self, name: str) -> bool:
+        with self._lock, self._tx() as run:
+            return run("UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                       (time.time(), name)).rowcount == 1
+
+    def live_keys(self) -> int:
+        with self._lock, self._tx(write=False) as run:
+            return int(run("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()[0])
 
 
 _Run = Any  # run(sql: str, args: tuple = ()) -> a DB-API cursor
@@ -426,8 +529,9 @@ class SQLiteJobStore(SQLJobStore):
         for statement in _DDL.format(real="REAL").split(";"):
             if statement.strip():
                 run(statement)
-        if "owner" not in {row[1] for row in run("PRAGMA table_info(jobs)")}:   # a file from schema 1
-            run("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        for table, column in ADDED_COLUMNS:                                   # a file from an earlier schema
+            if column not in {row[1] for row in run(f"PRAGMA table_info({table})")}:
+                run(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
         run("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) "
             "DO UPDATE SET value = excluded.value", (SCHEMA_VERSION,))
 
@@ -440,18 +544,29 @@ _DDL = """
         id TEXT PRIMARY KEY, kind TEXT NOT NULL, cache_key TEXT NOT NULL, params TEXT NOT NULL,
         status TEXT NOT NULL, progress {real} NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,
         timeout_s {real} NOT NULL, created_at {real} NOT NULL, started_at {real}, finished_at {real},
-        worker_pid INTEGER, note TEXT, error TEXT, result TEXT, owner TEXT);
+        worker_pid INTEGER, note TEXT, error TEXT, result TEXT, owner TEXT, submitter TEXT);
     CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs (cache_key, status);
     CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at);
     CREATE TABLE IF NOT EXISTS records (
-        kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, created_at {real} NOT NULL,
+        kind TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, created_at {real} NOT NULL, submitter TEXT,
         PRIMARY KEY (kind, key));
     CREATE TABLE IF NOT EXISTS servers (
         id TEXT PRIMARY KEY, host TEXT NOT NULL, pid INTEGER NOT NULL, started_at {real} NOT NULL,
         heartbeat_at {real} NOT NULL);
-    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS api_keys (
+        name TEXT PRIMARY KEY, key_hash TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL, created_at {real} NOT NULL,
+        revoked_at {real})
 """
-"""The tables, in SQL both dialects accept; ``{real}`` is the dialect's double-precision type."""
+"""The tables, in SQL both dialects accept; ``{real}`` is the dialect's double-precision type.
+``submitter`` is the client (API key name) a job or record belongs to; ``owner`` the server running
+a job. Results live in ``results``: a column after a megabyte-long result in a ``jobs`` row (as the
+added ``owner`` and ``submitter`` are) is only reached through the result's overflow pages, which
+made reading such a job 100x slower (2 ms instead of 20 us). ``jobs.result`` holds the results of
+files from before."""
+ADDED_COLUMNS = (("jobs", "owner"), ("jobs", "submitter"), ("records", "submitter"))
+"""Columns added after schema 1 (all TEXT), added in place to a database from an earlier version."""
 
 
 # ------------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 
 from ..databases import POSTGRES_DRIVERS, installed_postgres_driver, masked
 from ..errors import InputError
-from .store import _DDL, SCHEMA_VERSION, SQLJobStore, StoreUnavailable
+from .store import _DDL, ADDED_COLUMNS, SCHEMA_VERSION, SQLJobStore, StoreUnavailable
 
 SCHEMA_LOCK = 0x6D6C_7379_6D6F  # advisory-lock id held while a server creates the tables
 
@@ -105,6 +105,13 @@ class PostgresJobStore(SQLJobStore):
         for statement in _DDL.format(real="DOUBLE PRECISION").split(";"):
             if statement.strip():
                 run(statement)
+        # a database from an earlier schema; ALTER only when needed, because it locks the table
+        # against servers already working in it (and can deadlock with their claims)
+        present = set(run("SELECT table_name, column_name FROM information_schema.columns "
+                          "WHERE table_schema = current_schema()").fetchall())
+        for table, column in ADDED_COLUMNS:
+            if (table, column) not in present:
+                run(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
         run("INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) "
             "DO UPDATE SET value = excluded.value", (SCHEMA_VERSION,))
 

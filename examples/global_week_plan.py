@@ -95,7 +95,7 @@ def main(directory: Path) -> None:
               f"carbon term does not move the plan measurably)")
 
     # 3. the cost-carbon front: least cost under carbon caps, from the cheapest plan to the cleanest
-    front = pareto_front(problem, points=4, time_limit=10, mip_gap=5e-3)
+    front = pareto_front(problem, points=4, time_limit=10, mip_gap=1e-2)
     print(f"\n{front}")
     pts = sorted(front.points, key=lambda q: q.carbon_t)
     for a, b in zip(pts, pts[1:]):

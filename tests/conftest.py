@@ -1,3 +1,4 @@
+import os
 import warnings
 
 import pytest
@@ -35,9 +36,19 @@ def postgres():
         server.cleanup()
 
 
+def pytest_collection_modifyitems(config, items):
+    # In one process the examples' own checks go last, so that the in-process tests before them run
+    # while the examples run in the background (below) instead of waiting for them. Spread over
+    # several processes (pytest-xdist) they go first: long items early keep the workers' loads even.
+    in_workers = config.getoption("numprocesses", None) or os.environ.get("PYTEST_XDIST_WORKER")
+    items.sort(key=lambda item: (item.originalname == "test_example_runs") != bool(in_workers))
+
+
 def pytest_collection_finish(session):
     # A whole run checks every example: start them in the background so that they use the second
     # core while the in-process tests use this one (each test still awaits its own script's run).
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return   # several test processes already keep every core busy; each runs what it is given
     from example_runs import prefetch
     scripts = [item.callspec.params["script"] for item in session.items if item.originalname == "test_example_runs"]
     if len(scripts) > 1:

@@ -37,7 +37,7 @@ _lock = threading.Lock()
 
 
 def run_example(name: str) -> ExampleRun:
-    """The script's one run this session: started here if nobody has started it yet, else awaited."""
+    """The script's one run in this test run: started here if nobody has started it yet, else awaited."""
     script = EXAMPLES / (name if name.endswith(".py") else f"{name}.py")
     with _lock:
         run = _runs.get(script.stem)

@@ -32,6 +32,12 @@ def npu(name: str) -> dict:
     return {**NPU, "name": name}
 
 
+def submitted(response) -> dict:
+    """The job a submission answered with (200 cached, 202 queued), or the answer in the failure."""
+    assert response.status_code in (200, 202), response.text
+    return response.json()
+
+
 def sleep_job(seconds: float = 30.0) -> dict:
     """A job of its own (a fresh tag: never answered by the cache)."""
     return {"kind": "sleep", "params": {"seconds": seconds, "tag": uuid.uuid4().hex[:12]}}
@@ -166,7 +172,7 @@ class TestWithKeys:
     def test_a_key_sees_and_cancels_only_its_own_jobs(self, keyed):
         client, tokens, _ = keyed
         alice, bob = bearer(tokens["alice"]), bearer(tokens["bob"])
-        job = client.post("/jobs", json=sleep_job(), headers=alice).json()
+        job = submitted(client.post("/jobs", json=sleep_job(), headers=alice))
         for method, path in (("GET", f"/jobs/{job['id']}"), ("GET", f"/jobs/{job['id']}/result"),
                              ("DELETE", f"/jobs/{job['id']}")):
             assert_error(client.request(method, path, headers=bob), 404, "not_found")    # as if it did not exist
@@ -182,14 +188,14 @@ class TestWithKeys:
         first = client.post("/jobs", json=request, headers=bearer(tokens["alice"]))
         again = client.post("/jobs", json=request, headers=bearer(tokens["alice"]))
         other = client.post("/jobs", json=request, headers=bearer(tokens["bob"]))
-        assert (first.status_code, again.status_code, other.status_code) == (202, 200, 202)
+        assert (first.status_code, again.status_code, other.status_code) == (202, 200, 202), first.text
         assert again.json()["id"] == first.json()["id"] != other.json()["id"]
         for response, key in ((first, "alice"), (other, "bob")):
             client.delete(f"/jobs/{response.json()['id']}", headers=bearer(tokens[key]))
 
     def test_jobs_record_the_key_that_submitted_them(self, keyed):
         client, tokens, db = keyed
-        job_id = client.post("/jobs", json=sleep_job(0.0), headers=bearer(tokens["bob"])).json()["id"]
+        job_id = submitted(client.post("/jobs", json=sleep_job(0.0), headers=bearer(tokens["bob"])))["id"]
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT submitter FROM jobs WHERE id = ?", (job_id,)).fetchone() == ("bob",)
 

@@ -60,12 +60,19 @@ def _call(fn):
 
 # --- scalar (math) rules -------------------------------------------------------------------------
 
-def _s_piecewise(p, e) -> str:
-    *pairs, (last, cond) = e.args
-    text = p(last) if cond == sympy.true else f"({p(last)} if {p(cond)} else _nan)"
-    for value, c in reversed(pairs):
-        text = f"({p(value)} if {p(c)} else {text})"
-    return text
+def _piecewise(choose):
+    """A Piecewise as nested choices, first condition outermost; NaN where no condition holds.
+    ``choose(condition, then, otherwise)`` writes one choice in the backend's syntax."""
+    def rule(p, e) -> str:
+        *pairs, (last, cond) = e.args
+        text = p(last) if cond == sympy.true else choose(p(cond), p(last), "_nan")
+        for value, c in reversed(pairs):
+            text = choose(p(c), p(value), text)
+        return text
+    return rule
+
+
+_s_piecewise = _piecewise(lambda c, then, otherwise: f"({then} if {c} else {otherwise})")
 
 
 SCALAR_RULES = {
@@ -98,12 +105,7 @@ def _v_fold(fn):
     return rule
 
 
-def _v_piecewise(p, e) -> str:
-    *pairs, (last, cond) = e.args
-    text = p(last) if cond == sympy.true else f"_np.where({p(cond)}, {p(last)}, _nan)"
-    for value, c in reversed(pairs):
-        text = f"_np.where({p(c)}, {p(value)}, {text})"
-    return text
+_v_piecewise = _piecewise(lambda c, then, otherwise: f"_np.where({c}, {then}, {otherwise})")
 
 
 VECTOR_RULES = {

@@ -11,8 +11,8 @@ Three measurements, each the wall time of a fresh subprocess (median of --repeat
   compiled and the cache written) and once with the cache filled by an earlier run ("warm").
 
 ``--before PATH`` also times a copy of the package as it was (a folder holding an ``mlsysim_opt``
-package, put first on ``PYTHONPATH``), with the cache turned off. Writes
-benchmarks/results/startup.json and startup.md.
+package, put first on ``PYTHONPATH``), with the cache turned off; ``--keep-before`` keeps the
+"before" columns of the existing JSON instead. Writes benchmarks/results/startup.json and startup.md.
 """
 from __future__ import annotations
 
@@ -118,6 +118,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--before", help="folder holding the package as it was (put first on PYTHONPATH)")
+    ap.add_argument("--keep-before", action="store_true",
+                    help="keep the 'before' measurements of the existing --out file (measured earlier with --before)")
     ap.add_argument("--out", default=str(HERE / "results" / "startup.json"))
     args = ap.parse_args()
 
@@ -127,6 +129,10 @@ def main() -> None:
         old = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [args.before, env.get("PYTHONPATH")])),
                CACHE_VAR: "off"}
         results["before"] = measure(args.repeats, old)
+    elif args.keep_before and Path(args.out).exists():
+        kept = json.loads(Path(args.out).read_text()).get("before")
+        if kept:
+            results["before"] = kept
     meta = {"repeats": args.repeats, "machine": platform.machine(), "cores": os.cpu_count(),
             "python": platform.python_version(), "date": datetime.date.today().isoformat(),
             "load_average": os.getloadavg()}

@@ -98,3 +98,24 @@ def test_every_sheet_module_registers_a_sheet():
         assert sheets, f"models/{name}.py defines no Sheet"
         for s in sheets:
             assert SHEETS[s.name] is s
+
+
+def test_max_and_min_are_built_as_written_with_only_safe_rewrites():
+    """The sheets' Max/Min skip SymPy's pairwise comparison of arguments: they keep what is
+    written (order included), flatten nesting, drop repeats and fold numbers; substituting
+    numbers still gives a number."""
+    from mlsysim_opt.symbolic import Min
+
+    x, y = sympy.symbols("x y", positive=True)
+    assert Max(x, y).args == (x, y)
+    assert Max(y, x).args == (y, x)
+    assert Max(x, Max(y, 2), 3, x).args == (x, y, 3)
+    assert Min(x, Min(y, 2), 3).args == (x, y, 2)
+    assert Max(x) == x and Max(2, 5) == 5 and Min(2, 5) == 2
+    # SymPy's own Max would drop 0 here (x is positive); ours keeps it, and both evaluate the same
+    assert Max(x, 0).args == (x, 0)
+    assert Max(x, y).xreplace({x: 4, y: 7}) == 7
+    assert Min(x + 1, y).xreplace({x: 4}) == Min(5, y)
+    assert isinstance(Max(x, y), sympy.Max) and isinstance(Min(x, y), sympy.Min)
+    with pytest.raises(TypeError, match="at least one argument"):
+        Max()

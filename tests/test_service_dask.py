@@ -13,6 +13,8 @@ import pytest
 from mlsysim_opt.service.local import LocalServer, free_port
 from test_service import wait_job, wait_started
 
+pytestmark = pytest.mark.slow   # starts servers and their worker processes
+
 PYTHON = [sys.executable, "-m"]
 
 
@@ -81,7 +83,7 @@ def test_jobs_spread_over_the_machines_and_survive_a_killed_worker_and_a_lost_ma
         client.wait_for_workers(2, timeout=60)
 
         # a whole machine lost mid-job (nanny and worker): the other machine finishes the job
-        job = _sleep(api, 2, "machine-lost")
+        job = _sleep(api, 6, "machine-lost")     # long enough to be killed mid-job on a busy machine
         victim_pid = wait_started(api, job["id"])["worker_pid"]
         victim = _worker_pids(client)[victim_pid]
         _kill_group(machines[0 if victim == "machine-a" else 1])
@@ -108,3 +110,20 @@ def test_a_plan_job_solves_its_windows_on_the_cluster_it_runs_on():
         parent, keys = client.submit(job, pure=False).result(timeout=60)
     assert len(set(keys)) == 3 and parent not in keys    # three tasks of their own, not run inside the job
     assert map_solves(abs, [-1, -2]) == [1, 2]           # outside a task: in this process, as before
+
+
+def test_the_quiet_cluster_settings_are_settings_dask_knows():
+    """A misspelt Dask setting is silently ignored, so each one must name a setting Dask has, of the
+    same type as its default."""
+    import dask
+    import distributed  # noqa: F401  (loads the distributed.* defaults)
+
+    from mlsysim_opt.planning.distributed import QUIET
+    from mlsysim_opt.service.executor import cluster_settings
+
+    for key, value in QUIET.items():
+        default = dask.config.get(key)          # KeyError when Dask has no such setting
+        assert type(default) is type(value), (key, default, value)
+    settings = cluster_settings(max_attempts=2)
+    assert QUIET.items() <= settings.items()
+    assert settings["distributed.scheduler.allowed-failures"] == 1

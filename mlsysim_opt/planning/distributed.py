@@ -19,6 +19,17 @@ from mlsysim_opt.errors import InputError
 Cluster = Any
 """None, "local", a scheduler address, or a ``distributed.Client``."""
 
+QUIET = {"distributed.worker.profile.enabled": False,
+         "distributed.scheduler.work-stealing": False,
+         "distributed.admin.tick.interval": "500ms",
+         "distributed.admin.system-monitor.interval": "2s",
+         "distributed.worker.memory.monitor-interval": "200ms"}
+"""Dask settings of the clusters this package starts. Their tasks are whole solves or jobs, so
+the machinery for graphs of many small tasks only costs CPU: the statistical profiler samples
+every worker 100 times a second, work stealing moves nothing useful, and the event-loop watchdog
+and system monitor need not run every 20 ms and 500 ms. Idle, a scheduler and two workers then use
+0.5 s of CPU per 20 s between them instead of 2.8 s (measured on two cores)."""
+
 
 @contextmanager
 def client_for(cluster: Cluster, workers: int | None = None) -> Iterator[Any]:
@@ -42,7 +53,9 @@ def client_for(cluster: Cluster, workers: int | None = None) -> Iterator[Any]:
         return
     if cluster == "local":
         n = workers or max(1, min(os.cpu_count() or 1, 8))
-        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as local, \
+        import dask
+        with dask.config.set(QUIET), \
+                LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0") as local, \
                 Client(local) as client:
             yield client
         return

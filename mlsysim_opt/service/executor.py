@@ -146,8 +146,11 @@ def connect(address: Optional[str], workers: int, worker_memory: str, max_attemp
 def cluster_settings(max_attempts: int) -> dict:
     """Dask settings of a local cluster: a worker death re-runs its task until ``max_attempts``
     runs died; workers hold no data, so nothing is spilled to disk, and a worker above 95 % of its
-    memory limit is restarted by its nanny (its job counts as a crash)."""
-    return {"distributed.scheduler.allowed-failures": max(0, max_attempts - 1),
+    memory limit is restarted by its nanny (its job counts as a crash); and the settings of any
+    cluster whose tasks are whole jobs (:data:`~mlsysim_opt.planning.distributed.QUIET`)."""
+    from ..planning.distributed import QUIET
+    return {**QUIET,
+            "distributed.scheduler.allowed-failures": max(0, max_attempts - 1),
             "distributed.scheduler.worker-saturation": 1.0,
             "distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
             "distributed.worker.memory.pause": 0.9, "distributed.worker.memory.terminate": 0.95}

@@ -7,21 +7,18 @@ import pytest
 
 from mlsysim_opt import (CapstoneProblem, EconomicsModel, Hardware, Models, ServingModel, SensitivitySolver, Systems,
                          solve_capstone, synthesize)
-from mlsysim_opt.service.local import LocalServer
 
+
+pytestmark = pytest.mark.slow   # starts servers and their worker processes
 SMALL = dict(model="Llama3_8B", qps=60.0, hardware=["H100", "L4"], precisions=["fp16"], tp_sizes=[1],
              pp_sizes=[1], batch_sizes=[8, 32], regions=["Iowa", "France"], min_share=0.25, redundancy=1,
              ttft_ms=200.0, annual_budget_usd=None, carbon_cap_t=None)
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    srv = LocalServer(tmp_path_factory.mktemp("caps") / "jobs.sqlite3", workers=2, job_timeout=60.0,
-                      max_grid=30_000, max_queue=100, test_jobs=False)
-    srv.start()
-    with httpx.Client(base_url=srv.url, timeout=120) as client:
+def api(shared_server):
+    with httpx.Client(base_url=shared_server.url, timeout=120) as client:
         yield client
-    srv.stop()
 
 
 def ok(response):
@@ -158,3 +155,12 @@ def test_capabilities_also_run_as_jobs_with_the_same_answer(api, kind, path, bod
         time.sleep(0.05)
     assert info["status"] == "succeeded", info
     assert ok(api.get(f"/jobs/{job_id}/result")) == ok(api.post(path, json=body))
+
+
+def test_a_local_server_never_takes_another_servers_answer_for_its_own(shared_server):
+    """Between free_port() and the bind, another process (another test process's server) can take
+    the port; that server answers /health. The new server must notice, and start on another port."""
+    from mlsysim_opt.service.local import LocalServer
+    with LocalServer(workers=1, port=shared_server.port) as late:
+        assert late.port != shared_server.port
+        assert httpx.get(late.url + "/health").json()["workers"]["size"] == 1    # the shared one has 2

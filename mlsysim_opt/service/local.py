@@ -63,7 +63,8 @@ class LocalServer:
                     break  # did not start (e.g. the port was taken meanwhile): try another port
                 try:
                     health = httpx.get(self.url + "/health", timeout=2.0).json()
-                    if not wait_workers or health["workers"].get("ready", 0) >= self.workers:
+                    # _listening: another process may take the port between free_port() and our bind
+                    if self._listening() and (not wait_workers or health["workers"].get("ready", 0) >= self.workers):
                         return self
                 except (httpx.HTTPError, ValueError, KeyError):
                     pass
@@ -72,6 +73,17 @@ class LocalServer:
                 self.stop(kill=True)
                 raise RuntimeError(f"the server did not become ready in {timeout} s:\n{self.log()}")
         raise RuntimeError(f"the server did not start:\n{self.log()}")
+
+    def _listening(self) -> bool:
+        """Whether the process this object started is the one listening on the port: a free port can be
+        taken by another process (another test worker's server) before ours binds it, and that
+        server would answer the health check."""
+        import psutil
+        try:
+            sockets = psutil.Process(self.process.pid).net_connections(kind="tcp")
+        except psutil.Error:
+            return False
+        return any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.port for c in sockets)
 
     def stop(self, kill: bool = False, timeout: float = 20.0) -> int | None:
         """SIGTERM (graceful: running jobs are re-queued) or SIGKILL (a crash)."""

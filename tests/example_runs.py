@@ -1,9 +1,13 @@
-"""Each example script runs once per test session, as a user runs it (a fresh interpreter, an empty
+"""Each example script runs once per test run, as a user runs it (a fresh interpreter, an empty
 working directory, its own output folder); every test that checks an example's output reads that
-one run instead of starting the script again."""
+one run instead of starting the script again. Spread over several test processes (pytest-xdist),
+the processes share the runs through a folder of the run (:func:`share_runs_in`): the first to need
+a script runs it under a file lock and leaves its outcome there for the others."""
 from __future__ import annotations
 
 import atexit
+import fcntl
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 _SCRATCH = Path(tempfile.mkdtemp(prefix="mlsysim-opt-examples-"))
 atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+_shared = False
+
+
+def share_runs_in(folder: Path) -> None:
+    """Keep the runs in ``folder``, which every test process of this run sees (pytest's temporary
+    folder of the run, which pytest cleans up)."""
+    global _SCRATCH, _shared
+    folder.mkdir(parents=True, exist_ok=True)
+    _SCRATCH, _shared = folder, True
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,7 @@ def run_example(name: str) -> ExampleRun:
             run = _runs[script.stem] = Future()
     if mine:
         try:
-            run.set_result(_run(script))
+            run.set_result(_run_shared(script) if _shared else _run(script))
         except BaseException as exc:   # a timeout, say: every test waiting for it sees the same error
             run.set_exception(exc)
     return run.result()
@@ -68,6 +81,20 @@ def _run(script: Path) -> ExampleRun:
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=cwd,
                           env=env)
     return ExampleRun(script, done.returncode, done.stdout, done.stderr, cwd, output)
+
+
+def _run_shared(script: Path) -> ExampleRun:
+    """The run another test process left for ``script``, else this process's own (kept for them)."""
+    kept = _SCRATCH / f"{script.stem}.json"
+    with open(_SCRATCH / f"{script.stem}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)      # held while the script runs: the others wait for it
+        if not kept.exists():
+            run = _run(script)
+            kept.write_text(json.dumps({"returncode": run.returncode, "stdout": run.stdout, "stderr": run.stderr}))
+            return run
+    outcome = json.loads(kept.read_text())
+    return ExampleRun(script, outcome["returncode"], outcome["stdout"], outcome["stderr"],
+                      _SCRATCH / script.stem / "cwd", _SCRATCH / script.stem / "output")
 
 
 def example_output(name: str) -> str:

@@ -16,7 +16,8 @@ import yaml
 
 from mlsysim_opt.cli import EXIT_BAD_INPUT, EXIT_OK, main
 from mlsysim_opt.planning import PlanProblem, PlanResult, plan_fleet
-from mlsysim_opt.service.local import LocalServer
+
+pytestmark = pytest.mark.slow   # starts servers and their worker processes
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "plans" / "week_3_regions.yaml"
 COLUMNS = {"fixed": ["site", "config", "hardware", "kind", "replicas", "accelerators", "usd_per_replica_hour"],
@@ -171,13 +172,9 @@ def test_cli_plot_without_the_plots_module_says_so(monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    srv = LocalServer(tmp_path_factory.mktemp("plan_service") / "jobs.sqlite3", workers=1, job_timeout=60.0,
-                      test_jobs=False)
-    srv.start()
-    with httpx.Client(base_url=srv.url, timeout=120) as client:
+def api(shared_server):
+    with httpx.Client(base_url=shared_server.url, timeout=120) as client:
         yield client
-    srv.stop()
 
 
 def request_body(**changes) -> dict:

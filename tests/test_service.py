@@ -17,6 +17,8 @@ from mlsysim_opt.service.local import LocalServer
 from mlsysim_opt.service.store import read_only
 from mlsysim_opt.units import ureg
 
+pytestmark = pytest.mark.slow   # starts servers and their worker processes
+
 MAX_GRID = 30_000
 JOB_TIMEOUT = 30.0
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "demo_service_client.py"

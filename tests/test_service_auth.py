@@ -21,6 +21,8 @@ from mlsysim_opt.service.auth import create_key, refuse_unprotected_bind
 from mlsysim_opt.service.config import ServiceConfig
 from mlsysim_opt.service.store import LOCAL_OWNER, open_store
 
+pytestmark = pytest.mark.slow   # starts servers and their worker processes
+
 NPU = {"name": "Auth Test NPU", "compute": {"peak_flops": "200 TFLOP/s"},
        "memory": {"capacity": "48 GB", "bandwidth": 1.2e12}}
 SOLVE = {"model": "Llama3_8B", "hardware": "H100", "batch_size": 8}

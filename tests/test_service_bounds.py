@@ -4,7 +4,6 @@ errors, records added over HTTP usable on every route, record names validated, a
 process's memory flat under the bad-input suite."""
 from __future__ import annotations
 
-import uuid
 
 import httpx
 import pytest
@@ -12,7 +11,8 @@ import pytest
 from mlsysim_opt.service.bounds import BYTES_PER_POINT, check_points, point_cap
 from mlsysim_opt.service.errors import ApiError
 from mlsysim_opt.service.jobs import Limits
-from mlsysim_opt.service.local import LocalServer
+
+pytestmark = pytest.mark.slow   # starts servers and their worker processes
 
 MAX_GRID = 30_000
 CHIP = {"name": "Bounds Chip", "compute": {"peak_flops": "400 TFLOP/s"},
@@ -20,12 +20,9 @@ CHIP = {"name": "Bounds Chip", "compute": {"peak_flops": "400 TFLOP/s"},
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = LocalServer(tmp_path_factory.mktemp("bounds") / "jobs.sqlite3", workers=1, job_timeout=120.0,
-                      max_grid=MAX_GRID)
-    srv.start()
-    yield srv
-    srv.stop()
+def server(shared_server):
+    assert shared_server.max_grid == MAX_GRID
+    return shared_server
 
 
 @pytest.fixture(scope="module")
@@ -205,9 +202,8 @@ def test_the_http_process_memory_stays_flat_under_bad_input(server, api):
 # PostgreSQL: a name the database would refuse never reaches it, nor this server's memory
 
 
-def test_a_nul_in_a_record_name_is_refused_on_postgresql(postgres):
-    db = postgres.create_database("bounds_" + uuid.uuid4().hex[:12])
-    with LocalServer(db, workers=1, job_timeout=60.0) as srv, httpx.Client(base_url=srv.url, timeout=60) as api:
+def test_a_nul_in_a_record_name_is_refused_on_postgresql(shared_postgres_server):
+    with httpx.Client(base_url=shared_postgres_server.url, timeout=60) as api:
         refused(api.post("/registry/hardware", json={**CHIP, "name": "Nul\x00Chip"}), 422, "name")
         assert api.get("/registry/hardware/Nul%00Chip").status_code == 404
         assert api.get("/health").status_code == 200

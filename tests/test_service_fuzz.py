@@ -9,7 +9,6 @@ replaced. Derandomized, so a run is the same every time."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import httpx
 import pytest
@@ -17,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlsysim_opt.service import ServiceConfig, create_app
-from mlsysim_opt.service.local import LocalServer
+
+pytestmark = pytest.mark.slow   # starts servers and their worker processes
 
 EXAMPLES_PER_ROUTE = 10
 """Per route and store: about 20 routes x 10 x 2 stores, a few hundred requests in all."""
@@ -149,16 +149,9 @@ def _replace_inside(value, replacement, pick: int):
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def client(request, tmp_path_factory):
-    if request.param == "sqlite":
-        db = str(tmp_path_factory.mktemp("fuzz") / "jobs.sqlite3")
-    else:
-        db = request.getfixturevalue("postgres").create_database("fuzz_" + uuid.uuid4().hex[:12])
-    server = LocalServer(db, workers=1, job_timeout=120.0, max_grid=30_000).start()
-    try:
-        with httpx.Client(base_url=server.url, timeout=300) as api:
-            yield api
-    finally:
-        server.stop()
+    server = request.getfixturevalue("shared_server" if request.param == "sqlite" else "shared_postgres_server")
+    with httpx.Client(base_url=server.url, timeout=300) as api:    # the run's shared servers (conftest)
+        yield api
 
 
 def post(api: httpx.Client, path: str, body) -> httpx.Response:

@@ -13,6 +13,8 @@ from mlsysim_opt.service.local import LocalServer
 from mlsysim_opt.service.store import HEARTBEAT_S
 from test_service import TOY_CHIP, wait_job
 
+pytestmark = pytest.mark.slow   # starts servers and their worker processes
+
 
 @pytest.fixture(scope="module")
 def shared_db(postgres):

@@ -140,12 +140,17 @@ CAUSES = {c.id: c for c in [
           "reports a 4x compression. Here it raises an InputError naming sparsity and the fix."),
     # --- fleet: energy, carbon, cost ----------------------------------------------------------------
     Cause("whole_node_power", "Energy counts the whole node, not only GPU TDP", "this project",
-          "A DGX H100 draws up to 10.2 kW for 8 GPUs (CPUs, NICs, NVSwitches, fans); the reference counts 8 x 700 W "
-          "= 5.6 kW (17.9), so its IT energy is 45 % low; the same power model feeds energy, carbon, water and "
-          "electricity cost (DGX A100 6.5 kW, DGX B200 14.3 kW)."),
-    Cause("mfu_default", "Default utilization 0.4, not 1.0", "this project",
-          "Without an mfu the reference prices full power (17.14); here the default is 0.4 (PaLM's MFU band) and "
-          "the result says so in notes."),
+          "A DGX H100 under training draws 8.4 kW for 8 GPUs (measured, Latif et al. 2024; rated 10.2 kW): 5.6 kW "
+          "of GPUs plus 2.8 kW of CPUs, NICs, NVSwitches and fans. The reference counts 8 x 700 W = 5.6 kW (17.9), "
+          "so its IT energy is a third low; the same power model feeds energy, carbon, water and electricity cost."),
+    Cause("mfu_default", "Default power activity when the call gives none", "this project",
+          "Without an mfu the reference prices full power (17.14); here the default busy fraction is also 1.0 "
+          "(training keeps the binding engine busy), and the result says so in notes."),
+    Cause("power_activity", "Power follows the busy fraction, not the MFU", "this project",
+          "The reference draws TDP x (0.3 + 0.7 MFU), so a run at 40 % MFU draws 58 % of TDP. MFU counts useful "
+          "FLOP, not busy time: measured training power is near TDP (8.4 kW on an 8 x H100 node, Latif et al. "
+          "2024). Here each accelerator draws P_idle + (TDP - P_idle) b with b the busy fraction of the binding "
+          "engine (utilization=, default 1.0) and a measured idle power (H100: 80 W, not 0.3 x 700 W)."),
     Cause("grid_data", "Grid intensity, PUE and WUE on one sourced basis", "this project (sourced values)",
           "Carbon intensities are 2023 lifecycle values (Ember): US average 369 g (0.3.0: 429), Quebec 24 g (20), "
           "Poland 662 g (820); PUE and WUE per region (US 1.15 / 1.0 L/kWh, Quebec 1.10 / 0.2, Poland 1.4 / 0.5; "

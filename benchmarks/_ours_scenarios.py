@@ -18,6 +18,7 @@ from mlsysim_opt import (
     ParallelismOptimizer, Pipeline, Q_, ReliabilityModel, ScalingModel, SensitivitySolver, ServingModel,
     SustainabilityModel, SynthesisSolver, Systems, TailLatencyModel, ureg,
 )
+from mlsysim_opt.inputs import IDLE_POWER_FRACTION
 
 # Reference registry key -> this project's registry record (the names the tutorials use).
 HARDWARE_KEYS = {
@@ -236,6 +237,7 @@ class Conventions:
     by its registry keys), from the reference worker's ``registry_values`` task."""
     gpu_tdp_power: bool = False   # node power = accelerators x TDP (0.3.0, spec §9)
     mfu_one: bool = False         # mfu defaults to 1.0 when a call gives none (0.3.0)
+    mfu_power: bool = False       # power activity = the MFU, idle at 0.3 x TDP (0.3.0)
     ref_grids: bool = False       # 0.3.0's carbon intensity, PUE and WUE for each site
     flat_price: bool = False      # $0.12/kWh everywhere (0.3.0)
     gpu_capex: bool = False       # capital = accelerators x 0.3.0's unit cost
@@ -271,9 +273,18 @@ def _site(conv: Conventions, key):
 
 def _fleet(conv: Conventions, fl: Fleet) -> Fleet:
     update = {}
-    if conv.gpu_tdp_power:
+    node = fl.node
+    if conv.gpu_tdp_power:  # the accelerators alone, at 0.3.0's TDP: no host
         tdp = conv.data["hardware"][_ref_key_of(fl.accelerator)]["tdp_W"]
-        update["node"] = fl.node.model_copy(update={"node_power": Q_(tdp * fl.node.accelerators_per_node, "W")})
+        node = node.model_copy(update={"node_power": Q_(tdp * node.accelerators_per_node, "W"),
+                                       "host_load_power": Q_(0.0, "W"),
+                                       "accelerator": node.accelerator.model_copy(update={"tdp": Q_(tdp, "W")})})
+    if conv.mfu_power:  # 0.3.0's idle share of TDP
+        acc = node.accelerator
+        node = node.model_copy(update={"accelerator": acc.model_copy(
+            update={"idle_power": IDLE_POWER_FRACTION * acc.tdp})})
+    if node is not fl.node:
+        update["node"] = node
     if conv.ref_grids and fl.region is not None:
         key = next(k for k in Infra.Grids.names() if Infra.Grids[k] is fl.region)
         update["region"] = _site(conv, key)
@@ -290,12 +301,16 @@ def _site_for(conv: Conventions, fl: Fleet, site):
 def sustain(conv: Conventions, fl: Fleet, site=None, mfu=None, **kw):
     if conv.mfu_one and mfu is None:
         mfu = 1.0
+    if conv.mfu_power and mfu is not None and kw.get("utilization") is None:
+        kw["utilization"] = mfu
     return SustainabilityModel().solve(_fleet(conv, fl), datacenter=_site_for(conv, fl, site), mfu=mfu, **kw)
 
 
 def econ(conv: Conventions, fl: Fleet, site=None, mfu=None, **kw):
     if conv.mfu_one and mfu is None:
         mfu = 1.0
+    if conv.mfu_power and mfu is not None and kw.get("utilization") is None:
+        kw["utilization"] = mfu
     if conv.flat_price:
         kw["electricity_price"] = f"{FLAT_PRICE_USD_PER_KWH} USD/kWh"
     if conv.gpu_capex:

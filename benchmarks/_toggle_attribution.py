@@ -29,8 +29,9 @@ from _compare import leaves, relative
 MATERIAL = 0.01
 TOGGLES = {
     "sustainability_values": {"gpu_tdp_power": "whole_node_power", "mfu_one": "mfu_default",
-                              "ref_grids": "grid_data"},
-    "economics_values": {"gpu_tdp_power": "whole_node_power", "mfu_one": "mfu_default", "ref_grids": "grid_data",
+                              "mfu_power": "power_activity", "ref_grids": "grid_data"},
+    "economics_values": {"gpu_tdp_power": "whole_node_power", "mfu_one": "mfu_default",
+                         "mfu_power": "power_activity", "ref_grids": "grid_data",
                          "flat_price": "electricity_price_region", "gpu_capex": "capex_node_price"},
     "compression_values": {"fp32_baseline": "compression_baseline"},
 }

@@ -1,5 +1,6 @@
 """Exercise 5 (Sustainability): a 30-day run on 256 H100 (Research_256) in Virginia (US average
-grid) versus Quebec (hydro), at MFU 0.4."""
+grid) versus Quebec (hydro), at MFU 0.4. MFU does not set the power: a training step keeps the
+GPUs busy, so they draw their TDP (pass utilization= for a lighter load)."""
 from mlsysim_opt import EconomicsModel, Infra, Scenarios, SustainabilityModel, Systems
 
 setup = Scenarios.Exercise5_CarbonGeography.arguments()   # the deck's setup, as registry data
@@ -25,19 +26,22 @@ print(f"Carbon saved by moving to Quebec: {saved:,.0f} kg CO2e")
 print(f"Carbon reduction: {(1 - qc.carbon_footprint_kg / va.carbon_footprint_kg) * 100:.1f}%")
 print(f"Water reduction:  {(1 - qc.water_usage_liters / va.water_usage_liters) * 100:.1f}%")
 
-# How the energy compares with the exercise's expectation (~180-220 MWh of facility energy).
-full = sustain.solve(fleet, duration_days=30, datacenter=Infra.US_Avg, utilization=1.0)
-node_kw = fleet.node.whole_node_power().m_as("kW")
-per_gpu_kw = node_kw / fleet.node.accelerators_per_node
+# How the energy compares with the exercise's expectation (~180-220 MWh of facility energy, 80-90 t).
+node = fleet.node
+rated_kw = node.whole_node_power().m_as("kW")
+per_gpu_kw = rated_kw / node.accelerators_per_node
+idle = sustain.solve(fleet, duration_days=30, datacenter=Infra.US_Avg, utilization=0.0)
 print("\n=== Energy check ===")
-print(f"At MFU 0.4 the linear power model gives {va.total_energy_kwh / 1e3:,.0f} MWh of facility energy; "
-      f"at full power ({node_kw:g} kW per DGX) it is {full.total_energy_kwh / 1e3:,.0f} MWh "
-      f"({full.it_energy_kwh / 1e3:,.0f} MWh before PUE).")
-print("The exercise's ~180-220 MWh lies between the two: real training draws more than a linear-in-MFU "
-      "estimate, because memory traffic and communication also burn power.")
+print(f"Training keeps every GPU busy, so each draws its {node.accelerator.tdp:~P} TDP whatever the MFU: "
+      f"{va.node_power:.2f~P} per DGX with the host (8.4 kW was measured on an 8 x H100 node in training).")
+print(f"That is {va.total_energy_kwh / 1e3:,.0f} MWh of facility energy and {va.carbon_footprint_kg / 1e3:,.0f} t "
+      f"CO2e in Virginia, inside the exercise's 80-90 t.")
+print(f"An idle fleet would still draw {idle.node_power:.2f~P} per node ({idle.total_energy_kwh / 1e3:,.0f} MWh); "
+      f"the {rated_kw:g} kW rating is a provisioning ceiling ({32 * rated_kw * 720 / 1e3:,.0f} MWh before PUE), "
+      f"not the draw under load.")
 deck_kw_per_gpu = 1064e3 / (30 * 24) / fleet.total_accelerators
 print(f"The deck's 1,064 MWh for this fleet is impossible: it would be {deck_kw_per_gpu:.1f} kW per GPU, "
-      f"{deck_kw_per_gpu / per_gpu_kw:.1f}x the whole-node share of {per_gpu_kw:.3f} kW per GPU at full load.")
+      f"{deck_kw_per_gpu / per_gpu_kw:.1f}x the whole-node share of {per_gpu_kw:.3f} kW per GPU at the rating.")
 
 econ = EconomicsModel()
 print("\n=== Discussion: cost ===")

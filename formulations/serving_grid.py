@@ -17,7 +17,7 @@ from mlsysim_opt import inputs as _in
 from mlsysim_opt.catalog import Hardware, default_node_for
 from mlsysim_opt.errors import InputError
 from mlsysim_opt.formulations.builder import Columns, check_table, in_symbol_unit, number, undominated_columns
-from mlsysim_opt.precision import PrecisionFallbackWarning, normalize_precision
+from mlsysim_opt.precision import DEFAULT_KV_PRECISION, PrecisionFallbackWarning, normalize_precision
 from mlsysim_opt.types import PRECISION_BYTES, HardwareNode
 from mlsysim_opt.units import unit_factor
 
@@ -54,7 +54,11 @@ class ServingConfig(BaseModel):
 
     hardware: str
     precision: str
+    """The weights' format."""
     compute_precision: str
+    """The arithmetic's format (solvers.serving.serving_case's default for the weights)."""
+    kv_precision: str = DEFAULT_KV_PRECISION
+    """The KV cache's format: 16-bit for every weight format unless asked otherwise."""
     tp: int
     pp: int = 1
     ep: int = 1
@@ -102,6 +106,11 @@ class ServingConfig(BaseModel):
     def name(self) -> str:
         split = f"TP{self.tp}" + (f" PP{self.pp}" if self.pp > 1 else "") + (f" EP{self.ep}" if self.ep > 1 else "")
         return f"{self.hardware} {self.precision} {split} batch {self.batch_size} chunk {self.chunk_tokens}"
+
+    @property
+    def formats(self) -> str:
+        """The weight, compute and KV-cache formats, as the CLI prints them with a design."""
+        return f"weights {self.precision}, compute {self.compute_precision}, KV cache {self.kv_precision}"
 
     @property
     def planned_qps(self) -> float:
@@ -285,7 +294,7 @@ def _grid(wl, hws, precs, tps, pps, eps, batches, chunks, eta, prompt_len, outpu
                           batch_size=grid[3], prefill_chunk_tokens=grid[4])
             out = f.vector(**values)
             fits = np.flatnonzero(out["tp_memory_utilization"] <= 1.0)
-            configs.extend(_configs(hw.name, prec, case.choice.compute_precision, grid[:, fits], prompt_len,
+            configs.extend(_configs(hw.name, prec, case, grid[:, fits], prompt_len,
                                     output_len, {k: np.asarray(v)[fits] for k, v in out.items()},
                                     _load_costs({k: v[fits] if np.ndim(v) else v for k, v in values.items()})))
     return configs
@@ -310,10 +319,11 @@ def _load_costs(values: dict) -> dict[str, np.ndarray]:
     return dict(costs, **{k: values[k] for k in KV_SHAPE}, itl_alone=step)
 
 
-def _configs(hardware: str, precision: str, compute_precision: str, grid, prompt_len: int, output_len: int,
+def _configs(hardware: str, precision: str, case, grid, prompt_len: int, output_len: int,
              out: dict, load: dict) -> list[ServingConfig]:
     """Configurations from the serving_tp sheet's outputs (arrays), each field in its reported unit;
-    ``grid`` holds the TP, PP, EP, batch and chunk of each, ``load`` its serving_load replica inputs."""
+    ``case`` (a solvers.serving.ServingCase) gives the compute and KV formats, ``grid`` the TP, PP,
+    EP, batch and chunk of each, ``load`` its serving_load replica inputs."""
     sheet = _tp_sheet()
     fields = {f: np.asarray(out[name], dtype=float) * unit_factor(sheet.unit(name), unit)
               for f, (name, unit) in REPORTED_UNITS.items()}
@@ -325,7 +335,8 @@ def _configs(hardware: str, precision: str, compute_precision: str, grid, prompt
     # Every field is computed here from validated inputs: construct without re-validating each one
     # (thousands per query).
     return [ServingConfig.trusted(dict(
-        hardware=hardware, precision=precision, compute_precision=compute_precision, tp=tp[i], pp=pp[i], ep=ep[i],
+        hardware=hardware, precision=precision, compute_precision=case.choice.compute_precision,
+        kv_precision=case.kv_precision, tp=tp[i], pp=pp[i], ep=ep[i],
         batch_size=batch[i], chunk_tokens=chunk[i], prompt_tokens=int(prompt_len), output_tokens=int(output_len),
         itl_alone_ms=step, annual_cost_usd=0.0, power_kw=0.0, annual_carbon_t=0.0, goodput_qps=None,
         percentile=None, replica_costs=dict(zip(names, cost)), **dict(zip(fields, row))))
@@ -371,7 +382,7 @@ def serving_config(model, hardware, *, precision: str, tp: int, pp: int, batch_s
                                        prompt_len=prompt_len, output_len=output_len, efficiency=efficiency,
                                        chunk_tokens=chunk_tokens, ep=ep)
     out = _replica_function()(**values)
-    [config] = _configs(hw.name, normalize_precision(precision, "precision"), case.choice.compute_precision,
+    [config] = _configs(hw.name, normalize_precision(precision, "precision"), case,
                         [[tp], [pp], [values["ep_size"]], [batch_size], [chunk_tokens]], prompt_len, output_len,
                         {k: [v] for k, v in out.items()}, _load_costs(values))
     return config
@@ -408,7 +419,8 @@ def _node_rates(hw, datacenter, utilization, infrastructure_multiplier, amortiza
     econ = EconomicsModel().solve(fleet, duration_days=PLANNING_DAYS, utilization=utilization, datacenter=datacenter,
                                   infrastructure_multiplier=infrastructure_multiplier,
                                   amortization_years=amortization_years, price_basis="accelerator")
-    carbon = SustainabilityModel().solve(fleet, duration_days=PLANNING_DAYS, datacenter=datacenter, mfu=utilization)
+    carbon = SustainabilityModel().solve(fleet, duration_days=PLANNING_DAYS, datacenter=datacenter,
+                                        utilization=utilization)
     seconds = PLANNING_DAYS * SECONDS_PER_DAY
     return {"node_cost_rate": econ.tco.m_as("USD") / seconds,
             "node_average_power": econ.fleet_power.m_as("W"),

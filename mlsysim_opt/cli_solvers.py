@@ -52,6 +52,8 @@ def cmd_synthesize(args, console) -> int:
         _print_json(r.model_dump(mode="json"))
     else:
         console.print(str(r))
+        for line in _format_lines(_shown_configs(r)):
+            console.print(line, markup=False, highlight=False)
         if r.mix is not None:
             console.print(str(r.mix))
     return EXIT_OK if r.feasible else EXIT_FAILED
@@ -85,6 +87,10 @@ def cmd_fleet(args, console) -> int:
                      "differs_from_synthesize": FLEET_VS_SYNTHESIZE})
     else:
         console.print(str(r))
+        by_name = {c.name: c for c in configs}
+        used = [by_name[a.candidate.name] for a in (r.allocations if r.feasible else []) if a.candidate.name in by_name]
+        for line in _format_lines(used):
+            console.print(line, markup=False, highlight=False)
         for line in assumptions.lines():
             console.print(line, markup=False, highlight=False)
         console.print(f"note: {FLEET_VS_SYNTHESIZE}", markup=False, highlight=False)
@@ -108,6 +114,24 @@ def _availability(items) -> dict[str, int]:
             raise InputError("--availability", item, "must read NAME=COUNT", "e.g. --availability H100=64")
         availability[Hardware[name].name] = int(count)
     return availability
+
+
+def _shown_configs(result) -> list:
+    """The serving configurations a synthesize answer prints: the best design, its alternatives and
+    the disaggregated pools."""
+    designs = ([result.best] if result.best is not None else []) + list(result.alternatives)
+    configs = [d.config for d in designs]
+    if result.disaggregated is not None:
+        configs += [result.disaggregated.prefill.config, result.disaggregated.decode.config]
+    return configs
+
+
+def _format_lines(configs) -> list[str]:
+    """One line per distinct (accelerator, weights) shown, naming its weight, compute and KV formats."""
+    seen = {}
+    for c in configs:
+        seen.setdefault((c.hardware, c.precision), c.formats)
+    return [f"formats on {hw} {weights}: {formats}" for (hw, weights), formats in seen.items()]
 
 
 def _fleet_assumptions(args, headroom: float, sla_applied: bool, e2e_ms: float | None):

@@ -10,7 +10,7 @@ from typing import Any
 
 from .catalog import Hardware, Models
 from .errors import InputError
-from .precision import PrecisionChoice, resolve_precision
+from .precision import PrecisionChoice, default_kv_precision, resolve_precision
 from .types import PRECISION_BYTES, CNNWorkload, HardwareNode, TransformerWorkload, Workload
 
 DEFAULT_SEQ_LEN = 2048
@@ -124,9 +124,10 @@ def workload_values(wl: Workload, choice: PrecisionChoice, *, batch_size: int, s
     values = {
         "params": wl.parameters,
         "bytes_per_value": choice.storage_bytes,
-        # The KV cache is written by the attention kernels at the compute precision: weight-only
-        # int4 (W4A16) keeps a 16-bit cache unless a KV precision is given.
-        "kv_bytes_per_value": PRECISION_BYTES[choice.compute_precision] if kv_bytes is None else kv_bytes,
+        # The KV cache has its own format, 16-bit unless one is given, whatever the weights and
+        # whatever the device runs natively (precision.DEFAULT_KV_PRECISION says why).
+        "kv_bytes_per_value": (PRECISION_BYTES[default_kv_precision(choice.compute_precision)]
+                               if kv_bytes is None else kv_bytes),
         "optimizer_bytes_per_param": constants()[memory.ADAM_STATE] if is_training else 0.0,
         "layers": layers,
         "batch_size": float(batch_size),

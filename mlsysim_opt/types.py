@@ -156,6 +156,13 @@ class MemoryHierarchy(_Strict):
                                 "flash_bandwidth")(_must_be_positive)
 
 
+PRICE_COVERS = ("accelerator", "node", "cloud_hour")
+"""What a price covers: one accelerator, a whole node (a server with its host CPUs, memory and NICs),
+or one accelerator-hour of cloud capacity (power, facility and maintenance included)."""
+PriceCovers = Literal["accelerator", "node", "cloud_hour"]
+HardwarePriceCovers = Literal["accelerator", "node"]
+
+
 class HardwareNode(Record):
     """One accelerator (GPU, TPU, NPU, MCU...)."""
 
@@ -164,7 +171,12 @@ class HardwareNode(Record):
     compute: ComputeCore
     memory: MemoryHierarchy
     tdp: Optional[Power] = None
+    idle_power: Optional[Power] = None
+    """Measured power when idle (no kernels running); None: estimated from TDP (solvers/sustainability.py)."""
     unit_cost: Optional[Money] = None
+    unit_cost_covers: HardwarePriceCovers = "accelerator"
+    """What ``unit_cost`` buys: one "accelerator" (a datacenter part that still needs a host server)
+    or a whole "node" (an edge board or MCU module, which is its own host)."""
     dispatch_tax: Seconds = Field(default_factory=lambda: as_quantity("10 us", "s", "dispatch_tax"))
     host_link_bandwidth: Optional[Bandwidth] = None
     embodied_carbon: Optional[Carbon] = None
@@ -663,7 +675,11 @@ class Node(Record):
     intra_node_latency: Seconds = Field(default_factory=lambda: as_quantity("0.5 us", "s", "intra_node_latency"))
     node_power: Optional[Power] = None
     """Maximum power of the whole node (accelerators, CPUs, NICs, fans, conversion)."""
+    host_load_power: Optional[Power] = None
+    """Power of everything but the accelerators under load; None: estimated (solvers/sustainability.py)."""
     unit_cost: Optional[Money] = None
+    unit_cost_covers: Literal["node"] = "node"
+    """A node's price is the whole server: accelerators, host CPUs, memory and NICs."""
     nics: Optional[int] = None
 
     @field_validator("accelerators_per_node", mode="before")

@@ -6,7 +6,7 @@ generated token is one decode step, so
     N_gen    = K * n_step + n_ans
     T        = TTFT + N_gen * ITL                 ITL at the mean context the chain attends to
     u        = max(T_compute, T_memory) / T_step  busy fraction of a decode step (roofline)
-    E        = P_node(u) * T                      the fleet power model of Wall 18
+    E        = P_acc(u) * T                       one accelerator in the power model of Wall 18
     E/token  = E / N_gen,   E/request = E / B
 
 TTFT and ITL come from the roofline sheet (a prefill pass and a decode step) unless given.
@@ -18,14 +18,14 @@ TTFT and ITL come from the roofline sheet (a prefill pass and a decode step) unl
 | K | - | reasoning steps | input (Wei et al. 2022 chain of thought; Snell et al. 2024 test-time compute) |
 | n_step | token | tokens per reasoning step | input |
 | n_ans | token | tokens of the final answer | input |
-| P_node(u) | W | power of the devices serving the request | Wall 18 (models/sustainability.py) |
+| P_acc(u) | W | power of the accelerator serving the request, idle plus busy share | Wall 18 (models/sustainability.py) |
 | B | request | requests decoded together | input |
 """
 from mlsysim_opt.symbolic import Max, Sheet, sym
 
 from .memory import B
 from .roofline import T, T_compute, T_memory
-from .sustainability import node_power
+from .sustainability import accelerator_power
 
 ttft = sym("first_token_latency", "s", "time to the first token", "roofline prefill or input", lower=0.0)
 itl = sym("inter_token_latency", "s", "time of one decode step", "roofline decode step or input", lower=0.0)
@@ -39,10 +39,10 @@ sheet = Sheet("reasoning", "Inference-time scaling: reasoning steps paid in deco
                        "Snell et al. 2024, Scaling LLM Test-Time Compute Optimally"])
 
 sheet.define("decode_utilization", Max(T_compute, T_memory) / T, "dimensionless",
-             "share of a decode step the binding engine is busy (the power model's u)")
+             "share of a decode step the binding engine is busy (the power model's busy fraction)")
 generated = sheet.define("generated_tokens", K * n_step + n_ans, "token", "tokens decoded for one request")
 latency = sheet.define("reasoning_latency", ttft + generated * itl, "s", "end-to-end latency of one request")
-energy = sheet.define("reasoning_energy", node_power * latency, "J", "energy of one request")
+energy = sheet.define("reasoning_energy", accelerator_power * latency, "J", "energy of one request")
 sheet.define("reasoning_energy_per_token", energy / generated, "J", "energy per generated token")
 sheet.define("reasoning_energy_per_request", energy / B, "J", "energy per request of the batch")
 sheet.define("reasoning_slowdown", latency / (ttft + n_ans * itl), "dimensionless",

@@ -62,9 +62,12 @@ def test_disaggregation_wins_with_long_prompts_and_tight_ttft_and_itl_together(t
 def test_colocation_wins_with_short_prompts_and_loose_limits(qps):
     # Sarathi-Serve (Agrawal et al. 2024): with room in the SLA, chunked prefill shares each
     # replica between the phases; split pools round up twice and pay for the KV transfer.
+    # At 200 QPS, with the default 16-bit KV cache, both architectures need the same H100s: a tie,
+    # which goes to colocation.
     r = synthesize(Models.Llama3_8B, qps=qps, prompt_len=256, output_len=256, ttft="2 s", itl="150 ms", **GRID)
     assert r.architecture == "colocated"
-    assert r.best.annual_cost_usd < r.disaggregated.annual_cost_usd
+    assert r.best.annual_cost_usd <= r.disaggregated.annual_cost_usd
+    assert r.best.accelerators <= r.disaggregated.accelerators
     assert "colocated wins" in r.comparison
 
 

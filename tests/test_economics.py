@@ -25,12 +25,19 @@ def _fleet(grid, node_cost="100000 USD", chip_cost="10000 USD", count=10):
 
 
 def test_hand_calculation(grid):
-    r = EconomicsModel().solve(_fleet(grid), duration_days=YEAR_DAYS, mfu=0.5, infrastructure_multiplier=2.0,
+    r = EconomicsModel().solve(_fleet(grid), duration_days=YEAR_DAYS, utilization=0.5, infrastructure_multiplier=2.0,
                                amortization_years=4.0, maintenance_rate=0.05)
     hw = 10 * 100_000
     capex = hw * 2.0 / 4.0
     maintenance = hw * 0.05                       # on the hardware price, not on hw * 2.0
-    it_kwh = 10 * 10 * (0.3 + 0.7 * 0.5) * YEAR_DAYS * 24
+    # Wall 18 at busy fraction 0.5: 8 chips of 500 W TDP (idle estimated from the H100's ratio) and a
+    # host that takes what the 10 kW node draws under load (LOAD_OVER_RATING) beyond the 4 kW of chips,
+    # idling at HOST_IDLE_FRACTION of that.
+    from mlsysim_opt.solvers.sustainability import HOST_IDLE_FRACTION, IDLE_OVER_TDP, LOAD_OVER_RATING
+    chip_idle, host = IDLE_OVER_TDP * 0.5, LOAD_OVER_RATING * 10 - 8 * 0.5
+    host_idle = HOST_IDLE_FRACTION * host
+    node_kw = 8 * (chip_idle + (0.5 - chip_idle) * 0.5) + host_idle + (host - host_idle) * 0.5
+    it_kwh = 10 * node_kw * YEAR_DAYS * 24
     energy = 1.2 * it_kwh * 0.10
     assert r.hardware_cost_usd == hw
     assert r.capex_usd == pytest.approx(capex)
@@ -96,12 +103,15 @@ def test_missing_price_is_an_error_naming_the_hardware(grid):
     assert r.hardware_cost_usd == pytest.approx(10 * 50_000)
 
 
-def test_accelerator_price_when_no_node_price(grid):
+def test_a_node_without_a_price_gets_a_host_server_added(grid):
+    # the registry's servers less their accelerators, per slot: DGX A100 (250k - 8 x 15k) / 8 = 16,250,
+    # DGX H100 18,750, H800 13,750, DGX B200 27,500, 8x MI300X 12,500: median 16,250
     r = EconomicsModel().solve(_fleet(grid, node_cost=None), 30)
-    assert r.hardware_cost_usd == pytest.approx(80 * 10_000)
-    assert "no node price" in r.capex_basis
+    assert r.price_basis == "node"
+    assert r.hardware_cost_usd == pytest.approx(10 * 8 * (10_000 + 16_250))
+    assert "host server" in r.capex_basis and "estimated" in r.capex_basis
     both = EconomicsModel().solve(_fleet(grid), 30, price_basis="accelerator")
-    assert both.hardware_cost_usd == pytest.approx(80 * 10_000)
+    assert both.price_basis == "accelerator" and both.hardware_cost_usd == pytest.approx(80 * 10_000)
 
 
 def test_deck_tco_demo_research_256():
@@ -169,6 +179,14 @@ def test_demo_vendor_shootout_example_prints_the_key_numbers():
     for vendor in ("H100", "MI300X", "Gaudi3"):
         assert vendor in out
     assert "Cheapest per delivered FLOP" in out
+    # every vendor on whole servers: the Gaudi 3 server is 8 x 15,625 + a host of 8 x 16,250 (the median of
+    # the registry servers' price less their accelerators, per slot) = 255,000 USD
+    assert f"at {8 * 15_625 + 8 * 16_250:,} USD" in out and "at 350,000 USD" in out and "at 220,000 USD" in out
+    # capital dominates: H100 64 x 350k, Gaudi3 64 x 255k, MI300X 64 x 220k -> same order on either basis
+    # (accelerators: 512 x 25k, 512 x 15,625, 512 x 15k)
+    for basis in ("node", "accelerator"):
+        ranking = next(line for line in out.splitlines() if line.startswith(f"TCO ranking, {basis} prices"))
+        assert ranking.index("MI300X") < ranking.index("Gaudi3") < ranking.index("H100"), ranking
 
 
 def test_exercise6_example_prints_the_key_numbers():

@@ -36,11 +36,16 @@ def test_ownership_unchanged_by_default():
     # Values computed with EconomicsModel before pricing existed.
     for kwargs in ({}, {"pricing": "own"}):
         r = EconomicsModel().solve(Systems.Clusters.Research_256, 30, infrastructure_multiplier=2.5, **kwargs)
-        assert r.tco_usd == pytest.approx(825196.8406352076, rel=1e-12)
         assert r.capex_usd == pytest.approx(766598.2203969883, rel=1e-12)
-        assert r.opex_energy_usd == pytest.approx(12602.7270144, rel=1e-12)
         assert r.opex_maintenance_usd == pytest.approx(45995.89322381931, rel=1e-12)
-        assert r.carbon_footprint_kg == pytest.approx(57840.873984, rel=1e-12)
+        # energy: 32 DGX H100 in training at 8 x TDP + host under load, 720 h, US average PUE and grid
+        node = Systems.Nodes.DGX_H100
+        from mlsysim_opt import Infra
+        grid = Infra.US_Avg                                              # no site given: the US average
+        facility_kwh = 32 * (8 * node.accelerator.tdp + node.host_load_power).m_as("kW") * 720 * grid.pue
+        assert r.opex_energy_usd == pytest.approx(facility_kwh * grid.electricity_price.m_as("USD/kWh"))
+        assert r.carbon_footprint_kg == pytest.approx(facility_kwh * grid.carbon_intensity.m_as("kgCO2e/kWh"))
+        assert r.tco_usd == pytest.approx(r.capex_usd + r.opex_maintenance_usd + r.opex_energy_usd)
         assert r.pricing == "own" and r.rental_rate_usd_per_hour is None
         assert r.cost_per_accelerator_hour_usd == pytest.approx(r.tco_usd / (256 * 30 * 24))
 

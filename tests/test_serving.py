@@ -103,10 +103,16 @@ def test_kv_precision_shrinks_only_the_kv_cache():
 
 
 def test_int8_weights_and_kv_raise_capacity():
+    # int8 weights (1 byte, activations at the weights' width too) keep the default 16-bit KV cache
     r = solve(batch_size=1, precision="int8")
+    assert (r.weight_precision, r.compute_precision, r.kv_precision) == ("int8", "int8", "fp16")
     assert r.weights_size.m_as("GB") == pytest.approx(8.03)
     assert r.max_batch_size == math.floor((CAPACITY - P - 512 * ACT_PER_TOKEN_LAYER / 2)
-                                          / (4096 * KV_PER_TOKEN / 2 + ACT_PER_TOKEN_LAYER / 2))
+                                          / (4096 * KV_PER_TOKEN + ACT_PER_TOKEN_LAYER / 2))
+    # an int8 KV cache, asked for, halves the bytes per reserved token
+    both = solve(batch_size=1, precision="int8", kv_precision="int8")
+    assert both.max_batch_size == math.floor((CAPACITY - P - 512 * ACT_PER_TOKEN_LAYER / 2)
+                                             / (4096 * KV_PER_TOKEN / 2 + ACT_PER_TOKEN_LAYER / 2))
 
 
 def test_vectorized_sheet_matches_scalar_solver():

@@ -38,10 +38,10 @@ from mlsysim_opt.types import PRECISION_BYTES
 from pool_simulator import decode_replica, poisson_arrivals, prefill_replica, simulate
 
 
-def replica(model, hardware, precision, tp, batch, prompt, output):
+def replica(model, hardware, precision, tp, batch, prompt, output, kv_precision=None):
     """serving_tp's inputs for one replica (as formulations.serving_grid builds them) with the KV
     link inputs of the default fabric."""
-    case = serving_case(model, hardware, prompt + output, batch, precision, 0.5, None, prompt, output)
+    case = serving_case(model, hardware, prompt + output, batch, precision, 0.5, kv_precision, prompt, output)
     node = default_node_for(case.hardware)
     values = dict(case.values, **replica_link_values(node), hidden_size=float(model.hidden_size), pp_size=1.0,
                   batch_size=float(batch),
@@ -98,9 +98,14 @@ def test_kv_transfer_of_llama3_70b_by_hand():
     assert per_token == 320 * 1024
     assert out["disagg_kv_transfer_bytes"] == pytest.approx(per_token * 1000, rel=1e-12)
     assert out["disagg_kv_transfer_time"] == pytest.approx(2e-6 + per_token * 1000 / (4 * 50e9), rel=1e-12)
-    at_fp8 = serving_disagg.evaluate_prefill(("disagg_kv_transfer_bytes",),
-                                             **dict(prefill_values("70B-fp8-H100-TP2"), arrival_rate=0.0))
-    assert at_fp8["disagg_kv_transfer_bytes"] == pytest.approx(per_token / 2 * 1000, rel=1e-12)   # KV at fp8
+    # fp8 weights keep the default 16-bit KV cache (precision.DEFAULT_KV_PRECISION): the same bytes
+    fp8_weights = serving_disagg.evaluate_prefill(("disagg_kv_transfer_bytes",),
+                                                  **dict(prefill_values("70B-fp8-H100-TP2"), arrival_rate=0.0))
+    assert fp8_weights["disagg_kv_transfer_bytes"] == pytest.approx(per_token * 1000, rel=1e-12)
+    # an fp8 KV cache, asked for, is one byte per element: half the transfer
+    kv_fp8 = serving_disagg.evaluate_prefill(("disagg_kv_transfer_bytes",), **dict(
+        replica(Models.Llama3_70B, Hardware.H100, "fp8", 2, 1, 1000, 300, kv_precision="fp8"), arrival_rate=0.0))
+    assert kv_fp8["disagg_kv_transfer_bytes"] == pytest.approx(per_token / 2 * 1000, rel=1e-12)
 
 
 def test_kv_link_values_from_the_registry():

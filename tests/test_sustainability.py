@@ -4,7 +4,7 @@ import pytest
 
 from mlsysim_opt import (Datacenter, Fleet, GridProfile, HardwareNode, InputError, Infra, Node, Q_, Systems,
                          UnknownNameError)
-from mlsysim_opt.solvers.sustainability import SustainabilityModel
+from mlsysim_opt.solvers.sustainability import HOST_IDLE_FRACTION, SustainabilityModel
 from example_runs import example_output
 
 SEEDS_DECK_MWH = 1064.0   # the afternoon deck's "expected output" for Research_256, 30 days
@@ -19,16 +19,23 @@ def grid():
 @pytest.fixture(scope="module")
 def fleet(grid):
     chip = HardwareNode(name="Test chip", compute={"peak_flops": "100 TFLOP/s"},
-                        memory={"capacity": "80 GB", "bandwidth": "2 TB/s"}, tdp="500 W",
+                        memory={"capacity": "80 GB", "bandwidth": "2 TB/s"}, tdp="500 W", idle_power="60 W",
                         unit_cost="10000 USD", embodied_carbon="100 kgCO2e")
     node = Node(name="Test node", accelerator=chip, accelerators_per_node=8, intra_node_bandwidth="300 GB/s",
-                node_power="10 kW", unit_cost="100000 USD", nics=8)
+                node_power="10 kW", host_load_power="2 kW", unit_cost="100000 USD", nics=8)
     return Fleet(name="Test fleet", node=node, count=10, fabric=Systems.Fabrics.InfiniBand_NDR, region=grid)
 
 
+def node_kw(busy):
+    """The test node at busy fraction b: 8 x (60 + 440 b) W of accelerators plus a 2 kW host that
+    idles at HOST_IDLE_FRACTION of its load power."""
+    host_idle = HOST_IDLE_FRACTION * 2.0
+    return 8 * (0.060 + (0.500 - 0.060) * busy) + host_idle + (2.0 - host_idle) * busy
+
+
 def test_hand_calculation(fleet):
-    r = SustainabilityModel().solve(fleet, duration_days=10, mfu=0.5)
-    node_kw = 10 * (0.3 + 0.7 * 0.5)                 # 6.5 kW
+    r = SustainabilityModel().solve(fleet, duration_days=10, utilization=0.5)
+    node_kw = 8 * (0.060 + 0.440 * 0.5) + 0.6 + 1.4 * 0.5     # 3.54 kW
     it_kwh = node_kw * 10 * 240                      # 10 nodes, 240 hours
     assert r.node_power.m_as("kW") == pytest.approx(node_kw)
     assert r.it_energy_kwh == pytest.approx(it_kwh)
@@ -43,25 +50,26 @@ def test_hand_calculation(fleet):
 
 
 def test_embodied_carbon_can_be_left_out_and_service_life_matters(fleet):
-    assert SustainabilityModel().solve(fleet, 10, mfu=0.5, include_embodied=False).embodied_carbon_kg == 0
-    short = SustainabilityModel().solve(fleet, 10, mfu=0.5, service_life_years=2)
+    assert SustainabilityModel().solve(fleet, 10, utilization=0.5, include_embodied=False).embodied_carbon_kg == 0
+    short = SustainabilityModel().solve(fleet, 10, utilization=0.5, service_life_years=2)
     assert short.embodied_carbon_kg == pytest.approx(80 * 100 * 10 / (2 * 365.25))
 
 
-def test_utilization_default_is_documented_not_full_power(fleet):
+def test_utilization_default_is_training_and_documented(fleet):
     r = SustainabilityModel().solve(fleet, 10)
-    assert r.utilization == 0.4
-    assert any("mfu not given" in n for n in r.notes)
+    assert r.utilization == 1.0                                       # training keeps the engines busy
+    assert any("utilization not given" in n for n in r.notes)
     full = SustainabilityModel().solve(fleet, 10, utilization=1.0)
-    assert full.node_power.m_as("kW") == pytest.approx(10.0)
+    assert full.node_power.m_as("kW") == pytest.approx(8 * 0.5 + 2.0)   # TDP x 8 + host under load
     idle = SustainabilityModel().solve(fleet, 10, utilization=0.0)
-    assert idle.node_power.m_as("kW") == pytest.approx(3.0)
+    assert idle.node_power.m_as("kW") == pytest.approx(8 * 0.060 + 0.3 * 2.0)
+    assert idle.node_power.m_as("kW") == pytest.approx(node_kw(0.0))
 
 
 def test_datacenter_overrides_grid_pue_and_wue(fleet, grid):
     dc = Datacenter(name="Cold DC", grid=grid, pue=1.05, wue="0.1 L/kWh")
-    r = SustainabilityModel().solve(fleet, 10, datacenter=dc, mfu=0.5)
-    it_kwh = 6.5 * 10 * 240
+    r = SustainabilityModel().solve(fleet, 10, datacenter=dc, utilization=0.5)
+    it_kwh = node_kw(0.5) * 10 * 240
     assert r.pue == 1.05 and r.region_name == "Cold DC"
     assert r.total_energy_kwh == pytest.approx(1.05 * it_kwh)
     assert r.carbon_footprint_kg == pytest.approx(1.05 * it_kwh * 0.4)
@@ -69,10 +77,14 @@ def test_datacenter_overrides_grid_pue_and_wue(fleet, grid):
 
 
 def test_whole_node_power_not_only_gpu_tdp():
-    # Research_256 = 32 DGX H100 at 10.2 kW each: 1.275 kW per GPU, not the GPU's 700 W.
+    # Research_256 = 32 DGX H100 at 8 x 700 W plus a 2.8 kW host under load (8.4 kW measured):
+    # 1.05 kW per GPU, not the GPU's 700 W, and below the 10.2 kW rating.
+    node = Systems.Nodes.DGX_H100
+    load_kw = (8 * node.accelerator.tdp + node.host_load_power).m_as("kW")
     r = SustainabilityModel().solve(Systems.Clusters.Research_256, 30, utilization=1.0, datacenter=Infra.Quebec)
-    assert r.it_energy_kwh == pytest.approx(32 * 10.2 * 720)            # 235 MWh before PUE
-    assert r.it_energy_kwh > 1.8 * 256 * 0.700 * 720
+    assert r.it_energy_kwh == pytest.approx(32 * load_kw * 720)          # 194 MWh before PUE
+    assert r.it_energy_kwh > 1.4 * 256 * 0.700 * 720
+    assert r.it_energy_kwh < 32 * node.node_power.m_as("kW") * 720
 
 
 def test_seeds_1064_mwh_is_impossible():
@@ -81,7 +93,8 @@ def test_seeds_1064_mwh_is_impossible():
     assert per_gpu_kw > 4 * 10.2 / 8
     for grid in (Infra.Grids.Poland, Infra.Grids.Quebec):
         r = SustainabilityModel().solve(Systems.Clusters.Research_256, 30, datacenter=grid, mfu=0.45)
-        assert r.total_energy_kwh < SEEDS_DECK_MWH * 1e3 / 4
+        rated_facility_kwh = 32 * 10.2 * 720 * grid.pue               # every node at its rating
+        assert r.total_energy_kwh <= rated_facility_kwh < SEEDS_DECK_MWH * 1e3 / 3
 
 
 def test_deck_poland_vs_quebec_same_it_energy_and_carbon_ratio():
@@ -89,7 +102,8 @@ def test_deck_poland_vs_quebec_same_it_energy_and_carbon_ratio():
     pl = SustainabilityModel().solve(fleet=fleet, duration_days=30, datacenter=Infra.Grids.Poland, mfu=0.45)
     qc = SustainabilityModel().solve(fleet=fleet, duration_days=30, datacenter=Infra.Grids.Quebec, mfu=0.45)
     assert pl.it_energy_kwh == pytest.approx(qc.it_energy_kwh)
-    it_kwh = 32 * 10.2 * (0.3 + 0.7 * 0.45) * 720
+    node = Systems.Nodes.DGX_H100
+    it_kwh = 32 * (8 * node.accelerator.tdp + node.host_load_power).m_as("kW") * 720   # training: TDP
     assert qc.it_energy_kwh == pytest.approx(it_kwh)
     g_pl, g_qc = Infra.Grids.Poland, Infra.Grids.Quebec
     ratio = (g_pl.carbon_intensity.m_as("gCO2e/kWh") * g_pl.pue) / (g_qc.carbon_intensity.m_as("gCO2e/kWh") * g_qc.pue)
@@ -103,9 +117,10 @@ def test_exercise5_us_vs_quebec():
     qc = SustainabilityModel().solve(fleet, duration_days=30, datacenter=Infra.Quebec, mfu=0.4)
     assert va.it_energy_kwh == pytest.approx(qc.it_energy_kwh)          # the GPUs draw the same power
     assert 1 - qc.carbon_footprint_kg / va.carbon_footprint_kg > 0.9     # the exercise's "~99%" on its own basis
-    # Facility energy: between the linear-in-MFU estimate and the full-power bound.
-    full = 32 * 10.2 * 720 * Infra.US_Avg.pue
-    assert 140e3 < va.total_energy_kwh < full
+    # Facility energy: the exercise's ~180-220 MWh band, below the 10.2 kW rating's bound.
+    rated = 32 * 10.2 * 720 * Infra.US_Avg.pue
+    assert 180e3 < va.total_energy_kwh < rated
+    assert 80e3 <= va.carbon_footprint_kg <= 90e3
     assert qc.water_usage_liters < va.water_usage_liters
 
 
@@ -154,16 +169,18 @@ def _run_example(name):
 
 def test_exercise5_example_prints_the_key_numbers():
     out = _run_example("exercise5_carbon_geography.py")
-    it_kwh = 32 * 10.2 * (0.3 + 0.7 * 0.4) * 720                       # whole DGX node power, MFU 0.4
+    node = Systems.Nodes.DGX_H100
+    it_kwh = 32 * (8 * node.accelerator.tdp + node.host_load_power).m_as("kW") * 720   # training at TDP
     assert f"{it_kwh:,.0f} kWh" in out
     assert f"{it_kwh * Infra.US_Avg.pue:,.0f} kWh" in out and f"{it_kwh * Infra.Quebec.pue:,.0f} kWh" in out
-    assert f"{32 * 10.2 * 720 / 1e3:,.0f} MWh before PUE" in out       # the full-power ceiling, 235 MWh
+    assert f"{32 * 10.2 * 720 / 1e3:,.0f} MWh before PUE" in out       # the 10.2 kW rating's ceiling, 235 MWh
     assert f"{1064e3 / 720 / 256:.1f} kW per GPU" in out                # the deck's impossible 1,064 MWh
     assert "Carbon reduction:" in out
 
 
 def test_demo_carbon_geography_example_prints_the_key_numbers():
     out = _run_example("demo_carbon_geography.py")
-    it_mwh = 32 * 10.2 * (0.3 + 0.7 * 0.45) * 720 / 1e3
+    node = Systems.Nodes.DGX_H100
+    it_mwh = 32 * (8 * node.accelerator.tdp + node.host_load_power).m_as("kW") * 720 / 1e3
     assert f"IT {it_mwh:,.1f} MWh" in out and f"IT {2 * it_mwh:,.1f} MWh" in out
     assert "Poland" in out and "Quebec" in out and "t saved" in out

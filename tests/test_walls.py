@@ -136,7 +136,8 @@ def test_reasoning_latency_with_given_ttft_and_itl():
     assert r.generated_tokens == 600
     assert r.latency.m_as("s") == pytest.approx(0.2 + 600 * 0.010)
     assert r.slowdown_vs_direct == pytest.approx(6.2 / (0.2 + 100 * 0.010))
-    power = 700 * (0.3 + 0.7 * r.utilization)
+    idle = Hardware.H100.idle_power.m_as("W")                 # Wall 18: idle + (TDP - idle) x busy fraction
+    power = idle + (Hardware.H100.tdp.m_as("W") - idle) * r.utilization
     assert r.power.m_as("W") == pytest.approx(power)
     assert r.energy.m_as("J") == pytest.approx(power * 6.2)
     assert r.energy_per_token.m_as("J") == pytest.approx(power * 6.2 / 600)

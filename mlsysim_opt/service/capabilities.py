@@ -92,7 +92,12 @@ class ServingRequest(RequestModel):
     hardware: Any = Field(..., description="accelerator: registry name or inline record")
     seq_len: int = Field(..., ge=1, description="KV tokens reserved per request")
     batch_size: int = Field(1, ge=1)
-    precision: Precision = "fp16"
+    precision: Precision = Field("fp16", description="weights' format")
+    compute_precision: Optional[Precision] = Field(
+        None, description="arithmetic format (default: the weights' format where the device has it; int4 weights "
+                          "run on the 16-bit path, W4A16)")
+    kv_precision: Optional[Precision] = Field(
+        None, description="KV-cache format (default fp16 for every weight format and device)")
     efficiency: float = Field(0.5, gt=0, le=1)
     prompt_len: Optional[int] = Field(None, ge=1)
     output_len: Optional[int] = Field(None, ge=0)
@@ -104,7 +109,8 @@ def run_serving(p, progress=None):
     from ..solvers.serving import ServingModel
     return ServingModel().solve(resolve_workload(p.model), resolve_hardware(p.hardware), seq_len=p.seq_len,
                                 batch_size=p.batch_size, precision=p.precision, efficiency=p.efficiency,
-                                prompt_len=p.prompt_len, output_len=p.output_len)
+                                prompt_len=p.prompt_len, output_len=p.output_len, kv_precision=p.kv_precision,
+                                compute_precision=p.compute_precision)
 
 
 class DistributedRequest(RequestModel):
@@ -138,6 +144,9 @@ class FleetCostRequest(RequestModel):
 class EconomicsRequest(FleetCostRequest):
     infrastructure_multiplier: float = Field(1.0, ge=1)
     amortization_years: float = Field(3.0, gt=0)
+    price_basis: Literal["node", "accelerator"] = Field(
+        "node", description="price whole servers (default, every vendor) or the accelerators only; "
+                            "the answer's price_basis and capex_basis say which prices were used")
 
 
 @job_kind("economics", EconomicsRequest, "EconomicsModel.solve: TCO of a fleet over a run", admit=_admit_fleet)
@@ -145,7 +154,7 @@ def run_economics(p, progress=None):
     from ..solvers.economics import EconomicsModel
     return EconomicsModel().solve(_fleet(p.fleet), p.duration_days, mfu=p.mfu, datacenter=_site(p.datacenter),
                                   infrastructure_multiplier=p.infrastructure_multiplier,
-                                  amortization_years=p.amortization_years)
+                                  amortization_years=p.amortization_years, price_basis=p.price_basis)
 
 
 @job_kind("sustainability", FleetCostRequest, "SustainabilityModel.solve: energy, carbon and water of a run",

@@ -20,7 +20,7 @@ from ..precision import PrecisionFallbackWarning
 from ..results import Result
 from ..units import as_quantity, quantity_factory, sheet_quantity, unit_factor, ureg
 from .quantities import input_quantity
-from .serving import DEFAULT_PREFILL_CHUNK_TOKENS, serving_case, serving_function
+from .serving import DEFAULT_PREFILL_CHUNK_TOKENS, precision_fields, serving_case, serving_function
 from .loaded import LoadedReplicaResult, arrival_rate_per_second, loaded_replica, text_with_load
 
 _ms = quantity_factory("ms")
@@ -204,6 +204,9 @@ class ContinuousBatchingResult(Result):
     model: str
     hardware: str
     precision: str
+    weight_precision: str
+    compute_precision: str
+    kv_precision: str
     max_seq_len: int
     mean_request_tokens: int
     page_size: int
@@ -251,7 +254,7 @@ class ContinuousBatchingModel:
               max_batch_size=DEFAULT_MAX_BATCH_SIZE, page_size=DEFAULT_PAGE_SIZE, precision="fp16",
               efficiency=0.5, kv_precision=None,
               prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, arrival_rate=None, prompt_len=None,
-              output_len=None) -> ContinuousBatchingResult:
+              output_len=None, compute_precision=None) -> ContinuousBatchingResult:
         s_max = _in.positive_int(max_seq_len, "max_seq_len")
         s_mean = s_max // 2 if mean_request_tokens is None else _in.positive_int(mean_request_tokens,
                                                                                   "mean_request_tokens")
@@ -266,7 +269,8 @@ class ContinuousBatchingModel:
             prompt, output = _request_split(s_mean, s_max, prompt_len, output_len)
         # Decode at the mean context: prompt = mean tokens held, no further growth.
         case = serving_case(model, hardware, s_max, b_max, precision, efficiency, kv_precision,
-                            prompt_len=s_mean, output_len=0, prefill_chunk_tokens=prefill_chunk_tokens)
+                            prompt_len=s_mean, output_len=0, prefill_chunk_tokens=prefill_chunk_tokens,
+                            compute_precision=compute_precision)
         v = dict(case.values, max_context=float(s_max), mean_request_tokens=float(s_mean),
                  page_size=float(page), max_batch_size=float(b_max))
         alloc = _paged_function()(**v)
@@ -299,11 +303,12 @@ class ContinuousBatchingModel:
                 warnings.simplefilter("ignore", PrecisionFallbackWarning)
                 replica = serving_case(model, hardware, s_max, n_paged, precision, efficiency, kv_precision,
                                        prompt_len=prompt, output_len=output,
-                                       prefill_chunk_tokens=prefill_chunk_tokens)
+                                       prefill_chunk_tokens=prefill_chunk_tokens,
+                                       compute_precision=compute_precision)
             replica = dataclasses.replace(replica, values=dict(replica.values, reserved_context=float(tokens_alloc)))
             load = loaded_replica(replica, arrival_rate)
         return ContinuousBatchingResult(
-            model=case.model.name, hardware=case.hardware.name, precision=case.choice.precision,
+            model=case.model.name, hardware=case.hardware.name, **precision_fields(case),
             max_seq_len=s_max, mean_request_tokens=s_mean, page_size=page, max_batch_size=b_max,
             kv_budget=budget, kv_bytes_per_token=per_token.to("byte"),
             static_max_requests=n_static, paged_max_requests=n_paged,
@@ -352,6 +357,10 @@ class BatchingResult(Result):
 
     model: str
     hardware: str
+    precision: str
+    weight_precision: str
+    compute_precision: str
+    kv_precision: str
     seq_len: int
     prompt_len: int
     output_len: int
@@ -390,7 +399,7 @@ class BatchingOptimizer:
 
     def solve(self, model, hardware, seq_len, arrival_rate_qps, sla_latency_ms, precision="fp16", efficiency=0.5,
               output_len=None, max_batch_size=DEFAULT_MAX_BATCH_SIZE, replicas=1, prompt_len=None,
-              kv_precision=None) -> BatchingResult:
+              kv_precision=None, compute_precision=None) -> BatchingResult:
         lam = _rate(arrival_rate_qps, "arrival_rate_qps")
         if lam <= 0:
             raise InputError("arrival_rate_qps", arrival_rate_qps, "must be > 0 requests per second",
@@ -399,7 +408,7 @@ class BatchingOptimizer:
         b_max = _in.positive_int(max_batch_size, "max_batch_size")
         c = _in.positive_int(replicas, "replicas")
         case = serving_case(model, hardware, seq_len, 1, precision, efficiency, kv_precision,
-                            prompt_len=prompt_len, output_len=output_len)
+                            prompt_len=prompt_len, output_len=output_len, compute_precision=compute_precision)
         if case.output_len < 1:
             raise InputError("output_len", case.output_len, "must be >= 1 generated token",
                              "lower prompt_len or raise seq_len")
@@ -425,7 +434,8 @@ class BatchingOptimizer:
         usable = fits & stable
         meets = usable & (p99 <= sla)
         front = _pareto(batches, p99, tokens_s, usable, meets)
-        common = dict(model=case.model.name, hardware=case.hardware.name, seq_len=case.seq_len,
+        common = dict(model=case.model.name, hardware=case.hardware.name, **precision_fields(case),
+                      seq_len=case.seq_len,
                       prompt_len=case.prompt_len, output_len=case.output_len, arrival_rate=_per_s(lam),
                       sla_latency=_seconds_in_ms(sla), replicas=c, total_searched=b_max, pareto_front=front,
                       queueing_model=QUEUEING_MODEL)

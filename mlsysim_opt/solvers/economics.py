@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import statistics
 from functools import lru_cache
 from typing import Any, Optional
 
@@ -16,7 +17,7 @@ import pint
 
 from ..errors import InputError
 from ..results import Result
-from ..types import Fleet
+from ..types import Fleet, PriceCovers
 from ..units import as_quantity, sheet_quantity
 from .quantities import input_quantity
 from .sustainability import (SECONDS_PER_YEAR, as_fleet, duration_seconds, power_notes, power_values, resolve_site,
@@ -54,7 +55,11 @@ class EconomicsResult(Result):
     duration: pint.Quantity
     utilization: float
     hardware_cost_usd: float
+    price_basis: PriceCovers
+    """What the prices behind the cost cover: "node" (whole servers), "accelerator" (accelerators
+    only, host servers left to the infrastructure multiplier) or "cloud_hour" (rented capacity)."""
     capex_basis: str
+    """The prices used, in words, starting with the basis ("node prices: 32 x NVIDIA DGX H100 ...")."""
     capex_usd: float
     opex_energy_usd: float
     opex_maintenance_usd: float
@@ -123,18 +128,23 @@ class EconomicsModel:
               infrastructure_multiplier: float = 1.0, amortization_years: float = 3.0,
               electricity_price: Any = None, throughput: Any = None,
               maintenance_rate: float = DEFAULT_MAINTENANCE_RATE, utilization: Optional[float] = None,
-              node_price: Any = None, grid: Any = None, price_basis: str = "node", pricing: str = "own",
+              node_price: Any = None, grid: Any = None, price_basis: Optional[str] = None, pricing: str = "own",
               rental_rate: Any = None, site: Optional[str] = None) -> EconomicsResult:
         """TCO of ``fleet`` over ``duration_days``.
 
         * capex: the period's share (``duration / amortization_years``) of the hardware price times
-          ``infrastructure_multiplier`` (deck: 2.0-2.5 for a whole datacenter). The hardware price is
-          the node price times the node count; without a node price, the accelerators' price; with
-          neither, an error (pass ``node_price``). ``price_basis="accelerator"`` counts the
-          accelerators' price only for every fleet (the deck's "GPU hardware" line), which puts
-          vendors with and without a server price on the same footing.
-        * energy: whole-node power ``P_idle + (P_max - P_idle) * u`` (u = ``utilization``, else
-          ``mfu``, else 0.4) times PUE, at the site's price (``electricity_price`` overrides).
+          ``infrastructure_multiplier`` (deck: 2.0-2.5 for a whole datacenter). By default
+          (``price_basis="node"``) the hardware price is whole servers for every vendor: ``node_price``,
+          else the node's price on record, else its accelerators' price plus a host server share
+          derived from the registry's servers (``host_share_per_accelerator``); an edge board or MCU
+          module is its own host. ``price_basis="accelerator"`` counts the accelerators only (the
+          deck's "GPU hardware" line). With no price at all, an error (pass ``node_price``). The
+          result's ``price_basis`` and ``capex_basis`` say which prices were used.
+        * energy: whole-node power from activity (the sustainability sheet: each accelerator's idle
+          draw plus its dynamic share at the busy fraction ``utilization``, default 1.0 as in
+          training, plus the host's), times PUE, at the site's price (``electricity_price``
+          overrides); ``mfu`` no longer sets the power, since MFU measures useful FLOP, not how
+          busy the silicon is.
         * maintenance: ``maintenance_rate`` per year of the hardware price only.
         * ``cost_per_million_tokens`` when ``throughput`` (fleet tokens/s) is given.
 
@@ -159,11 +169,12 @@ class EconomicsModel:
         years = _number(amortization_years, "amortization_years", minimum=1e-9, strict=True)
         rate = _number(maintenance_rate, "maintenance_rate", minimum=0.0, fix="a yearly fraction, e.g. 0.05")
         kind = pricing_kind(pricing, rental_rate, site)
+        resolve_price_basis(price_basis, node_price)   # checked even when renting, where it has no effect
         tps = _throughput(throughput)
         if kind != "own":
             return _rent(fl, seconds, u, place, notes, kind, rental_rate, site, tps, electricity_price)
         price = _price(electricity_price, place, notes)
-        hw_cost, basis = hardware_cost(fl, node_price, price_basis)
+        hw_cost, basis, basis_text = hardware_cost(fl, node_price, price_basis)
         values = power_values(fl, u)
         values.update(duration=seconds, pue=place.pue, carbon_intensity=place.carbon_intensity,
                       hardware_cost=hw_cost, infrastructure_multiplier=k,
@@ -181,7 +192,7 @@ class EconomicsModel:
         acc_hours = _accelerator_hours(fl, seconds)
         return EconomicsResult(
             fleet=fl.name, region_name=place.name, duration=input_quantity(seconds, "duration", "day"),
-            utilization=u, hardware_cost_usd=hw_cost, capex_basis=basis,
+            utilization=u, hardware_cost_usd=hw_cost, price_basis=basis, capex_basis=basis_text,
             capex_usd=usd["capex_period"], opex_energy_usd=usd["opex_energy"],
             opex_maintenance_usd=usd["opex_maintenance"],
             total_opex_usd=usd["opex_energy"] + usd["opex_maintenance"], tco_usd=usd["tco"],
@@ -223,7 +234,8 @@ class EconomicsModel:
         offer = _offer(site, fl) if site is not None else None
         results = {}
         try:
-            results["own"] = (self.solve(fl, duration_days, **same_kwargs), "ownership (TCO)")
+            owned = self.solve(fl, duration_days, **same_kwargs)
+            results["own"] = (owned, f"ownership (TCO), {owned.capex_basis}")
         except InputError as exc:
             if exc.field != "unit_cost":
                 raise
@@ -346,7 +358,9 @@ def _rent(fl: Fleet, seconds: float, u: float, place, notes: list[str], kind: st
     return EconomicsResult(
         fleet=fl.name, region_name=place.name, duration=input_quantity(seconds, "duration", "day"),
         utilization=u, hardware_cost_usd=0.0,
-        capex_basis=f"rented ({kind}): {fl.total_accelerators} x {fl.accelerator.name} at {per_hour:.4g} USD/hour",
+        price_basis="cloud_hour",
+        capex_basis=f"cloud-hour prices ({kind}): {fl.total_accelerators} x {fl.accelerator.name} at "
+                    f"{per_hour:.4g} USD per accelerator-hour",
         capex_usd=0.0, opex_energy_usd=0.0, opex_maintenance_usd=0.0, total_opex_usd=0.0, tco_usd=bill.m,
         cost_per_million_tokens=per_token, electricity_price=input_quantity(price, "electricity_price", "USD/kWh"),
         it_energy_kwh=q(sustainability.sheet, "it_energy", "kWh").m,
@@ -372,38 +386,101 @@ def _throughput(throughput: Any) -> Optional[float]:
 
 
 PRICE_BASES = ("node", "accelerator")
+DEFAULT_PRICE_BASIS = "node"
+"""Owned hardware is priced as whole nodes (servers with their host CPUs, memory and NICs) for every
+vendor; a node with no price on record is estimated as its accelerators plus a host share derived
+from the registry's servers (``host_share_per_accelerator``). docs/differences.md, "One price basis"."""
 
 
-def hardware_cost(fl: Fleet, node_price: Any = None, price_basis: str = "node") -> tuple[float, str]:
-    """Purchase price of the fleet's hardware, and what it counts. Never silently zero."""
+def host_share_per_accelerator() -> float:
+    """USD of host server (chassis, CPUs, memory, NICs, integration) per accelerator slot: the median,
+    over the registry's servers whose own price and accelerator price are both on record, of
+    (server price - accelerators x accelerator price) / accelerators. Computed from the registry, so
+    a re-priced record moves it; the median keeps one premium-priced server from setting it."""
+    shares = _host_shares()
+    if not shares:
+        raise InputError("unit_cost", None, "is on record for no server together with its accelerator, so the "
+                         "host server share of a node without a price cannot be derived",
+                         "pass node_price= (one node), or price_basis='accelerator'")
+    return statistics.median(shares)
+
+
+def _host_shares() -> list[float]:
+    """Host share per accelerator slot of each registry server whose price and accelerator price are known."""
+    from ..catalog import Nodes
+    out = []
+    for node in Nodes:
+        acc = node.accelerator
+        if node.unit_cost is None or acc.unit_cost is None or acc.unit_cost_covers != "accelerator":
+            continue
+        n = node.accelerators_per_node
+        out.append((_usd(node.unit_cost) - n * _usd(acc.unit_cost)) / n)
+    return out
+
+
+def resolve_price_basis(price_basis: Optional[str], node_price: Any) -> str:
+    """``price_basis`` checked, defaulting to whole nodes; an explicit node price implies nodes."""
+    if price_basis is None:
+        return DEFAULT_PRICE_BASIS
     if price_basis not in PRICE_BASES:
         from ..errors import UnknownNameError
         raise UnknownNameError("price_basis", str(price_basis), PRICE_BASES)
+    if price_basis == "accelerator" and node_price is not None:
+        raise InputError("node_price", node_price, "prices nodes, but price_basis is 'accelerator'",
+                         "drop node_price=, or use price_basis='node'")
+    return price_basis
+
+
+def hardware_cost(fl: Fleet, node_price: Any = None, price_basis: Optional[str] = None) -> tuple[float, str, str]:
+    """Purchase price of the fleet's hardware, its basis ("node" or "accelerator") and a sentence
+    saying what it counts (starting with the basis). Never silently zero, never a mix of bases."""
+    basis = resolve_price_basis(price_basis, node_price)
+    if basis == "accelerator":
+        return _accelerator_cost(fl)
+    return _node_cost(fl, node_price)
+
+
+def _accelerator_cost(fl: Fleet) -> tuple[float, str, str]:
     acc = fl.accelerator
-    if price_basis == "accelerator":
-        if acc.unit_cost is None:
-            raise InputError("unit_cost", None, f"is unknown for {acc.name}, so price_basis='accelerator' has no price",
-                             "set unit_cost on the HardwareNode, or use price_basis='node' with node_price=")
-        each = float(acc.unit_cost.m_as("USD"))
-        return each * fl.total_accelerators, f"{fl.total_accelerators} x {acc.name} at {each:,.0f} USD"
+    if acc.unit_cost is None:
+        raise InputError("unit_cost", None, f"is unknown for {acc.name}, so price_basis='accelerator' has no price",
+                         "set unit_cost on the HardwareNode, or use price_basis='node' with node_price=")
+    each = _usd(acc.unit_cost)
+    own_host = " (each is its own host)" if acc.unit_cost_covers == "node" else " (no host servers)"
+    return (each * fl.total_accelerators, "accelerator",
+            f"accelerator prices: {fl.total_accelerators} x {acc.name} at {each:,.0f} USD{own_host}")
+
+
+def _node_cost(fl: Fleet, node_price: Any) -> tuple[float, str, str]:
+    acc, n = fl.accelerator, fl.node.accelerators_per_node
     if node_price is not None:
         each = as_quantity(node_price, "USD", "node_price", example="350000 USD").m_as("USD")
         if not each > 0:
             raise InputError("node_price", node_price, "must be a positive price of one node")
-        return each * fl.count, f"{fl.count} x node_price {each:,.0f} USD"
+        return each * fl.count, "node", f"node prices: {fl.count} x node_price {each:,.0f} USD"
     if fl.node.unit_cost is not None:
-        each = float(fl.node.unit_cost.m_as("USD"))
-        return each * fl.count, f"{fl.count} x {fl.node.name} at {each:,.0f} USD"
-    if acc.unit_cost is not None:
-        each = float(acc.unit_cost.m_as("USD"))
-        return (each * fl.total_accelerators,
-                f"{fl.total_accelerators} x {acc.name} at {each:,.0f} USD (no node price on record: host "
-                f"servers are left to the infrastructure multiplier)")
-    raise InputError("unit_cost", None,
-                     f"is unknown for {acc.name} (and for its node {fl.node.name}), so the fleet's capital cost "
-                     f"cannot be computed",
-                     "pass node_price=Q_('350000 USD') (one node) to EconomicsModel.solve, or set unit_cost on the "
-                     "HardwareNode or Node record")
+        each = _usd(fl.node.unit_cost)
+        return each * fl.count, "node", f"node prices: {fl.count} x {fl.node.name} at {each:,.0f} USD"
+    if acc.unit_cost is None:
+        raise InputError("unit_cost", None,
+                         f"is unknown for {acc.name} (and for its node {fl.node.name}), so the fleet's capital cost "
+                         f"cannot be computed",
+                         "pass node_price=Q_('350000 USD') (one node) to EconomicsModel.solve, or set unit_cost on "
+                         "the HardwareNode or Node record")
+    chip = _usd(acc.unit_cost)
+    if acc.unit_cost_covers == "node":      # an edge board or MCU module: no server to add
+        return (chip * fl.total_accelerators, "node",
+                f"node prices: {fl.total_accelerators} x {acc.name} at {chip:,.0f} USD (each is its own host)")
+    host = host_share_per_accelerator()
+    each = n * (chip + host)
+    return (each * fl.count, "node",
+            f"node prices: {fl.count} x {fl.node.name} at {each:,.0f} USD, estimated (no node price on record) as "
+            f"{n} x {chip:,.0f} USD accelerators + a {n * host:,.0f} USD host server ({n} x {host:,.0f} USD, the "
+            f"median host share per accelerator of the {len(_host_shares())} registry servers with both prices)")
+
+
+def _usd(quantity: pint.Quantity) -> float:
+    return float(quantity.m_as("USD"))
 
 
 def _price(explicit: Any, site, notes: list[str]) -> float:

@@ -36,7 +36,8 @@ from ..results import Result
 from ..types import PRECISION_BYTES
 from ..units import as_quantity, sheet_quantity
 from .quantities import input_quantity
-from .serving import DEFAULT_PREFILL_CHUNK_TOKENS, ServingCase, ServingResult, language_model, serving_case
+from .serving import (DEFAULT_PREFILL_CHUNK_TOKENS, ServingCase, ServingResult, language_model, precision_fields,
+                      precision_line, serving_case)
 
 NAMED_PERCENTILES = ("p50", "p90", "p99")
 """Percentiles the load sheet defines explicitly (``load_ttft_p50`` ...); others go through
@@ -169,6 +170,9 @@ class LoadedReplicaResult(Result):
     model: str
     hardware: str
     precision: str
+    weight_precision: str
+    compute_precision: str
+    kv_precision: str
     prompt_len: int
     output_len: int
     batch_size: int
@@ -229,6 +233,7 @@ class LoadedReplicaResult(Result):
         lines = [
             f"LoadedReplicaResult: {self.model} on {self.hardware} ({self.precision}, {split}), "
             f"{self.batch_size} batch slots, prefill chunks of {self.prefill_chunk_tokens} tokens",
+            f"  formats: {precision_line(self)}",
             f"  requests: {self.prompt_len} prompt + {self.output_len} output tokens, "
             f"arrivals {rate:.4g} /s ({rate / cap:.0%} of the full-load capacity {cap:.4g} /s)",
         ]
@@ -334,7 +339,7 @@ def loaded_replica(case: ServingCase, arrival_rate, *, tp: int = 1, pp: int = 1,
         f"{int(values['batch_size'])} slots of {int(values['reserved_context'])} KV tokens: lower batch_size or "
         "raise tp or pp")
     result = LoadedReplicaResult(
-        model=case.model.name, hardware=case.hardware.name, precision=case.choice.precision,
+        model=case.model.name, hardware=case.hardware.name, **precision_fields(case),
         prompt_len=case.prompt_len, output_len=case.output_len, batch_size=int(values["batch_size"]),
         prefill_chunk_tokens=int(values["prefill_chunk_tokens"]), tp=tp, pp=pp, ep=ep, efficiency=values["efficiency"],
         arrival_rate=rate_q,
@@ -364,15 +369,17 @@ class LoadedReplicaModel:
     iteration. ``tp`` x ``pp`` accelerators of one node per replica; ``pp > 1`` is modelled as ``pp``
     independent micro-batch loops (see the module docstring). A mixture of experts may add ``ep``
     expert-parallel groups sharing one copy of the experts (a replica of tp x pp x ep accelerators,
-    across nodes when larger than one; each group is one more loop with its own slots)."""
+    across nodes when larger than one; each group is one more loop with its own slots).
+    ``precision`` (weights), ``compute_precision`` and ``kv_precision`` are separate formats with
+    the defaults of :class:`~mlsysim_opt.solvers.serving.ServingModel` (KV cache fp16)."""
 
     def solve(self, model, hardware, *, arrival_rate, prompt_len=512, output_len=256, batch_size=64,
               prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, precision="fp16", tp=1, pp=1,
-              efficiency=0.5, ep=1) -> LoadedReplicaResult:
+              efficiency=0.5, ep=1, kv_precision=None, compute_precision=None) -> LoadedReplicaResult:
         arrival_rate_per_second(arrival_rate)          # the rate's error first: it is the question asked
         wl = language_model(model)
         prompt = _in.positive_int(prompt_len, "prompt_len")
         output = _in.positive_int(output_len, "output_len")
-        case = serving_case(wl, hardware, prompt + output, batch_size, precision, efficiency, None, prompt, output,
-                            prefill_chunk_tokens=prefill_chunk_tokens)
+        case = serving_case(wl, hardware, prompt + output, batch_size, precision, efficiency, kv_precision, prompt,
+                            output, prefill_chunk_tokens=prefill_chunk_tokens, compute_precision=compute_precision)
         return loaded_replica(case, arrival_rate, tp=tp, pp=pp, ep=ep)

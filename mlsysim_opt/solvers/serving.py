@@ -11,7 +11,7 @@ import pint
 
 from .. import inputs as _in
 from ..errors import InputError
-from ..precision import PrecisionChoice, normalize_precision
+from ..precision import PrecisionChoice, kv_precision_or_default, serving_precision
 from ..results import Result
 from ..types import PRECISION_BYTES, HardwareNode, TransformerWorkload
 from .quantities import field_converters, quantities
@@ -106,8 +106,14 @@ def split_context(seq_len: int, prompt_len, output_len) -> tuple[int, int]:
 
 def serving_case(model, hardware, seq_len, batch_size=1, precision="fp16", efficiency=0.5, kv_precision=None,
                  prompt_len=None, output_len=None, bandwidth_efficiency=1.0,
-                 prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS) -> ServingCase:
-    """Validate the arguments of a serving query and lower them to symbol values (SI floats)."""
+                 prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, compute_precision=None) -> ServingCase:
+    """Validate the arguments of a serving query and lower them to symbol values (SI floats).
+
+    Three formats, each its own input: ``precision`` stores the weights, ``compute_precision`` is
+    the arithmetic (default: the weights' format, except int4 weights, which run W4A16; see
+    ``precision.default_compute_precision``) and ``kv_precision`` stores the KV cache (default
+    ``precision.DEFAULT_KV_PRECISION``, 16-bit, whatever the weights or the device; fp32 for fp32
+    arithmetic)."""
     wl = language_model(model)
     hw = _in.hardware(hardware)
     seq = _in.positive_int(seq_len, "seq_len")
@@ -115,8 +121,8 @@ def serving_case(model, hardware, seq_len, batch_size=1, precision="fp16", effic
     eta = _in.fraction(efficiency, "efficiency")
     eta_bw = _in.fraction(bandwidth_efficiency, "bandwidth_efficiency")
     chunk = _in.positive_int(prefill_chunk_tokens, "prefill_chunk_tokens")
-    choice = _in.precision_for(hw, precision)
-    kv_name = choice.compute_precision if kv_precision is None else normalize_precision(kv_precision, "kv_precision")
+    choice = serving_precision(hw, precision, compute_precision)
+    kv_name = kv_precision_or_default(kv_precision, choice.compute_precision)
     prompt, output = split_context(seq, prompt_len, output_len)
     values = _in.workload_values(wl, choice, batch_size=batch, seq_len=seq, is_training=False,
                                  kv_bytes=PRECISION_BYTES[kv_name])
@@ -126,12 +132,30 @@ def serving_case(model, hardware, seq_len, batch_size=1, precision="fp16", effic
     return ServingCase(wl, hw, choice, kv_name, seq, prompt, output, values)
 
 
+def precision_fields(case: ServingCase) -> dict:
+    """The three formats of a case, as every serving result names them (``precision`` is the
+    weights' format, kept under its historical name)."""
+    return dict(precision=case.choice.precision, weight_precision=case.choice.precision,
+                compute_precision=case.choice.compute_precision, kv_precision=case.kv_precision)
+
+
+def precision_line(result) -> str:
+    """One line naming the weight, compute and KV-cache formats of a serving result."""
+    return (f"weights {result.weight_precision}, compute {result.compute_precision}, "
+            f"KV cache {result.kv_precision}")
+
+
 class ServingResult(Result):
-    """One serving configuration: latencies of both phases, memory and feasibility."""
+    """One serving configuration: latencies of both phases, memory and feasibility.
+
+    ``weight_precision`` (also ``precision``), ``compute_precision`` and ``kv_precision`` name the
+    formats of the weights, the arithmetic and the KV cache."""
 
     model: str
     hardware: str
     precision: str
+    weight_precision: str
+    compute_precision: str
     kv_precision: str
     seq_len: int
     prompt_len: int
@@ -188,8 +212,13 @@ class ServingModel:
     ``seq_len`` is the KV reservation of each request (prompt + generated tokens <= seq_len).
     ``prompt_len`` defaults to ``seq_len - output_len`` and ``output_len`` to ``seq_len // 2``.
     TTFT is the prefill of the whole batch (static batching); ITL is the decode step at the mean
-    context ``prompt_len + output_len / 2`` and ``itl_max`` the last step. ``kv_precision``
-    stores the KV cache in another format (default: the weights' precision).
+    context ``prompt_len + output_len / 2`` and ``itl_max`` the last step.
+
+    Formats: ``precision`` stores the weights; ``compute_precision`` is the arithmetic (default:
+    the weights' format where the device has it, the next wider one where it does not, and 16-bit
+    for int4 weights, the W4A16 kernels serving stacks run); ``kv_precision`` stores the KV cache
+    (default fp16 for every weight format and device, as vLLM and TensorRT-LLM do unless told
+    otherwise, fp32 only under fp32 arithmetic; ask for ``"fp8"`` to halve it).
 
     ``arrival_rate`` (requests per second; a number, a quantity or a string such as ``"5 /s"``)
     adds ``load``: the same accelerator run as a continuously batched replica with ``batch_size``
@@ -198,9 +227,10 @@ class ServingModel:
 
     def solve(self, model, hardware, seq_len, batch_size=1, precision="fp16", efficiency=0.5, kv_precision=None,
               prompt_len=None, output_len=None, bandwidth_efficiency=1.0,
-              prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, arrival_rate=None) -> ServingResult:
+              prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, arrival_rate=None,
+              compute_precision=None) -> ServingResult:
         case = serving_case(model, hardware, seq_len, batch_size, precision, efficiency, kv_precision,
-                            prompt_len, output_len, bandwidth_efficiency, prefill_chunk_tokens)
+                            prompt_len, output_len, bandwidth_efficiency, prefill_chunk_tokens, compute_precision)
         out = serving_function()(**case.values)
         load = None
         if arrival_rate is not None:
@@ -223,9 +253,8 @@ def serving_result(case: ServingCase, out: dict, load=None) -> ServingResult:
                   f"{gb['activation_memory']:.2f} GB) but {case.hardware.name} holds "
                   f"{gb['memory_capacity']:.2f} GB; at most {fits} requests of {case.seq_len} tokens fit")
     return ServingResult.model_construct(
-        model=case.model.name, hardware=case.hardware.name, precision=case.choice.precision,
-        kv_precision=case.kv_precision, seq_len=case.seq_len, prompt_len=case.prompt_len,
-        output_len=case.output_len, batch_size=int(v["batch_size"]),
+        model=case.model.name, hardware=case.hardware.name, **precision_fields(case), seq_len=case.seq_len,
+        prompt_len=case.prompt_len, output_len=case.output_len, batch_size=int(v["batch_size"]),
         ttft_bottleneck=_label(out["prefill_compute"], out["prefill_memory"]),
         itl_bottleneck=_label(out["decode_compute"], out["decode_memory"]),
         decode_context=float(out["decode_context"]),

@@ -15,14 +15,31 @@ import pint
 from .. import inputs as _in
 from ..errors import InputError
 from ..results import Result
-from ..types import Datacenter, Fleet, GridProfile
+from ..types import Datacenter, Fleet, GridProfile, HardwareNode, Node
 from ..units import as_quantity, sheet_quantity, ureg
 from .quantities import input_quantity
 
-DEFAULT_UTILIZATION = 0.4
-"""Power activity factor when neither ``mfu`` nor ``utilization`` is given: the middle of the
-0.3-0.5 MFU band of large training runs (PaLM, Chowdhery et al. 2022). Not 1.0: a fleet is never
-flat out all month."""
+DEFAULT_UTILIZATION = 1.0
+"""Busy fraction of the binding engine when ``utilization`` is not given: a training step keeps the
+tensor cores or HBM busy for nearly all of the step, so its accelerators draw about TDP even at
+40 % MFU (MFU counts useful FLOP, not busy time). Pass ``utilization=`` for serving below full
+load (0 is an idle replica)."""
+
+IDLE_OVER_TDP = 80.0 / 700.0
+"""Idle over TDP for accelerators with no idle power on record: the H100/H200 ratio (80 W measured
+idle, 700 W TDP; registry ``gpu-idle-power-measured-2026``)."""
+
+LOAD_OVER_RATING = 8.4 / 10.2
+"""Node power under training over the node's rated power: the DGX H100 measurement (8.4 kW against
+the 10.2 kW rating, Latif et al. 2024). Sets the host power of rated nodes with no host power on record."""
+
+HOST_OVER_ACCELERATORS = 2.8 / 5.6
+"""Host power under load over the accelerators' summed TDP for nodes with neither a host power nor a
+rating on record: the DGX H100 ratio (8.4 kW measured minus 8 x 700 W, over 8 x 700 W)."""
+
+HOST_IDLE_FRACTION = _in.IDLE_POWER_FRACTION
+"""Host idle power over host power under load: 0.3, the project's energy-proportionality
+convention (Barroso & Holzle 2007). No published DGX idle split was found."""
 
 DEFAULT_SERVICE_LIFE_YEARS = 4.0
 """Years an accelerator serves before retirement, over which its manufacturing carbon is spread:
@@ -141,20 +158,62 @@ def _lowered_site(record) -> Site:
 
 
 def resolve_utilization(mfu: Any, utilization: Any, notes: list[str]) -> float:
-    """Power activity factor: ``utilization`` if given, else ``mfu``, else the documented default."""
+    """Busy fraction of the binding engine: ``utilization`` if given, else the training default.
+
+    ``mfu`` is still accepted (and checked) but no longer sets the power: MFU measures useful FLOP,
+    not how long the silicon is busy, so a 40 % MFU training run draws near TDP."""
     if utilization is not None:
         return _in.fraction(utilization, "utilization", allow_zero=True)
     if mfu is not None:
-        return _in.fraction(mfu, "mfu", allow_zero=True)
-    notes.append(f"mfu not given: utilization {DEFAULT_UTILIZATION} assumed (PaLM MFU band 0.3-0.5)")
+        value = _in.fraction(mfu, "mfu", allow_zero=True)
+        notes.append(f"mfu={value:g} does not set the power (MFU counts useful FLOP, not busy time): busy fraction "
+                     f"{DEFAULT_UTILIZATION:g} assumed, as in training; pass utilization= for a lighter load")
+    else:
+        notes.append(f"utilization not given: busy fraction {DEFAULT_UTILIZATION:g} assumed (training keeps the "
+                     "binding engine busy)")
     return DEFAULT_UTILIZATION
 
 
+def accelerator_tdp_watts(node: Node) -> float:
+    """Board power of the node's accelerator; from the node's power when the accelerator has none."""
+    if node.accelerator.tdp is not None:
+        return float(node.accelerator.tdp.m_as("W"))
+    if node.node_power is not None:
+        from ..types import NODE_POWER_OVER_ACCELERATORS
+        return float(node.node_power.m_as("W")) / node.accelerators_per_node / NODE_POWER_OVER_ACCELERATORS
+    raise InputError(f"{node.accelerator.name}.tdp", None, "is unknown and the node has no power on record",
+                     "set tdp on the HardwareNode or node_power on the Node")
+
+
+def accelerator_idle_watts(hw: HardwareNode, tdp_watts: float) -> float:
+    """Measured idle power of ``hw``, else its TDP times the H100's idle ratio."""
+    if hw.idle_power is not None:
+        return min(float(hw.idle_power.m_as("W")), tdp_watts)
+    return IDLE_OVER_TDP * tdp_watts
+
+
+def host_load_watts(node: Node, tdp_watts: float) -> float:
+    """Power of the node's host under load: on record; else what the rated node draws under load
+    (LOAD_OVER_RATING) beyond its accelerators at TDP; else a share of the accelerators' TDP."""
+    if node.host_load_power is not None:
+        return float(node.host_load_power.m_as("W"))
+    accelerators = node.accelerators_per_node * tdp_watts
+    if node.node_power is not None:
+        return max(LOAD_OVER_RATING * float(node.node_power.m_as("W")) - accelerators, 0.0)
+    return HOST_OVER_ACCELERATORS * accelerators
+
+
 def power_values(fl: Fleet, utilization: float) -> dict[str, float]:
-    """SI floats of the fleet's power model (whole-node power, not accelerator TDP alone)."""
+    """SI floats of the fleet's power model: accelerators and host, each between idle and load."""
+    node = fl.node
+    tdp = accelerator_tdp_watts(node)
+    host = host_load_watts(node, tdp)
     return {
-        "node_max_power": float(fl.node.whole_node_power().m_as("W")),
-        "idle_power_fraction": _in.IDLE_POWER_FRACTION,
+        "tdp": tdp,
+        "accelerator_idle_power": accelerator_idle_watts(node.accelerator, tdp),
+        "accelerators_in_node": float(node.accelerators_per_node),
+        "host_load_power": host,
+        "host_idle_power": HOST_IDLE_FRACTION * host,
         "utilization": utilization,
         "node_count": float(fl.count),
         "accelerator_count": float(fl.total_accelerators),
@@ -162,11 +221,17 @@ def power_values(fl: Fleet, utilization: float) -> dict[str, float]:
 
 
 def power_notes(fl: Fleet) -> list[str]:
-    if fl.node.node_power is None:
-        from ..types import NODE_POWER_OVER_ACCELERATORS
-        return [f"{fl.node.name} has no node power on record: estimated as accelerator TDP x "
-                f"{fl.node.accelerators_per_node} x {NODE_POWER_OVER_ACCELERATORS:.2f} (the DGX H100 ratio)"]
-    return []
+    node, notes = fl.node, []
+    if node.accelerator.idle_power is None:
+        notes.append(f"{node.accelerator.name} has no idle power on record: estimated as TDP x {IDLE_OVER_TDP:.3f} "
+                     "(the H100's measured 80 W over 700 W)")
+    if node.host_load_power is None and node.node_power is not None:
+        notes.append(f"{node.name} has no host power on record: the node is taken to draw {LOAD_OVER_RATING:.2f} "
+                     "of its rated power under load (the DGX H100's measured 8.4 of 10.2 kW)")
+    elif node.host_load_power is None:
+        notes.append(f"{node.name} has no host power on record: estimated as {HOST_OVER_ACCELERATORS:.2f} x the "
+                     "accelerators' TDP (the DGX H100's measured ratio)")
+    return notes
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,8 +273,10 @@ class SustainabilityModel:
               service_life_years: float = DEFAULT_SERVICE_LIFE_YEARS) -> SustainabilityResult:
         """Energy of ``fleet`` running ``duration_days`` at ``datacenter`` (a Datacenter or a grid).
 
-        Power is the whole node's (DGX H100: 10.2 kW for 8 GPUs), at ``P_idle + (P_max - P_idle) *
-        u`` with u = ``utilization``, else ``mfu``, else 0.4. Water uses WUE on IT energy. Embodied
+        Power is the whole node's: each accelerator at ``P_idle + (TDP - P_idle) * b`` plus the host
+        (CPUs, NICs, switches, fans) between its idle and load power, with b = ``utilization``, the
+        busy fraction of the binding engine (default 1.0, training). ``mfu`` is accepted but does
+        not set the power: MFU is not busy time. Water uses WUE on IT energy. Embodied
         carbon is the run's share of the accelerators' manufacturing carbon over
         ``service_life_years``; the host, network and building are not included."""
         fl = as_fleet(fleet)

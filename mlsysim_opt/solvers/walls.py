@@ -399,7 +399,7 @@ def _reasoning_function():
     """The reasoning sheet plus the Wall 18 device power it charges."""
     from ..models import reasoning, sustainability
     exprs = {n: reasoning.sheet[n] for n in REASONING_OUTPUTS}
-    exprs["node_power"] = sustainability.sheet["node_power"]
+    exprs["node_power"] = sustainability.sheet["accelerator_draw"]
     return compile_expressions(exprs)
 
 
@@ -424,8 +424,8 @@ class InferenceScalingModel:
         ``prompt_tokens``, then ``reasoning_steps * tokens_per_step + answer_tokens`` decode steps.
 
         TTFT is the roofline prefill pass and ITL the roofline decode step at the mean context the
-        chain attends to, unless ``ttft``/``itl`` are given. Energy uses the Wall 18 power model at
-        the accelerator's TDP with u = the decode step's busy fraction."""
+        chain attends to, unless ``ttft``/``itl`` are given. Energy uses the Wall 18 power of one
+        accelerator, between its idle power and TDP by the decode step's busy fraction."""
         wl = _in.workload(model)
         if not isinstance(wl, TransformerWorkload):
             raise InputError("model", wl.name, "must be a language model (TransformerWorkload)",
@@ -457,10 +457,11 @@ class InferenceScalingModel:
         if ttft is not None or itl is not None:
             notes.append("given ttft/itl used; power uses the roofline busy fraction of a decode step")
         u = d["decode_utilization"]
+        from .sustainability import accelerator_idle_watts
         out = _reasoning_function()(
             first_token_latency=t_first, inter_token_latency=t_step, reasoning_steps=steps, tokens_per_step=per_step,
-            answer_tokens=answer, node_max_power=decode["tdp"], idle_power_fraction=decode["idle_power_fraction"],
-            utilization=u, batch_size=float(batch))
+            answer_tokens=answer, tdp=decode["tdp"],
+            accelerator_idle_power=accelerator_idle_watts(hw, decode["tdp"]), utilization=u, batch_size=float(batch))
         from ..models import reasoning, sustainability
 
         def q(name, unit):
@@ -470,7 +471,7 @@ class InferenceScalingModel:
             generated_tokens=out["generated_tokens"], ttft=input_quantity(t_first, "first_token_latency", "ms"),
             itl=input_quantity(t_step, "inter_token_latency", "ms"),
             latency=q("reasoning_latency", "s"), slowdown_vs_direct=out["reasoning_slowdown"],
-            power=sheet_quantity(sustainability.sheet, "node_power", out["node_power"], "W"),
+            power=sheet_quantity(sustainability.sheet, "accelerator_draw", out["node_power"], "W"),
             energy=q("reasoning_energy", "J"), energy_per_token=q("reasoning_energy_per_token", "J"),
             energy_per_request=q("reasoning_energy_per_request", "J"), utilization=u, notes=notes)
 

@@ -159,8 +159,19 @@ def test_capabilities_also_run_as_jobs_with_the_same_answer(api, kind, path, bod
 
 def test_a_local_server_never_takes_another_servers_answer_for_its_own(shared_server):
     """Between free_port() and the bind, another process (another test process's server) can take
-    the port; that server answers /health. The new server must notice, and start on another port."""
+    the port; that server answers /health. LocalServer.start only takes the answer once its own
+    process is seen listening on the port."""
+    import subprocess
+    import sys
+
     from mlsysim_opt.service.local import LocalServer
-    with LocalServer(workers=1, port=shared_server.port) as late:
-        assert late.port != shared_server.port
-        assert httpx.get(late.url + "/health").json()["workers"]["size"] == 1    # the shared one has 2
+    probe = LocalServer(port=shared_server.port)
+    probe.process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert httpx.get(probe.url + "/health").status_code == 200      # someone answers on the port...
+        assert not probe._listening()                                     # ...but not this process
+    finally:
+        probe.process.kill()
+        probe.process.wait()
+    probe.process = shared_server.process
+    assert probe._listening()

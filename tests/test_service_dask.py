@@ -83,7 +83,7 @@ def test_jobs_spread_over_the_machines_and_survive_a_killed_worker_and_a_lost_ma
         client.wait_for_workers(2, timeout=60)
 
         # a whole machine lost mid-job (nanny and worker): the other machine finishes the job
-        job = _sleep(api, 6, "machine-lost")     # long enough to be killed mid-job on a busy machine
+        job = _sleep(api, 4, "machine-lost")     # long enough to be killed mid-job on a busy machine
         victim_pid = wait_started(api, job["id"])["worker_pid"]
         victim = _worker_pids(client)[victim_pid]
         _kill_group(machines[0 if victim == "machine-a" else 1])

@@ -6,8 +6,9 @@
 Each check names the published figure, its source and conditions, the settings of the prediction
 and the error budget it must stay within; tests/test_validation.py asserts every budget and that
 the table in docs/validation.md is the one this script prints. One setting per family, never one
-per row: training runs use efficiency 0.6 (tests/test_distributed.py), serving uses the defaults
-(efficiency 0.5, full memory bandwidth), serving under load uses bandwidth_efficiency 0.7 (the
+per row: training runs use efficiency 0.6 (tests/test_distributed.py), serving uses the tutorial's
+flat factors (efficiency 0.5, full memory bandwidth; the calibrated profiles are compared in their
+own section, built by benchmarks/published_setups.py), serving under load uses bandwidth_efficiency 0.7 (the
 calibrated value of the sensitivity note), energy uses the default busy fraction 1.0 (training). The
 published points of the load family live in benchmarks/published_load.yaml.
 """
@@ -75,16 +76,16 @@ def selene(nodes: int) -> Fleet:
     return Fleet(name="Selene", node=Nodes.DGX_A100, count=nodes, fabric=Fabrics.InfiniBand_HDR)
 
 
-def korthikanti_step(wl, nodes, pp, batch, micro, virtual, recompute) -> float:
+def korthikanti_step(wl, nodes, pp, batch, micro, virtual, recompute, efficiency=None) -> float:
     r = DistributedModel.solve(wl, selene(nodes), batch_size=batch, tp_size=8, pp_size=pp, microbatch_size=micro,
-                               virtual_stages=virtual, efficiency=TRAINING_EFFICIENCY,
+                               virtual_stages=virtual, efficiency=efficiency or TRAINING_EFFICIENCY,
                                activation_recomputation=recompute, sequence_parallel=recompute == "selective")
     return r.step_latency_total.m_as("s")
 
 
-def narayanan_step(wl, hidden, layers, tp, pp, gpus, batch) -> float:
+def narayanan_step(wl, hidden, layers, tp, pp, gpus, batch, efficiency=None) -> float:
     r = DistributedModel.solve(wl, selene(gpus // 8), batch_size=batch, tp_size=tp, pp_size=pp, microbatch_size=1,
-                               efficiency=TRAINING_EFFICIENCY, activation_recomputation="full",
+                               efficiency=efficiency or TRAINING_EFFICIENCY, activation_recomputation="full",
                                sequence_parallel=False)
     return r.step_latency_total.m_as("s")
 
@@ -96,10 +97,11 @@ def narayanan_published_step(hidden, layers, gpus, batch, tflops_per_gpu, seq=20
     return flop / (gpus * tflops_per_gpu * 1e12)
 
 
-def llama3_405b_mfu(nodes: int) -> float:
+def llama3_405b_mfu(nodes: int, efficiency: float | None = None) -> float:
     fleet = Fleet(name="Llama 3", node=Nodes.DGX_H100, count=nodes, fabric=Fabrics.RoCE_400G)
     r = DistributedModel.solve(Models.Llama3_405B, fleet, batch_size=2048, seq_len=8192, tp_size=8, pp_size=16,
-                               precision="bf16", efficiency=TRAINING_EFFICIENCY, zero_stage=2, virtual_stages=2)
+                               precision="bf16", efficiency=efficiency or TRAINING_EFFICIENCY, zero_stage=2,
+                               virtual_stages=2)
     return r.mfu
 
 
@@ -110,13 +112,13 @@ SGLANG_EP = "SGLang team 2025-05-05, Large-scale expert parallelism on 96 H100 (
 NCCL_ISSUE = "NVIDIA/nccl-tests issue #169 (2023-10-12), all_reduce_perf, 1-8 GB"
 
 
-def deepseek_v3_step() -> DistributedModel:
+def deepseek_v3_step(efficiency=None) -> DistributedModel:
     """DeepSeek-V3 pre-training as published: 2,048 H800, PP16 x EP64 (over 8 nodes) x ZeRO-1 DP, no TP,
     FP8, 4K sequences, 15,360 per step."""
     from mlsysim_opt.catalog import Clusters
     return DistributedModel.solve(Models.DeepSeek_V3, Clusters.DeepSeek_V3_2048_H800, batch_size=15360,
                                   seq_len=4096, tp_size=1, pp_size=16, ep_size=64, precision="fp8",
-                                  efficiency=TRAINING_EFFICIENCY, zero_stage=1)
+                                  efficiency=efficiency or TRAINING_EFFICIENCY, zero_stage=1)
 
 
 def deepseek_v3_gpu_hours_per_trillion() -> float:
@@ -124,15 +126,17 @@ def deepseek_v3_gpu_hours_per_trillion() -> float:
     return r.step_latency_total.m_as("s") * 2048 / 3600 / (15360 * 4096) * 1e12
 
 
-def deepseek_v3_decode_tokens_per_node() -> float:
+def deepseek_v3_decode_tokens_per_node(efficiency: float = 0.5, bandwidth_efficiency: float = 1.0) -> float:
     """One decode replica of the SGLang deployment: attention data-parallel (TP1), experts over EP64
     (EP72 with redundant experts there; 64 is the closest degree dividing the 256 experts), 256
-    requests per GPU at a 2,000-token context, FP8, ServingModel defaults."""
+    requests per GPU at a 2,000-token context, FP8, the flat factors unless given."""
     from mlsysim_opt.formulations.serving_grid import _replica_inputs
     from mlsysim_opt.models import serving_tp
     _, _, values = _replica_inputs(Models.DeepSeek_V3, Hardware.H100, precision="fp8", tp=1, pp=1, batch_size=256,
-                                   prompt_len=1000, output_len=2000, efficiency=0.5, ep=64)
-    out = serving_tp.sheet.compiled(("tp_decode_throughput", "replica_accelerators"))(**values)
+                                   prompt_len=1000, output_len=2000, efficiency=efficiency, ep=64,
+                                   bandwidth_efficiency=bandwidth_efficiency)
+    out = serving_tp.sheet.compiled(("tp_decode_throughput", "replica_accelerators"))(
+        **dict(values, efficiency=efficiency, bandwidth_efficiency=bandwidth_efficiency))
     return out["tp_decode_throughput"] / (out["replica_accelerators"] / 8)
 
 
@@ -200,25 +204,27 @@ GPT_J = TransformerWorkload(name="GPT-J 6B", parameters=6.05e9, layers=28, hidde
                             head_dim=256, vocab_size=50400)
 
 
-def serving(model, hw, batch, isl, osl, precision, bandwidth_efficiency=1.0):
+def serving(model, hw, batch, isl, osl, precision, bandwidth_efficiency=1.0, efficiency=0.5):
     # The published fp8 runs quantize the KV cache with the weights (TensorRT-LLM's fp8 recipe);
     # the package's default cache is 16-bit whatever the weights, so say so here.
     kv = "fp8" if precision == "fp8" else None
     return ServingModel().solve(model, hw, seq_len=isl + osl, prompt_len=isl, output_len=osl, batch_size=batch,
-                                precision=precision, kv_precision=kv, bandwidth_efficiency=bandwidth_efficiency)
+                                precision=precision, kv_precision=kv, efficiency=efficiency,
+                                bandwidth_efficiency=bandwidth_efficiency)
 
 
-def static_batch_tokens_per_s(model, hw, batch, isl, osl, precision, bandwidth_efficiency=1.0) -> float:
+def static_batch_tokens_per_s(model, hw, batch, isl, osl, precision, bandwidth_efficiency=1.0,
+                              efficiency=0.5) -> float:
     """TensorRT-LLM's out_tps = OSL x batch / total latency (one static batch)."""
-    r = serving(model, hw, batch, isl, osl, precision, bandwidth_efficiency)
+    r = serving(model, hw, batch, isl, osl, precision, bandwidth_efficiency, efficiency)
     return batch * osl / r.request_latency.m_as("s")
 
 
-def max_throughput_tokens_per_s(model, hw, isl, osl, precision, bandwidth_efficiency=1.0) -> float:
+def max_throughput_tokens_per_s(model, hw, isl, osl, precision, bandwidth_efficiency=1.0, efficiency=0.5) -> float:
     """Offline maximum load: the largest batch whose KV cache fits, run as one batch."""
     fit = serving(model, hw, 1, isl, osl, precision).max_batch_size
     return static_batch_tokens_per_s(model, hw, min(fit, SERVING_BATCH_CAP), isl, osl, precision,
-                                     bandwidth_efficiency)
+                                     bandwidth_efficiency, efficiency)
 
 
 def ttft_ms(model, hw, batch, isl, osl, precision) -> float:
@@ -286,13 +292,14 @@ def published_load() -> dict:
     return yaml.safe_load(LOAD_DATA.read_text())
 
 
-def load_replica(curve: dict) -> dict:
+def load_replica(curve: dict, efficiency: float = LOAD_EFFICIENCY,
+                 bandwidth_efficiency: float = CALIBRATED_BANDWIDTH) -> dict:
     """serving_tp's inputs for one published replica (as formulations.serving_grid maps them), with
-    the engine's batch slots and token budget, at the family's bandwidth efficiency."""
+    the engine's batch slots and token budget, at the family's bandwidth efficiency unless given."""
     model, hw = LOAD_MODELS[curve["model"]], getattr(Hardware, curve["hardware"])
     p, o = curve["prompt_tokens"], curve["output_tokens"]
-    case = serving_case(model, hw, p + o, curve["slots"], curve["precision"], LOAD_EFFICIENCY, None, p, o,
-                        bandwidth_efficiency=CALIBRATED_BANDWIDTH, prefill_chunk_tokens=curve["chunk"])
+    case = serving_case(model, hw, p + o, curve["slots"], curve["precision"], efficiency, None, p, o,
+                        bandwidth_efficiency=bandwidth_efficiency, prefill_chunk_tokens=curve["chunk"])
     node = default_node_for(case.hardware)
     return dict(case.values, **replica_link_values(node), hidden_size=float(model.hidden_size),
                 tp_size=float(curve["tp"]), pp_size=1.0, batch_size=float(curve["slots"]),
@@ -300,16 +307,16 @@ def load_replica(curve: dict) -> dict:
                 memory_capacity=case.hardware.memory.capacity.m_as("B"))
 
 
-def load_at(curve: dict, rate: float, name: str) -> float:
+def load_at(curve: dict, rate: float, name: str, **factors) -> float:
     """One serving_load definition at ``rate`` requests per second, in ms for times."""
-    value = serving_load.evaluate((name,), **dict(load_replica(curve), arrival_rate=float(rate)))[name]
+    value = serving_load.evaluate((name,), **dict(load_replica(curve, **factors), arrival_rate=float(rate)))[name]
     return value * 1e3 if name != "load_utilization" else value
 
 
-def disagg_at(curve: dict, rate: float, quantity: str) -> float:
+def disagg_at(curve: dict, rate: float, quantity: str, **factors) -> float:
     """A published quantity of a disaggregated replica (prefill or decode pool) at ``rate``, in ms."""
     from mlsysim_opt.models import serving_disagg
-    values, name = load_replica(curve), DISAGG_QUANTITIES[quantity]
+    values, name = load_replica(curve, **factors), DISAGG_QUANTITIES[quantity]
     if curve["pool"] == "prefill":
         node = default_node_for(getattr(Hardware, curve["hardware"]))
         values = serving_disagg.kv_transfer_values(values, node if curve.get("link") == "node" else None)
@@ -336,10 +343,10 @@ def disaggregation_gain(disagg: dict, colocated: dict, quantity: str, rate: floa
     return rate / colocated_rate_at(colocated, quantity, disagg_at(disagg, rate, quantity))
 
 
-def load_knee(curve: dict) -> float:
+def load_knee(curve: dict, **factors) -> float:
     """The highest arrival rate the sheet calls stable (load_utilization in [0, 1)): where its TTFT
     diverges. Searched below 1 / t_1, the rate at which prefill alone fills the replica."""
-    values = load_replica(curve)
+    values = load_replica(curve, **factors)
     t1 = float(serving_load.replica_costs(**values)["replica_prefill_time"])
 
     def stable(rate):
@@ -518,10 +525,10 @@ def checks() -> list[Check]:
               f"efficiency {TRAINING_EFFICIENCY}, TP12 over ICI at 100 GB/s, DP512, ZeRO-3 (approximates 2D sharding)",
               MFU_BUDGET, palm_mfu),
         Check("gptj-h100-ttft", "serving", "GPT-J 6B, 1 H100, FP8, batch 64", "first-token latency", "ms", 102,
-              TRT_V05, "ISL 128, TP1", "ServingModel defaults", PREFILL_BUDGET,
+              TRT_V05, "ISL 128, TP1", "ServingModel, flat factors", PREFILL_BUDGET,
               lambda: ttft_ms(GPT_J, Hardware.H100, 64, 128, 128, "fp8")),
         Check("gptj-a100-ttft", "serving", "GPT-J 6B, 1 A100, FP16, batch 64", "first-token latency", "ms", 481,
-              TRT_V05, "ISL 128, TP1", "ServingModel defaults", PREFILL_BUDGET,
+              TRT_V05, "ISL 128, TP1", "ServingModel, flat factors", PREFILL_BUDGET,
               lambda: ttft_ms(GPT_J, Hardware.A100, 64, 128, 128, "fp16")),
     ]
     for model, hw, batch, isl, osl, precision, published in STATIC_BATCH_RUNS:
@@ -529,14 +536,14 @@ def checks() -> list[Check]:
             f"gptj-{hw.name.split()[1].lower()}-tput", "serving",
             f"{model.name}, 1 {hw.name.split()[1]}, {precision.upper()}, batch {batch}", "output tokens/s", "tok/s",
             published, TRT_V05, f"ISL/OSL {isl}/{osl}, TP1, static batch",
-            "ServingModel defaults (efficiency 0.5, full bandwidth)", THROUGHPUT_BUDGET,
+            "ServingModel, flat factors (efficiency 0.5, full bandwidth)", THROUGHPUT_BUDGET,
             lambda a=(model, hw, batch, isl, osl, precision): static_batch_tokens_per_s(*a)))
     for model, hw, label, rows in MAX_THROUGHPUT_RUNS:
         for isl, osl, published in rows:
             out.append(Check(
                 f"trt-{model.name}-{isl}-{osl}", "serving", label, f"max output tokens/s, {isl}/{osl}", "tok/s",
                 published, TRT_V10, f"ISL/OSL {isl}/{osl}, TP1, in-flight batching at maximum load",
-                f"largest batch that fits (<= {SERVING_BATCH_CAP}), ServingModel defaults", THROUGHPUT_BUDGET,
+                f"largest batch that fits (<= {SERVING_BATCH_CAP}), ServingModel, flat factors", THROUGHPUT_BUDGET,
                 lambda a=(model, hw, isl, osl): max_throughput_tokens_per_s(*a, "fp8")))
     out += [
         Check("gpt3-energy", "energy", "GPT-3 175B, 10,000 V100, 14.8 days", "facility energy", "MWh", 1287,
@@ -572,7 +579,7 @@ def checks() -> list[Check]:
         Check("sglang-deepseek-decode", "serving", "DeepSeek-V3, 9 x 8 H100 decode pool, EP72",
               "output tokens/s per node", "tok/s", cited("SGLang_DeepSeek_V3_Decode", "token/s"), SGLANG_EP,
               "256 requests per GPU, KV length 2000, FP8, DeepEP, two-batch overlap",
-              "TP1 x EP64 replica, ServingModel defaults (efficiency 0.5, full bandwidth), no overlap",
+              "TP1 x EP64 replica, flat factors (efficiency 0.5, full bandwidth), no overlap",
               THROUGHPUT_BUDGET, deepseek_v3_decode_tokens_per_node, family="moe"),
     ]
     return out + contention_checks() + load_checks()
@@ -686,7 +693,54 @@ def blocks(rows: list[dict] | None = None) -> dict[str, str]:
             "validation-load-budgets": load_budget_table(load_rows),
             "validation-load-table": markdown_table(load_rows, prefix="L"),
             "validation-load-misses": misses_table(load_misses()),
-            "validation-moe-table": markdown_table([r for r in rows if r["check"].family == "moe"], prefix="M")}
+            "validation-moe-table": markdown_table([r for r in rows if r["check"].family == "moe"], prefix="M"),
+            **measurements_tables()}
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{x:+.0%}"
+
+
+def measurements_tables() -> dict[str, str]:
+    """The published-measurements section: every entry of registry/measurements.yaml predicted
+    flat (efficiency 0.5, full bandwidth) and with the shipped profiles, with its use in the fit."""
+    import published_setups as ps
+    rows = ps.measurement_rows()
+    s = ps.summary(rows)
+    summary = "\n".join([
+        "| | value | target |", "|---|---|---|",
+        f"| entries in registry/measurements.yaml | {s['entries']} | |",
+        f"| predicted (the rest out of scope, reason in the table) | {s['predicted']} | >= 60 |",
+        f"| used in a fit | {s['in_fit']} | |",
+        f"| flat (uncalibrated) predictions within 2x | {s['flat_within_2x']} of {s['predicted']} "
+        f"(worst {s['flat_worst_ratio']:.2f}x) | all |",
+        f"| held-out entries of a hardware and precision with its own profile, within 25 % | "
+        f"{s['holdout_within_25']} of {s['holdout_calibrated']} | all |",
+        f"| median held-out error of those, calibrated (flat) | {s['holdout_median']:.1%} "
+        f"({s['flat_holdout_median']:.1%}) | < 15 % |",
+        f"| median held-out error of every predicted held-out entry (own, borrowed or no profile) | "
+        f"{s['holdout_all_median']:.1%} over {s['holdout_all']} | |",
+        f"| median leave-one-out error over the fit entries | {s['loo_median']:.1%} | |",
+    ])
+    lines = ["| # | measurement | quantity | hardware, precision | published | flat | calibrated | profile | "
+             "used in fit | leave-one-out | scope |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for i, r in enumerate(rows, 1):
+        m = r["setup"]
+        unit = f" {m.unit}" if m.unit else ""
+        head = f"| P{i} | {m.id} | {m.quantity} | {m.hardware}, {m.precision} | {_num(m.published)}{unit} | "
+        if "flat" not in r:
+            lines.append(head + f"- | - | - | no | - | {m.scope} |")
+            continue
+        lines.append(head + f"{_num(r['flat'])} ({_pct(r['flat_error'])}) | {_num(r['calibrated'])} "
+                     f"({_pct(r['calibrated_error'])}) | {r['profile']} | {'yes' if r['in_fit'] else 'no (' + m.use + ')'}"
+                     f" | {_pct(r['loo'])} | {m.scope or '-'} |")
+    independent = ["| run | published | flat | calibrated | profile |", "|---|---|---|---|---|"]
+    for r in ps.independent_rows():
+        independent.append(f"| {r['what']} | {_num(r['published'])} tok/s | {_num(r['flat'])} "
+                           f"({r['flat'] / r['published'] - 1:+.0%}) | {_num(r['calibrated'])} "
+                           f"({r['calibrated'] / r['published'] - 1:+.0%}) | {r['profile']} |")
+    return {"measurements-summary": summary, "measurements-table": "\n".join(lines),
+            "measurements-independent": "\n".join(independent)}
 
 
 def doc_block(text: str, name: str) -> str | None:

@@ -9,7 +9,8 @@ from the symbolic derivatives of the same latency expression the Engine evaluate
 from __future__ import annotations
 
 import math
-from typing import Iterable, Optional
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -108,3 +109,107 @@ def calibrate(measurements: Iterable[Measurement | dict], *, fit_overhead: bool 
                              rms_relative_error=math.sqrt(sum(e * e for e in errors) / len(errors)),
                              max_relative_error=max(abs(e) for e in errors), errors=errors,
                              n_measurements=len(rows))
+
+
+# ---------------------------------------------------------------- efficiency profiles
+# Achieved fractions of peak per hardware x compute precision x phase, fitted to published
+# measurements. Training fits ``efficiency`` (fraction of peak FLOP/s). Serving fits both
+# ``efficiency`` and ``bandwidth_efficiency`` (fraction of peak memory bandwidth) on prefill, decode
+# and whole-replica throughput points together: the serving sheets apply one compute efficiency to
+# prefill and decode GEMMs, and a decode step at a large batch is compute-bound.
+PHASE_PARAMETERS = {"training": ("efficiency",), "serving": ("efficiency", "bandwidth_efficiency")}
+FACTOR_BOUNDS = (0.05, 1.0)
+PRIOR_WEIGHT = 0.1   # a weak pull toward the flat factors (in log space): unidentified directions stay there
+
+
+@dataclass(frozen=True)
+class CalibrationPoint:
+    """One published figure and how the model predicts it.
+
+    ``predict(efficiency, bandwidth_efficiency)`` returns the modelled value in the unit of
+    ``published``. ``use`` is "fit" or "holdout"; a holdout point never enters a fit."""
+
+    id: str
+    hardware: str
+    precision: str
+    phase: str
+    published: float
+    use: str
+    predict: Callable[[float, float], float]
+
+    def __post_init__(self):
+        if self.phase not in PHASE_PARAMETERS:
+            raise InputError("phase", self.phase, f"must be one of {sorted(PHASE_PARAMETERS)}")
+        if self.use not in ("fit", "holdout"):
+            raise InputError("use", self.use, "must be 'fit' or 'holdout'")
+        if not self.published > 0:
+            raise InputError("published", self.published, "must be > 0")
+
+
+class ProfileFit(BaseModel):
+    """The fitted factors of one (hardware, precision, phase) group and how well they predict."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hardware: str
+    precision: str
+    phase: str
+    factors: dict[str, float]               # both factors; the fitted ones are named in ``fitted``
+    fitted: list[str]
+    fit_ids: list[str]
+    fit_errors: dict[str, float]            # prediction / published - 1 with all fit points
+    leave_one_out_errors: dict[str, float]  # each fit point predicted by a fit without it
+    holdout_errors: dict[str, float]
+
+    @property
+    def leave_one_out_median(self) -> float:
+        return float(np.median([abs(e) for e in self.leave_one_out_errors.values()]))
+
+
+def _errors(points, factors: dict[str, float]) -> dict[str, float]:
+    return {p.id: p.predict(factors["efficiency"], factors["bandwidth_efficiency"]) / p.published - 1
+            for p in points}
+
+
+def _fit_factors(points, names, start: dict[str, float]) -> dict[str, float]:
+    """Least squares of log(predicted / published), plus a weak prior toward ``start``."""
+    from scipy.optimize import least_squares
+    x0 = np.array([start[n] for n in names])
+
+    def residuals(x):
+        f = dict(start, **dict(zip(names, x)))
+        r = [math.log(max(p.predict(f["efficiency"], f["bandwidth_efficiency"]), 1e-300) / p.published)
+             for p in points]
+        return np.array(r + list(PRIOR_WEIGHT * np.log(x / x0)))
+
+    fit = least_squares(residuals, x0, bounds=([FACTOR_BOUNDS[0]] * len(names), [FACTOR_BOUNDS[1]] * len(names)),
+                        diff_step=1e-3, x_scale=0.1, xtol=1e-4)
+    return dict(start, **{n: float(x) for n, x in zip(names, fit.x)})
+
+
+def calibrate_profiles(points: Iterable[CalibrationPoint], *, min_points: int = 2) -> list[ProfileFit]:
+    """Fit the factors of each (hardware, precision, phase) group on its "fit" points.
+
+    Starts from (and is weakly held to) the tutorial's flat factors, efficiency 0.5 and
+    bandwidth_efficiency 1.0; groups with fewer than ``min_points`` fit points are not fitted. Each
+    result carries its leave-one-out errors (every fit point predicted by a fit on the others) and
+    its errors on the group's holdout points."""
+    from .profiles import FLAT
+    groups: dict[tuple[str, str, str], list[CalibrationPoint]] = {}
+    for p in points:
+        groups.setdefault((p.hardware, p.precision, p.phase), []).append(p)
+    out = []
+    for (hw, prec, phase), members in sorted(groups.items()):
+        fit = [p for p in members if p.use == "fit"]
+        if len(fit) < min_points:
+            continue
+        names = PHASE_PARAMETERS[phase]
+        factors = _fit_factors(fit, names, dict(FLAT))
+        loo = {}
+        for p in fit:
+            loo.update(_errors([p], _fit_factors([q for q in fit if q is not p], names, dict(FLAT))))
+        out.append(ProfileFit(hardware=hw, precision=prec, phase=phase, factors=factors, fitted=list(names),
+                              fit_ids=[p.id for p in fit], fit_errors=_errors(fit, factors),
+                              leave_one_out_errors=loo,
+                              holdout_errors=_errors([p for p in members if p.use == "holdout"], factors)))
+    return out

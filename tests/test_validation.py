@@ -158,7 +158,8 @@ def test_load_replica_is_the_serving_grid_mapping():
     ours = serving_tp.sheet.compiled(("cb_ttft", "cb_itl", "cb_capacity"))(**values)
     grid = evaluate_replica(validation.LOAD_MODELS[curve["model"]], getattr(validation.Hardware, curve["hardware"]),
                             precision=curve["precision"], tp=curve["tp"], pp=1, batch_size=curve["slots"],
-                            prompt_len=curve["prompt_tokens"], output_len=curve["output_tokens"])
+                            prompt_len=curve["prompt_tokens"], output_len=curve["output_tokens"],
+                            efficiency=validation.LOAD_EFFICIENCY, bandwidth_efficiency=1.0)
     for key, value in ours.items():
         assert value == pytest.approx(grid[key], rel=1e-12), key
 
@@ -290,3 +291,31 @@ def test_side_by_side_has_no_unexplained_difference(tmp_path):
     assert status == 0, text[:3000]
     assert "Unexplained differences: **0**" in text
     assert (tmp_path / "vs_mlsysim_rows.csv").read_text().count("\n") > 500
+
+
+# ---------------------------------------------------------------------------------------------------
+# Published measurements (registry/measurements.yaml) with the shipped efficiency profiles
+
+
+@pytest.fixture(scope="module")
+def measurement_summary():
+    import published_setups
+    return published_setups.summary(published_setups.measurement_rows())
+
+
+def test_at_least_sixty_published_measurements_are_predicted(measurement_summary):
+    assert measurement_summary["predicted"] >= 60
+
+
+def test_calibration_meets_the_median_held_out_target_and_beats_the_flat_factors(measurement_summary):
+    s = measurement_summary
+    assert s["holdout_calibrated"] >= 20
+    assert s["holdout_median"] < 0.15
+    assert s["holdout_median"] < s["flat_holdout_median"]
+    assert s["holdout_within_25"] >= 0.75 * s["holdout_calibrated"]
+
+
+def test_flat_predictions_stay_near_two_x(measurement_summary):
+    # docs/validation.md names the three beyond 2x and why; a new one is a regression
+    assert measurement_summary["flat_within_2x"] >= measurement_summary["predicted"] - 3
+    assert measurement_summary["flat_worst_ratio"] < 2.5

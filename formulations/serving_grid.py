@@ -133,8 +133,9 @@ class Assumptions(BaseModel):
 
     prompt_tokens: int
     output_tokens: int
-    efficiency: float
-    """Fraction of the datasheet peak compute the replicas attain."""
+    efficiency: Optional[float]
+    """Fraction of the datasheet peak compute the replicas attain; None: each hardware's calibrated
+    serving profile (``efficiency_basis``)."""
     headroom: float
     """Fraction of each replica's planned load (goodput under an SLA, else its stable load) used."""
     sla_applied: bool
@@ -145,13 +146,21 @@ class Assumptions(BaseModel):
     end_to_end_latency_ms: Optional[float] = None
     end_to_end_of: str = "the chosen design"
     """Which design the end-to-end latency is of."""
+    efficiency_basis: Optional[str] = None
+
+    def _efficiency_text(self) -> str:
+        if self.efficiency is not None:
+            return f"efficiency {self.efficiency:g} of peak compute"
+        return "efficiency and bandwidth from each hardware's calibrated serving profile"
 
     def lines(self) -> list[str]:
         load = "goodput at the SLA" if self.sla_applied else "stable load (no latency limit given)"
         lines = [f"assumes {self.prompt_tokens} prompt + {self.output_tokens} output tokens per request, "
-                 f"efficiency {self.efficiency:g} of peak compute, replicas planned at {self.headroom:.0%} of "
+                 f"{self._efficiency_text()}, replicas planned at {self.headroom:.0%} of "
                  f"their {load}, {self.percentile} latencies",
                  f"prices: {self.price_basis}"]
+        if self.efficiency_basis:
+            lines.append(f"efficiency of the chosen design: {self.efficiency_basis}")
         if self.end_to_end_latency_ms is not None:
             lines.append(f"end-to-end latency {self.percentile} {self.end_to_end_latency_ms / 1e3:.3g} s per request "
                          f"(prefill + {self.output_tokens} output tokens at the planned load; {self.end_to_end_of})")
@@ -216,7 +225,7 @@ def hardware_list(hardware) -> list[HardwareNode]:
 def performance_configs(model, *, prompt_len: int, output_len: int, hardware: Iterable | None = None,
                         precisions: Sequence[str] = DEFAULT_PRECISIONS, tp_sizes: Sequence[int] = DEFAULT_TP,
                         batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
-                        chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, efficiency: float = 0.5,
+                        chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, efficiency: float | None = None,
                         ep_sizes: Sequence[int] | None = None) -> list[ServingConfig]:
     """Latency, capacity and memory of every memory-feasible (hardware, precision, TP, PP, EP, batch,
     chunk) point, evaluated at once per (hardware, precision); cost fields are zero until
@@ -234,7 +243,7 @@ def performance_configs(model, *, prompt_len: int, output_len: int, hardware: It
     eps = expert_degrees(wl, ep_sizes)
     if not chunks:
         raise InputError("chunk_sizes", list(chunk_sizes), "must list at least one chunk size", "e.g. [512]")
-    eta = _in.fraction(efficiency, "efficiency")
+    eta = None if efficiency is None else _in.fraction(efficiency, "efficiency")   # None: calibrated profiles
     # The compiled sheets belong to the key: a sheet edited in place compiles anew, and so is its grid.
     sheets = (_replica_function(), _load_sheet().sheet.compiled(_load_sheet().REPLICA_COSTS))
     key = (id(wl), tuple(id(h) for h in hws), tuple(precs), tuple(tps), tuple(pps), tuple(eps), tuple(batches),
@@ -353,29 +362,34 @@ def _replica_values(case, wl, hw: HardwareNode, node) -> dict:
 
 
 def _replica_inputs(model, hardware, *, precision: str, tp: int, pp: int, batch_size: int, prompt_len: int,
-                    output_len: int, efficiency: float, chunk_tokens: int = 512, ep: int = 1):
+                    output_len: int, efficiency: float | None, chunk_tokens: int = 512, ep: int = 1,
+                    bandwidth_efficiency: float | None = None):
     from mlsysim_opt.solvers.serving import language_model, serving_case
     wl, hw = language_model(model), _in.hardware(hardware)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PrecisionFallbackWarning)
         case = serving_case(wl, hw, prompt_len + output_len, batch_size, precision, efficiency, None, prompt_len,
-                            output_len, prefill_chunk_tokens=chunk_tokens)
+                            output_len, bandwidth_efficiency=bandwidth_efficiency, prefill_chunk_tokens=chunk_tokens)
     values = dict(_replica_values(case, wl, hw, default_node_for(hw)), tp_size=tp, pp_size=pp,
                   ep_size=expert_degrees(wl, [ep])[0], batch_size=batch_size)
     return hw, case, values
 
 
 def evaluate_replica(model, hardware, *, precision: str, tp: int, pp: int, batch_size: int, prompt_len: int,
-                     output_len: int, efficiency: float = 0.5) -> dict:
+                     output_len: int, efficiency: float | None = None,
+                     bandwidth_efficiency: float | None = None) -> dict:
     """One replica configuration through the serving_tp sheet (scalar): cb_ttft, cb_itl (s),
-    cb_capacity (requests/s, before headroom), tp_memory_utilization, tp_request_latency."""
+    cb_capacity (requests/s, before headroom), tp_memory_utilization, tp_request_latency. Factors
+    left at None come from the hardware's calibrated serving profile."""
     _, _, values = _replica_inputs(model, hardware, precision=precision, tp=tp, pp=pp, batch_size=batch_size,
-                                   prompt_len=prompt_len, output_len=output_len, efficiency=efficiency)
+                                   prompt_len=prompt_len, output_len=output_len, efficiency=efficiency,
+                                   bandwidth_efficiency=bandwidth_efficiency)
     return _replica_function()(**values)
 
 
 def serving_config(model, hardware, *, precision: str, tp: int, pp: int, batch_size: int, prompt_len: int,
-                   output_len: int, efficiency: float = 0.5, chunk_tokens: int = 512, ep: int = 1) -> ServingConfig:
+                   output_len: int, efficiency: float | None = None, chunk_tokens: int = 512,
+                   ep: int = 1) -> ServingConfig:
     """One configuration evaluated forward, unpriced, and kept even when it does not fit in memory
     (see ``memory_utilization``)."""
     hw, case, values = _replica_inputs(model, hardware, precision=precision, tp=tp, pp=pp, batch_size=batch_size,
@@ -467,7 +481,7 @@ def price_configs(configs: list[ServingConfig], *, datacenter=None, utilization:
 def serving_configs(model, *, prompt_len: int, output_len: int, hardware: Iterable | None = None,
                     precisions: Sequence[str] = DEFAULT_PRECISIONS, tp_sizes: Sequence[int] = DEFAULT_TP,
                     batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
-                    chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, efficiency: float = 0.5, datacenter=None,
+                    chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, efficiency: float | None = None, datacenter=None,
                     utilization: float = DEFAULT_UTILIZATION,
                     infrastructure_multiplier: float = 1.0, ep_sizes: Sequence[int] | None = None) -> list[ServingConfig]:
     """Every memory-feasible (hardware, precision, TP, PP, EP, batch, chunk) point with its per-replica

@@ -222,7 +222,7 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
                batch_sizes: Sequence[int] = DEFAULT_BATCHES, pp_sizes: Sequence[int] = (1,),
                chunk_sizes: Sequence[int] = DEFAULT_CHUNKS, percentile=DEFAULT_PERCENTILE,
                objective: Objective = "tco",
-               budget_usd: float | None = None, efficiency: float = 0.5, datacenter=None,
+               budget_usd: float | None = None, efficiency: float | None = None, datacenter=None,
                utilization: float = DEFAULT_UTILIZATION, headroom: float | None = None,
                infrastructure_multiplier: float = 1.0, redundancy: int = 0, allow_mix: bool = False,
                top_k: int = 3, time_limit: float = 30.0, disaggregated: str = "auto",
@@ -283,7 +283,8 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
     if disaggregated == "auto" and "e2e_latency" not in limits and not allow_mix:
         split = solve_disaggregated(configs, qps=q, limits_ms=limits, percentile=label, objective=objective,
                                     budget=budget, spares=spares, headroom=head, time_limit=time_limit, site=site)
-    assumed = dict(prompt_tokens=prompt, output_tokens=output, efficiency=float(efficiency), headroom=head,
+    eta = None if efficiency is None else float(efficiency)   # None: each hardware's calibrated profile
+    assumed = dict(prompt_tokens=prompt, output_tokens=output, efficiency=eta, headroom=head,
                    sla_applied=bool(limits), percentile=label, utilization=float(utilization),
                    price_basis=price_basis(datacenter, utilization, infrastructure_multiplier))
     common = dict(model=wl_name, qps=q, objective=objective, percentile=label, candidates_evaluated=len(configs),
@@ -311,7 +312,16 @@ def synthesize(model, *, qps: float, prompt_len: int = 512, output_len: int = 25
     return SLASynthesisResult(solve=result, best=best, alternatives=alternatives, mix=mix,
                               candidates_after_pruning=len(pool), required_per_replica=_required(best, limits),
                               assumptions=Assumptions(**assumed, end_to_end_latency_ms=e2e,
-                                                      end_to_end_of="the colocated design"), **common)
+                                                      end_to_end_of="the colocated design",
+                                                      efficiency_basis=efficiency_basis(best.config, efficiency)),
+                              **common)
+
+
+def efficiency_basis(config: ServingConfig, efficiency: float | None) -> str:
+    """Where the chosen configuration's efficiency factors come from, in words."""
+    from mlsysim_opt.profiles import factors
+    basis = factors(config.hardware, config.compute_precision, "serving", efficiency=efficiency).basis
+    return f"{config.hardware} {config.compute_precision}: {basis}"
 
 
 def _formulation(columns: Columns, qps: float, spares: int, limits: dict, objective: str, budget):

@@ -178,7 +178,9 @@ def cmd_parallelism(args, console) -> int:
         console.print(f"{r.model} on {r.fleet}: {r.best_config}  MFU {r.best_mfu:.3f}, step "
                       f"{r.best_step_time:.4g~P}, {r.best_throughput:,.0f~P} ({r.total_searched} configurations, "
                       f"{r.feasible_count} fit{proof})")
-        console.print(f"assumes efficiency {args.efficiency:g} of peak compute, sequence length {args.seq_len} tokens, "
+        eta = (f"efficiency {args.efficiency:g} of peak compute" if args.efficiency is not None else
+               f"efficiency: {getattr(r.best, 'efficiency_basis', None) or 'calibrated training profile'}")
+        console.print(f"assumes {eta}, sequence length {args.seq_len} tokens, "
                       f"{args.precision}, ZeRO stage {args.zero_stage}", markup=False, highlight=False)
     return EXIT_OK if r.best_config is not None else EXIT_FAILED
 
@@ -306,7 +308,9 @@ def _serving_options(p) -> None:
     p.add_argument("--percentile", default="p90", help="percentile every latency limit bounds: p50, p90, p99, mean")
     p.add_argument("--prompt-len", type=int, default=512, help="prompt tokens per request")
     p.add_argument("--output-len", type=int, default=256, help="output tokens per request")
-    p.add_argument("--efficiency", type=float, default=0.5, help="fraction of peak compute the replicas attain")
+    p.add_argument("--efficiency", type=float, default=None,
+                   help="fraction of peak compute the replicas attain (default: each hardware's calibrated "
+                        "serving profile, registry/efficiency_profiles.yaml; 0.5 is the tutorial's)")
     p.add_argument("--headroom", type=float,
                    help="fraction of each replica's planned load to use (default: 1 under a latency limit, "
                         "which sets the load; 0.8 of the stable load without one)")
@@ -352,7 +356,8 @@ def register(sub, add) -> None:
     p.add_argument("--fabric", default="InfiniBand_NDR")
     p.add_argument("--batch-size", type=int, required=True)
     p.add_argument("--precision", default="fp16")
-    p.add_argument("--efficiency", type=float, default=0.5)
+    p.add_argument("--efficiency", type=float, default=None,
+                   help="fraction of peak compute (default: the accelerator's calibrated training profile, else 0.5)")
     p.add_argument("--seq-len", type=int, default=2048)
     p.add_argument("--zero-stage", type=int, default=0)
     p.add_argument("--max-ep", type=int, help="largest expert-parallel degree tried (mixtures of experts)")

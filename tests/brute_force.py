@@ -92,7 +92,7 @@ def hardware_name(name: str) -> str:
 
 @lru_cache(maxsize=None)
 def replica_point(model: str, hardware: str, precision: str, tp: int, pp: int, batch_size: int, chunk_tokens: int,
-                  prompt_len: int, output_len: int, efficiency: float = 0.5, ep: int = 1) -> Optional[Replica]:
+                  prompt_len: int, output_len: int, efficiency: float | None = None, ep: int = 1) -> Optional[Replica]:
     """One point evaluated forward; None when the TP x PP split does not fit one node or the heads
     (a latent KV cache, MLA, is not split by heads), EP does not divide the experts, the precision
     has no compute path, or the replica does not fit in memory."""
@@ -116,7 +116,7 @@ def replica_point(model: str, hardware: str, precision: str, tp: int, pp: int, b
 
 @lru_cache(maxsize=None)
 def replica_table(model: str, hardware: tuple, precisions: tuple, tp_sizes: tuple, pp_sizes: tuple,
-                  batch_sizes: tuple, chunk_sizes: tuple, prompt_len: int, output_len: int, efficiency: float = 0.5
+                  batch_sizes: tuple, chunk_sizes: tuple, prompt_len: int, output_len: int, efficiency: float | None = None
                   ) -> tuple[Replica, ...]:
     """Every (hardware, precision, TP, PP, EP, batch, chunk) point whose TP x PP split fits in one node
     and whose replica fits in memory, evaluated one at a time. EP: 1, 2 and 4 for a mixture of
@@ -167,7 +167,7 @@ def planned_headroom(headroom: Optional[float], limits: dict) -> float:
 
 
 def loaded_latencies(model: str, row: Replica, rate: float, percentile="p90", *, prompt_len: int, output_len: int,
-                     efficiency: float = 0.5) -> dict:
+                     efficiency: float | None = None) -> dict:
     """TTFT, ITL and end-to-end latency (ms, at ``percentile``) of one replica of ``row`` carrying
     ``rate`` requests per second (LoadedReplicaModel), whether it is stable and fits in memory."""
     r = LoadedReplicaModel().solve(Models[model], Hardware[row.hardware], arrival_rate=rate, prompt_len=prompt_len,
@@ -510,7 +510,7 @@ def _powers_of_two(limit):
         k *= 2
 
 
-def parallelism_points(model, fleet, batch_size, *, seq_len=2048, precision="fp16", efficiency=0.5,
+def parallelism_points(model, fleet, batch_size, *, seq_len=2048, precision="fp16", efficiency=None,
                        zero_stage=0, max_tp=None, max_pp=None) -> list[dict]:
     """Every split: TP a power of two up to max_tp (default: a node) dividing the accelerators and
     the heads, PP a divisor of the rest up to the layers, DP the remainder, and EVERY micro-batch

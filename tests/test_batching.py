@@ -2,6 +2,7 @@
 hand calculations."""
 import heapq
 import math
+import re
 
 import numpy as np
 import pytest
@@ -221,15 +222,17 @@ def test_overload_asks_for_replicas():
 
 def test_more_replicas_lower_utilisation():
     kw = dict(model=LLAMA, hardware=H100, seq_len=512, sla_latency_ms=10000, max_batch_size=64)
-    one = BatchingOptimizer().solve(arrival_rate_qps=20, **kw)
-    two = BatchingOptimizer().solve(arrival_rate_qps=20, replicas=2, **kw)
+    one = BatchingOptimizer().solve(arrival_rate_qps=15, **kw)
+    two = BatchingOptimizer().solve(arrival_rate_qps=15, replicas=2, **kw)
     assert one.is_feasible and two.is_feasible and one.best_batch_size == two.best_batch_size
     assert two.utilization == pytest.approx(one.utilization / 2)
     assert two.max_request_rate.m_as("1/s") == pytest.approx(
         2 * two.best_batch_size / two.batch_service_time.m_as("s"))
     assert two.p99_latency < one.p99_latency
     overloaded = BatchingOptimizer().solve(arrival_rate_qps=50, **kw)
-    assert not overloaded.is_feasible and "2 replicas" in overloaded.infeasibility_reason
+    assert not overloaded.is_feasible
+    capacity = float(re.search(r"at most ([\d.]+) requests/s", overloaded.infeasibility_reason).group(1))
+    assert f"about {math.ceil(50 / capacity)} replicas" in overloaded.infeasibility_reason
 
 
 @pytest.mark.parametrize("kwargs, field", [

@@ -200,12 +200,17 @@ ASSUMPTION_FIELDS = {"prompt_tokens", "output_tokens", "efficiency", "headroom",
 def test_synthesize_prints_and_carries_its_assumptions(capsys):
     code, out, _ = answered(["synthesize", *QUERY, "--ttft", "300 ms", "--disaggregated", "never"], capsys)
     assert code == EXIT_OK
-    assert "256 prompt + 128 output tokens" in out and "efficiency 0.5" in out
+    assert "256 prompt + 128 output tokens" in out and "calibrated serving profile" in out
+    assert re.search(r"efficiency of the chosen design: .*(profile|as given)", out)
     assert "prices: owned accelerators" in out and re.search(r"end-to-end latency p90 [\d.]+ s", out)
     code, out, _ = answered(["synthesize", *QUERY, "--ttft", "300 ms", "--disaggregated", "never", "--json"], capsys)
     assumed = json.loads(out)["assumptions"]
     assert ASSUMPTION_FIELDS <= set(assumed)
-    assert (assumed["prompt_tokens"], assumed["output_tokens"], assumed["efficiency"]) == (256, 128, 0.5)
+    assert (assumed["prompt_tokens"], assumed["output_tokens"], assumed["efficiency"]) == (256, 128, None)
+    assert "profile" in assumed["efficiency_basis"]
+    code, out, _ = answered(["synthesize", *QUERY, "--ttft", "300 ms", "--disaggregated", "never", "--efficiency",
+                             "0.5"], capsys)
+    assert "efficiency 0.5 of peak compute" in out and "efficiency 0.5 as given" in out
     assert assumed["headroom"] == 1.0 and assumed["end_to_end_latency_ms"] > 0
 
 

@@ -215,7 +215,7 @@ def row_of(c, by_key):
     return by_key.get((c.hardware, c.precision, c.tp, c.pp, c.ep, c.batch_size, c.chunk_tokens))
 
 
-def check_under_load(f: Findings, inst, row, rate, what: str, limits=None, percentile=None, efficiency=0.5):
+def check_under_load(f: Findings, inst, row, rate, what: str, limits=None, percentile=None, efficiency=None):
     """The design re-evaluated by LoadedReplicaModel at the load each working replica carries:
     every limited percentile within its limit, stable, in memory."""
     limits = inst["limits_ms"] if limits is None else limits
@@ -226,7 +226,7 @@ def check_under_load(f: Findings, inst, row, rate, what: str, limits=None, perce
     return lat
 
 
-def check_goodput_is_tight(f: Findings, inst, row, what: str, limits=None, percentile=None, efficiency=0.5):
+def check_goodput_is_tight(f: Findings, inst, row, what: str, limits=None, percentile=None, efficiency=None):
     """Just past the goodput the replica breaks a limit or its queue (LoadedReplicaModel): the
     goodput planned with is the most the SLA allows, not less."""
     limits = inst["limits_ms"] if limits is None else limits

@@ -51,7 +51,7 @@ def grid_inputs(name, pp=1):
     """serving_tp's inputs as the serving grid builds them (its own mapping), with the chunk size set."""
     model, hw, prec, tp, batch, prompt, output, chunk = CASES[name]
     _, _, values = _replica_inputs(model, hw, precision=prec, tp=tp, pp=pp, batch_size=batch, prompt_len=prompt,
-                                   output_len=output, efficiency=0.5)
+                                   output_len=output, efficiency=None)
     return dict(values, prefill_chunk_tokens=float(chunk))
 
 

@@ -38,7 +38,7 @@ from replica_simulator import simulate
 def replica(model, hardware, precision, tp, batch, prompt, output, chunk, kv_precision=None):
     """serving_tp's inputs for one replica, mapped as formulations.serving_grid maps them (a test
     below checks the two agree), with the prefill chunk size set."""
-    case = serving_case(model, hardware, prompt + output, batch, precision, 0.5, kv_precision, prompt, output,
+    case = serving_case(model, hardware, prompt + output, batch, precision, None, kv_precision, prompt, output,
                         prefill_chunk_tokens=chunk)
     node = default_node_for(case.hardware)
     return dict(case.values, hidden_size=float(model.hidden_size), tp_size=float(tp), pp_size=1.0,

@@ -21,6 +21,9 @@ from .jobs import SWEEP_GRID_FIELD, SWEEP_UNITS, SweepRequest, grid_points, job_
 from .records import resolve_hardware, resolve_workload
 from .schemas import RequestModel, hardware_field, workload_field
 
+PROFILE_NOTE = ("fraction of peak compute; null: the calibrated profile of the hardware and precision "
+                "(registry/efficiency_profiles.yaml), or 0.5 with calibration 'flat'")
+
 Precision = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4"]
 PRECISIONS = len(Precision.__args__)
 """Precision lists hold each choice at most once in effect: longer lists only repeat work."""
@@ -98,7 +101,8 @@ class ServingRequest(RequestModel):
                           "run on the 16-bit path, W4A16)")
     kv_precision: Optional[Precision] = Field(
         None, description="KV-cache format (default fp16 for every weight format and device)")
-    efficiency: float = Field(0.5, gt=0, le=1)
+    efficiency: Optional[float] = Field(None, gt=0, le=1, description=PROFILE_NOTE)
+    calibration: Literal["profile", "flat"] = "profile"
     prompt_len: Optional[int] = Field(None, ge=1)
     output_len: Optional[int] = Field(None, ge=0)
 
@@ -109,6 +113,7 @@ def run_serving(p, progress=None):
     from ..solvers.serving import ServingModel
     return ServingModel().solve(resolve_workload(p.model), resolve_hardware(p.hardware), seq_len=p.seq_len,
                                 batch_size=p.batch_size, precision=p.precision, efficiency=p.efficiency,
+                                calibration=p.calibration,
                                 prompt_len=p.prompt_len, output_len=p.output_len, kv_precision=p.kv_precision,
                                 compute_precision=p.compute_precision)
 
@@ -121,7 +126,8 @@ class DistributedRequest(RequestModel):
     tp_size: int = Field(1, ge=1)
     pp_size: int = Field(1, ge=1)
     precision: Precision = "fp16"
-    efficiency: float = Field(0.5, gt=0, le=1)
+    efficiency: Optional[float] = Field(None, gt=0, le=1, description=PROFILE_NOTE)
+    calibration: Literal["profile", "flat"] = "profile"
     zero_stage: int = Field(0, ge=0, le=3)
 
 
@@ -131,7 +137,8 @@ def run_distributed(p, progress=None):
     from ..solvers.distributed import DistributedModel
     return DistributedModel().solve(resolve_workload(p.model), _fleet(p.fleet), batch_size=p.batch_size,
                                     seq_len=p.seq_len, tp_size=p.tp_size, pp_size=p.pp_size,
-                                    precision=p.precision, efficiency=p.efficiency, zero_stage=p.zero_stage)
+                                    precision=p.precision, efficiency=p.efficiency, zero_stage=p.zero_stage,
+                                    calibration=p.calibration)
 
 
 class FleetCostRequest(RequestModel):
@@ -226,7 +233,8 @@ class ParallelismRequest(RequestModel):
     fleet: str
     batch_size: int = Field(..., ge=1)
     precision: Precision = "fp16"
-    efficiency: float = Field(0.5, gt=0, le=1)
+    efficiency: Optional[float] = Field(None, gt=0, le=1, description=PROFILE_NOTE)
+    calibration: Literal["profile", "flat"] = "profile"
     seq_len: int = Field(2048, ge=1)
     zero_stage: int = Field(0, ge=0, le=3)
     max_ep: Optional[int] = Field(None, ge=1, le=1_000_000, description="largest expert-parallel degree tried")
@@ -241,7 +249,7 @@ def run_parallelism(p, progress=None):
     return ParallelismOptimizer(backend=p.backend).solve(
         resolve_workload(p.model), _fleet(p.fleet), batch_size=p.batch_size, precision=p.precision,
         efficiency=p.efficiency, seq_len=p.seq_len, zero_stage=p.zero_stage, max_ep=p.max_ep,
-        background_load=p.background_load)
+        background_load=p.background_load, calibration=p.calibration)
 
 
 class CapstoneRequest(RequestModel):

@@ -252,7 +252,7 @@ class ContinuousBatchingModel:
 
     def solve(self, model, hardware, max_seq_len, mean_request_tokens=None,
               max_batch_size=DEFAULT_MAX_BATCH_SIZE, page_size=DEFAULT_PAGE_SIZE, precision="fp16",
-              efficiency=0.5, kv_precision=None,
+              efficiency=None, kv_precision=None,
               prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, arrival_rate=None, prompt_len=None,
               output_len=None, compute_precision=None) -> ContinuousBatchingResult:
         s_max = _in.positive_int(max_seq_len, "max_seq_len")
@@ -397,7 +397,7 @@ class BatchingOptimizer:
     ``max_request_rate``), not the offered load. ``pareto_front`` lists the batch sizes that are not
     dominated in (lower p99, higher throughput), each with ``meets_sla``."""
 
-    def solve(self, model, hardware, seq_len, arrival_rate_qps, sla_latency_ms, precision="fp16", efficiency=0.5,
+    def solve(self, model, hardware, seq_len, arrival_rate_qps, sla_latency_ms, precision="fp16", efficiency=None,
               output_len=None, max_batch_size=DEFAULT_MAX_BATCH_SIZE, replicas=1, prompt_len=None,
               kv_precision=None, compute_precision=None) -> BatchingResult:
         lam = _rate(arrival_rate_qps, "arrival_rate_qps")

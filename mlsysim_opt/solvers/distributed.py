@@ -14,6 +14,7 @@ from pydantic import PrivateAttr
 from .. import inputs as _in
 from ..compile.numeric import CompiledFunction, compile_expressions
 from ..errors import InputError, UnknownNameError
+from ..profiles import factors as profile_factors
 from ..results import Result
 from ..types import Fleet, TransformerWorkload
 from ..units import as_quantity, quantity_factory
@@ -86,6 +87,9 @@ class DistributedResult(Result):
     active_dp_ranks: int
     feasible: bool
     infeasibility_reason: Optional[str] = None
+    efficiency: Optional[float] = None
+    """Achieved fraction of peak FLOP/s used; ``efficiency_basis`` says where it comes from."""
+    efficiency_basis: Optional[str] = None
     memory_per_gpu: pint.Quantity
     memory_capacity: pint.Quantity
     memory_reserve: pint.Quantity
@@ -243,7 +247,8 @@ class Setting:
 
     def __init__(self, model, fleet, batch_size, seq_len, precision, efficiency, overlap_comm, zero_stage,
                  activation_recomputation, virtual_stages=1, sequence_parallel=True, gradient_bytes=None,
-                 memory_reserve=0, *, capacity_factor=None, step_time_cv=None, background_load=0.0):
+                 memory_reserve=0, *, capacity_factor=None, step_time_cv=None, background_load=0.0,
+                 calibration="profile"):
         self.wl = transformer_arg(model)
         self.fleet = fleet_arg(fleet)
         self.hw = self.fleet.node.accelerator
@@ -252,13 +257,16 @@ class Setting:
                                                                       maximum=MAX_GLOBAL_BATCH)
         self.seq = _in.DEFAULT_SEQ_LEN if seq_len is None else _in.whole_number(seq_len, "seq_len", minimum=1,
                                                                                 maximum=MAX_SEQ_LEN)
-        self.eta = _in.fraction(efficiency, "efficiency")
         self.overlap = bool_arg(overlap_comm, "overlap_comm")
         self.zero = zero_arg(zero_stage)
         self.recompute = recompute_arg(activation_recomputation)
         self.v = _in.whole_number(virtual_stages, "virtual_stages", minimum=1, maximum=1024)
         self.sp = bool_arg(sequence_parallel, "sequence_parallel")
         self.choice = _in.precision_for(self.hw, precision)
+        # None: the calibrated training profile of the accelerator at this precision (else flat 0.5)
+        self.factors = profile_factors(self.hw, self.choice.precision, "training", efficiency=efficiency,
+                                       calibration=calibration)
+        self.eta = _in.fraction(self.factors.efficiency, "efficiency")
         if gradient_bytes is None:
             # Gradients live in the training precision, never below 16 bits (fp8 recipes keep bf16 grads).
             self.grad_bytes = max(2.0, self.choice.storage_bytes)
@@ -397,11 +405,12 @@ class DistributedModel:
     @staticmethod
     def solve(model, fleet, batch_size: int | None = None, seq_len: int = 2048, tp_size: int = 1, pp_size: int = 1,
               dp_size: int | None = None, microbatches: int | None = None, microbatch_size: int | None = None,
-              precision: str = "fp16", efficiency: float = 0.5, overlap_comm: bool = True, zero_stage: int = 0,
+              precision: str = "fp16", efficiency: float | None = None, overlap_comm: bool = True, zero_stage: int = 0,
               activation_recomputation: str = "selective", virtual_stages: int = 1,
               sequence_parallel: bool = True, gradient_bytes: float | None = None,
               memory_reserve=0, ep_size: int = 1, capacity_factor: float | None = None,
-              step_time_cv: float | None = None, background_load: float = 0.0) -> DistributedResult:
+              step_time_cv: float | None = None, background_load: float = 0.0,
+              calibration: str = "profile") -> DistributedResult:
         """One step of ``batch_size`` sequences of ``seq_len`` tokens on ``fleet``.
 
         ``batch_size`` defaults to one sequence per data-parallel replica. ``dp_size`` defaults to
@@ -422,7 +431,8 @@ class DistributedModel:
         """
         s = Setting(model, fleet, batch_size, seq_len, precision, efficiency, overlap_comm, zero_stage,
                     activation_recomputation, virtual_stages, sequence_parallel, gradient_bytes, memory_reserve,
-                    capacity_factor=capacity_factor, step_time_cv=step_time_cv, background_load=background_load)
+                    capacity_factor=capacity_factor, step_time_cv=step_time_cv, background_load=background_load,
+                    calibration=calibration)
         tp, pp, dp = s.split(tp_size, pp_size, dp_size)
         ep = s.expert_split(ep_size, dp)
         if s.batch is None:
@@ -483,7 +493,8 @@ def build_result(s: Setting, tp, pp, dp, m, mu, out: dict, ep=1) -> DistributedR
         active_dp_ranks=active, feasible=feasible, infeasibility_reason=reason,
         memory_reserve=reserve, memory_breakdown=breakdown, pp_bubble_fraction=float(out["bubble_fraction"]),
         mfu=float(out["mfu"]), scaling_efficiency=float(out["scaling_efficiency"]), links=placement, notes=notes,
-        straggler_factor=float(out["straggler_factor"]),
+        straggler_factor=float(out["straggler_factor"]), efficiency=s.eta,
+        efficiency_basis=s.factors.basis,
         **fields,
     )
     result._records = (s.wl, s.fleet)

@@ -375,7 +375,7 @@ class LoadedReplicaModel:
 
     def solve(self, model, hardware, *, arrival_rate, prompt_len=512, output_len=256, batch_size=64,
               prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, precision="fp16", tp=1, pp=1,
-              efficiency=0.5, ep=1, kv_precision=None, compute_precision=None) -> LoadedReplicaResult:
+              efficiency=None, ep=1, kv_precision=None, compute_precision=None) -> LoadedReplicaResult:
         arrival_rate_per_second(arrival_rate)          # the rate's error first: it is the question asked
         wl = language_model(model)
         prompt = _in.positive_int(prompt_len, "prompt_len")

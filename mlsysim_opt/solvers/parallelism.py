@@ -174,7 +174,7 @@ class ParallelismOptimizer:
         if backend == "highs":  # the instance's solve goes through the MILP; the class's stays exhaustive
             from ..formulations.parallelism import solve_parallelism
 
-            def solve(model, fleet, batch_size, precision="fp16", efficiency=0.5, overlap_comm=True,
+            def solve(model, fleet, batch_size, precision="fp16", efficiency=None, overlap_comm=True,
                       seq_len=2048, max_tp=None, objective="step_time", **options):
                 return solve_parallelism(model, fleet, batch_size, objective=objective, time_limit=time_limit,
                                          precision=precision, efficiency=efficiency, overlap_comm=overlap_comm,
@@ -182,13 +182,13 @@ class ParallelismOptimizer:
             self.solve = solve
 
     @staticmethod
-    def enumerate(model, fleet, batch_size: int, precision: str = "fp16", efficiency: float = 0.5,
+    def enumerate(model, fleet, batch_size: int, precision: str = "fp16", efficiency: float | None = None,
                   overlap_comm: bool = True, seq_len: int = 2048, max_tp: int | None = None,
                   max_pp: int | None = None, microbatch_sizes: Iterable[int] | None = None, zero_stage: int = 0,
                   activation_recomputation: str = "selective", virtual_stages: int = 1,
                   sequence_parallel: bool = True, gradient_bytes: float | None = None, memory_reserve=0,
                   max_ep: int | None = None, capacity_factor: float | None = None, step_time_cv: float | None = None,
-                  background_load: float = 0.0):
+                  background_load: float = 0.0, calibration: str = "profile"):
         """Every configuration and every sheet output as flat arrays (SI floats), in one vectorized
         evaluation. Returns ``(setting, arrays)``; ``arrays`` holds ``tp, pp, dp, ep, microbatches,
         microbatch_size``, the outputs of the distributed and training-memory sheets and ``feasible``.
@@ -200,7 +200,7 @@ class ParallelismOptimizer:
         s = Setting(model, fleet, _in.whole_number(batch_size, "batch_size", minimum=1), seq_len, precision, efficiency,
                     overlap_comm, zero_stage, activation_recomputation, virtual_stages, sequence_parallel,
                     gradient_bytes, memory_reserve, capacity_factor=capacity_factor, step_time_cv=step_time_cv,
-                    background_load=background_load)
+                    background_load=background_load, calibration=calibration)
         n, layers, heads = s.n, s.wl.layers, s.wl.heads
         tp_cap = s.per_node if max_tp is None else _in.whole_number(max_tp, "max_tp", minimum=1, maximum=1_000_000)
         pp_cap = layers if max_pp is None else min(layers, _in.whole_number(max_pp, "max_pp", minimum=1,
@@ -238,14 +238,15 @@ class ParallelismOptimizer:
         return s, out
 
     @staticmethod
-    def solve(model, fleet, batch_size: int, precision: str = "fp16", efficiency: float = 0.5,
+    def solve(model, fleet, batch_size: int, precision: str = "fp16", efficiency: float | None = None,
               overlap_comm: bool = True, seq_len: int = 2048, max_tp: int | None = None,
               objective: str = "step_time", max_pp: int | None = None,
               microbatch_sizes: Iterable[int] | None = None, zero_stage: int = 0,
               activation_recomputation: str = "selective", virtual_stages: int = 1,
               sequence_parallel: bool = True, gradient_bytes: float | None = None,
               memory_reserve=0, max_ep: int | None = None, capacity_factor: float | None = None,
-              step_time_cv: float | None = None, background_load: float = 0.0) -> ParallelismResult:
+              step_time_cv: float | None = None, background_load: float = 0.0,
+              calibration: str = "profile") -> ParallelismResult:
         """The fastest feasible split of ``batch_size`` sequences on ``fleet``.
 
         ``objective`` "step_time" (minimise) or "mfu" (maximise); with the batch and the fleet fixed
@@ -259,7 +260,7 @@ class ParallelismOptimizer:
         s, out = ParallelismOptimizer.enumerate(
             model, fleet, batch_size, precision, efficiency, overlap_comm, seq_len, max_tp, max_pp,
             microbatch_sizes, zero_stage, activation_recomputation, virtual_stages, sequence_parallel, gradient_bytes,
-            memory_reserve, max_ep, capacity_factor, step_time_cv, background_load)
+            memory_reserve, max_ep, capacity_factor, step_time_cv, background_load, calibration)
         total = len(out["tp"])
         feasible = np.flatnonzero(out["feasible"])
         key = out["step_time"] if objective == "step_time" else -out["mfu"]

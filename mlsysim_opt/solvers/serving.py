@@ -12,6 +12,7 @@ import pint
 from .. import inputs as _in
 from ..errors import InputError
 from ..precision import PrecisionChoice, kv_precision_or_default, serving_precision
+from ..profiles import factors as profile_factors
 from ..results import Result
 from ..types import PRECISION_BYTES, HardwareNode, TransformerWorkload
 from .quantities import field_converters, quantities
@@ -69,6 +70,7 @@ class ServingCase:
     prompt_len: int
     output_len: int
     values: dict
+    factors_basis: str = ""    # where efficiency and bandwidth_efficiency come from (profiles.factors)
 
 
 def language_model(value, field: str = "model") -> TransformerWorkload:
@@ -104,24 +106,31 @@ def split_context(seq_len: int, prompt_len, output_len) -> tuple[int, int]:
     return prompt_len, output_len
 
 
-def serving_case(model, hardware, seq_len, batch_size=1, precision="fp16", efficiency=0.5, kv_precision=None,
-                 prompt_len=None, output_len=None, bandwidth_efficiency=1.0,
-                 prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, compute_precision=None) -> ServingCase:
+def serving_case(model, hardware, seq_len, batch_size=1, precision="fp16", efficiency=None, kv_precision=None,
+                 prompt_len=None, output_len=None, bandwidth_efficiency=None,
+                 prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, compute_precision=None,
+                 calibration="profile") -> ServingCase:
     """Validate the arguments of a serving query and lower them to symbol values (SI floats).
 
     Three formats, each its own input: ``precision`` stores the weights, ``compute_precision`` is
     the arithmetic (default: the weights' format, except int4 weights, which run W4A16; see
     ``precision.default_compute_precision``) and ``kv_precision`` stores the KV cache (default
     ``precision.DEFAULT_KV_PRECISION``, 16-bit, whatever the weights or the device; fp32 for fp32
-    arithmetic)."""
+    arithmetic).
+
+    ``efficiency`` and ``bandwidth_efficiency`` left at None come from the calibrated serving profile
+    of the hardware at the compute precision (``profiles.factors``), or are the tutorial's flat
+    0.5 and 1.0 where none exists or with ``calibration="flat"``."""
     wl = language_model(model)
     hw = _in.hardware(hardware)
     seq = _in.positive_int(seq_len, "seq_len")
     batch = _in.positive_int(batch_size, "batch_size")
-    eta = _in.fraction(efficiency, "efficiency")
-    eta_bw = _in.fraction(bandwidth_efficiency, "bandwidth_efficiency")
     chunk = _in.positive_int(prefill_chunk_tokens, "prefill_chunk_tokens")
     choice = serving_precision(hw, precision, compute_precision)
+    factors = profile_factors(hw, choice.compute_precision, "serving", efficiency=efficiency,
+                              bandwidth_efficiency=bandwidth_efficiency, calibration=calibration)
+    eta = _in.fraction(factors.efficiency, "efficiency")
+    eta_bw = _in.fraction(factors.bandwidth_efficiency, "bandwidth_efficiency")
     kv_name = kv_precision_or_default(kv_precision, choice.compute_precision)
     prompt, output = split_context(seq, prompt_len, output_len)
     values = _in.workload_values(wl, choice, batch_size=batch, seq_len=seq, is_training=False,
@@ -129,7 +138,7 @@ def serving_case(model, hardware, seq_len, batch_size=1, precision="fp16", effic
     values.update(_in.hardware_values(hw, choice), efficiency=eta, bandwidth_efficiency=eta_bw,
                   reserved_context=float(seq), prompt_tokens=float(prompt), output_tokens=float(output),
                   prefill_chunk_tokens=float(chunk))
-    return ServingCase(wl, hw, choice, kv_name, seq, prompt, output, values)
+    return ServingCase(wl, hw, choice, kv_name, seq, prompt, output, values, factors.basis)
 
 
 def precision_fields(case: ServingCase) -> dict:
@@ -185,6 +194,10 @@ class ServingResult(Result):
     feasible: bool
     infeasibility_reason: Optional[str] = None
     precision_fallback: Optional[str] = None
+    efficiency: Optional[float] = None
+    """Achieved fraction of peak FLOP/s used (``efficiency_basis`` says where it comes from)."""
+    bandwidth_efficiency: Optional[float] = None
+    efficiency_basis: Optional[str] = None
     load: Optional["LoadedReplicaResult"] = None
     """The replica under an offered load (``solve(..., arrival_rate=...)``), else None."""
 
@@ -225,12 +238,13 @@ class ServingModel:
     slots under that Poisson load (``LoadedReplicaModel``: TTFT and ITL, mean and p50/p90/p99).
     """
 
-    def solve(self, model, hardware, seq_len, batch_size=1, precision="fp16", efficiency=0.5, kv_precision=None,
-              prompt_len=None, output_len=None, bandwidth_efficiency=1.0,
+    def solve(self, model, hardware, seq_len, batch_size=1, precision="fp16", efficiency=None, kv_precision=None,
+              prompt_len=None, output_len=None, bandwidth_efficiency=None,
               prefill_chunk_tokens=DEFAULT_PREFILL_CHUNK_TOKENS, arrival_rate=None,
-              compute_precision=None) -> ServingResult:
+              compute_precision=None, calibration="profile") -> ServingResult:
         case = serving_case(model, hardware, seq_len, batch_size, precision, efficiency, kv_precision,
-                            prompt_len, output_len, bandwidth_efficiency, prefill_chunk_tokens, compute_precision)
+                            prompt_len, output_len, bandwidth_efficiency, prefill_chunk_tokens, compute_precision,
+                            calibration)
         out = serving_function()(**case.values)
         load = None
         if arrival_rate is not None:
@@ -257,7 +271,8 @@ def serving_result(case: ServingCase, out: dict, load=None) -> ServingResult:
         prompt_len=case.prompt_len, output_len=case.output_len, batch_size=int(v["batch_size"]),
         ttft_bottleneck=_label(out["prefill_compute"], out["prefill_memory"]),
         itl_bottleneck=_label(out["decode_compute"], out["decode_memory"]),
-        decode_context=float(out["decode_context"]),
+        decode_context=float(out["decode_context"]), efficiency=float(v["efficiency"]),
+        bandwidth_efficiency=float(v["bandwidth_efficiency"]), efficiency_basis=case.factors_basis or None,
         memory_utilization=float(out["memory_utilization"]), max_batch_size=fits,
         feasible=bool(feasible), infeasibility_reason=reason, precision_fallback=case.choice.fallback, load=load,
         **fields,

@@ -42,6 +42,16 @@ def test_non_finite_numbers_and_deep_nesting_are_refused():
     assert "nested" in screen(deep)[0]["rule"]
 
 
+@pytest.mark.parametrize("text, refused", [("1e999 W", True), ("2e400 TB/s", True), ("1e999", True),
+                                           ("7e406f3d83d8", False), ("3.35 TB/s", False), ("1e999 frobs", False)])
+def test_a_string_is_refused_as_non_finite_only_when_it_reads_as_a_quantity(text, refused):
+    # a random hex tag such as "7e406f3d83d8" starts like 7e406 (an overflow) but is text, not a quantity
+    problems = screen({"tag": text})
+    assert bool(problems) is refused, problems
+    if refused:
+        assert problems[0] == {"field": "tag", "rule": "must be a finite number", "value": text}
+
+
 # ------------------------------------------------------------------------------------------------
 # cache keys, JSON forms, errors
 

@@ -47,6 +47,21 @@ def _not_text(where: str) -> dict:
             "fix": "send characters outside the Basic Multilingual Plane as a surrogate pair or in UTF-8"}
 
 
+def _quantity_rest(rest: str) -> bool:
+    """Whether what follows a leading number makes the string a quantity the unit parser would read
+    (nothing, or a defined unit first): "1e999 W" is one, a hex tag such as "7e406f3d83d8" is text."""
+    from ..units import ureg
+    unit = re.match(r"\s*([A-Za-z_\u00b5\u03bc\u03a9\u00b0%][A-Za-z0-9_]*)", rest)
+    if not rest.strip():
+        return True
+    if unit is None:
+        return False
+    try:
+        return unit.group(1) in ureg
+    except Exception:       # a name pint cannot even look up is no unit
+        return False
+
+
 def screen(value: Any, path: str = "", problems: list[dict] | None = None, depth: int = 0) -> list[dict]:
     """Problems with untrusted JSON: non-finite numbers, over-long strings or lists, deep nesting,
     and strings whose power operators could make the unit parser compute huge numbers."""
@@ -67,7 +82,7 @@ def screen(value: Any, path: str = "", problems: list[dict] | None = None, depth
             problems.append({"field": where, "value": value,
                              "rule": "may use a power only as a single-digit exponent of a unit",
                              "fix": "write e.g. '3.35 TB/s' or '2 m**2'; numbers like 1e12 need no '**'"})
-        elif lead and not math.isfinite(float(lead.group(1))):
+        elif lead and not math.isfinite(float(lead.group(1))) and _quantity_rest(value[lead.end():]):
             problems.append({"field": where, "rule": "must be a finite number", "value": value})
     elif isinstance(value, dict):
         if len(value) > MAX_LIST:

@@ -324,7 +324,17 @@ def leave_one_out() -> dict[str, float]:
     return {k: e for p in data["profiles"].values() for k, e in p.get("leave_one_out_errors", {}).items()}
 
 
+@functools.lru_cache(maxsize=1)
+def _rows() -> tuple[dict, ...]:
+    return tuple(measurement_rows_uncached())
+
+
 def measurement_rows() -> list[dict]:
+    """``measurement_rows_uncached``, computed once per process (the files do not change under it)."""
+    return list(_rows())
+
+
+def measurement_rows_uncached() -> list[dict]:
     """Every entry: its flat and calibrated predictions and errors, whether it was in the fit, and
     its leave-one-out error; entries out of scope carry the reason instead."""
     from mlsysim_opt.profiles import FLAT

@@ -401,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_plan(sub, add)
     from .cli_keys import register as register_keys  # keys
     register_keys(sub, add)
+    from .cli_dashboard import register as register_dashboard  # dashboard
+    register_dashboard(sub, add)
     return parser
 
 

@@ -7,6 +7,7 @@ own records with :func:`load_registry` (a YAML file in the same format) or :func
 from __future__ import annotations
 
 import numbers
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -278,6 +279,7 @@ def _build(kind: str, key: str, body: dict, where: str) -> tuple[Record, Namespa
 
 ORDER = ("hardware", "workloads", "fabrics", "nodes", "clusters", "grids", "datacenters", "literature", "scenarios")
 _state = {"loaded": False, "loading": False, "records": 0, "values": 0, "problems": []}
+_LOAD_LOCK = threading.RLock()
 
 
 def _load_file(kind: str, data: dict, origin: str, problems: list[str], counter: list[int]) -> int:
@@ -318,8 +320,17 @@ def _load_sources(data: dict, origin: str, problems: list[str]) -> None:
 
 
 def _ensure_loaded() -> None:
-    if _state["loaded"] or _state["loading"]:
+    if _state["loaded"]:
         return
+    # Other threads wait for the one loading (a dashboard gallery or a threaded server asks from
+    # several at once); the loading thread itself re-enters while it builds records.
+    with _LOAD_LOCK:
+        if _state["loaded"] or _state["loading"]:
+            return
+        _load_packaged()
+
+
+def _load_packaged() -> None:
     _state["loading"] = True
     try:
         root = resources.files("mlsysim_opt.registry")

@@ -1,3 +1,5 @@
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -165,3 +167,28 @@ def test_a_rejected_file_leaves_the_registry_unchanged(tmp_path):
         load_registry(path)
     assert set(Sources) == before_sources and set(Hardware.names()) == before_hw
     assert audit_provenance().ok
+
+
+def test_threads_asking_while_the_registry_loads_wait_for_it(tmp_path):
+    # A fresh process whose registry files read slowly: four threads ask for a record at once.
+    # Each must get it (before, the threads that came while another was loading saw an empty
+    # registry: "unknown Models entry 'Llama3_8B'; known: ", seen in the dashboards' gallery).
+    script = tmp_path / "race.py"
+    script.write_text(
+        "import threading, time\n"
+        "import mlsysim_opt.catalog as c\n"
+        "read = c._read_yaml\n"
+        "c._read_yaml = lambda path: (time.sleep(0.05), read(path))[1]\n"
+        "errors, names = [], []\n"
+        "def ask():\n"
+        "    try:\n"
+        "        names.append(c.Models['Llama3_8B'].name)\n"
+        "    except Exception as e:\n"
+        "        errors.append(repr(e))\n"
+        "threads = [threading.Thread(target=ask) for _ in range(4)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "print(len(names), errors)\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "4 []", out.stdout

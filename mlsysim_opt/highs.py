@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import math
+import threading
 import time
 from typing import Literal, Mapping, Optional
 
@@ -17,6 +18,11 @@ import pyomo.environ as pyo
 from pydantic import BaseModel, ConfigDict
 
 from .errors import SolverError
+
+SOLVER_LOCK = threading.RLock()
+"""One solve at a time per process: Pyomo's solver interface captures the process's stdout and
+stderr around each call (``pyomo.common.tee.capture_output``), and two threads doing so at once
+deadlock (seen with several dashboard sessions in one server). Processes solve in parallel."""
 
 
 ANSWER_TOLERANCE = 1e-5
@@ -114,14 +120,15 @@ class Session:
         start_objective = None
         if warm_start and violations(model, warm_start, limit=1) == []:
             start_objective = _objective_at(objective_data, model, warm_start)
-        used_start = _set_start(opt, model, warm_start) if start_objective is not None else False
-        start = time.perf_counter()
-        try:
-            res = opt.solve(model, time_limit=time_limit, rel_gap=mip_gap, threads=threads,
-                            load_solutions=False, raise_exception_on_nonoptimal_result=False)
-        except Exception as exc:  # HiGHS or Pyomo failed outright: report, do not guess
-            raise SolverError(f"HiGHS failed: {exc}") from exc
-        elapsed = time.perf_counter() - start
+        with SOLVER_LOCK:
+            used_start = _set_start(opt, model, warm_start) if start_objective is not None else False
+            start = time.perf_counter()
+            try:
+                res = opt.solve(model, time_limit=time_limit, rel_gap=mip_gap, threads=threads,
+                                load_solutions=False, raise_exception_on_nonoptimal_result=False)
+            except Exception as exc:  # HiGHS or Pyomo failed outright: report, do not guess
+                raise SolverError(f"HiGHS failed: {exc}") from exc
+            elapsed = time.perf_counter() - start
         status = _status(res.termination_condition, res.solution_status)
         objective, bound = res.incumbent_objective, res.objective_bound
         source = "solver" if status in (SolveStatus.OPTIMAL, SolveStatus.FEASIBLE) else None
@@ -239,7 +246,9 @@ def solve_lp(model: pyo.ConcreteModel, *, time_limit: float = 30.0):
     n_vars, _, n_cons = _size(model)
     start = time.perf_counter()
     try:
-        res = opt.solve(model, time_limit=time_limit, load_solutions=False, raise_exception_on_nonoptimal_result=False)
+        with SOLVER_LOCK:
+            res = opt.solve(model, time_limit=time_limit, load_solutions=False,
+                            raise_exception_on_nonoptimal_result=False)
     except Exception as exc:
         raise SolverError(f"HiGHS failed: {exc}") from exc
     status = _status(res.termination_condition, res.solution_status)

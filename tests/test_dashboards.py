@@ -76,7 +76,7 @@ def test_without_marimo_the_error_says_how_to_install_it(capsys, monkeypatch):
 
 def test_the_server_listens_on_loopback_only_in_app_mode():
     cmd = dashboards.command("carbon", port=12345)
-    assert cmd[1:4] == ["-m", "marimo", "run"] and Path(cmd[4]) == dashboards.APPS["carbon"].path
+    assert cmd[1:4] == ["-m", "mlsysim_opt.dashboards._serve", "run"] and Path(cmd[4]) == dashboards.APPS["carbon"].path
     assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and "--headless" in cmd
     assert Path(dashboards.command(None, port=1)[4]) == dashboards.HERE    # the gallery
 

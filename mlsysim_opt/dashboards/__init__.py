@@ -77,7 +77,8 @@ def command(name: str | None, *, host: str = "127.0.0.1", port: int) -> list[str
     """The marimo command that serves dashboard ``name`` in app mode (read-only, no browser); with
     no name, a gallery of every dashboard."""
     target = HERE if name is None else app(name).path
-    return [sys.executable, "-m", "marimo", "run", str(target), "--host", host, "--port", str(port),
+    # marimo's own command line, behind a launcher that imports what its kernel threads would race on
+    return [sys.executable, "-m", "mlsysim_opt.dashboards._serve", "run", str(target), "--host", host, "--port", str(port),
             "--headless", "--no-token", "--no-sandbox"]
 
 

@@ -75,7 +75,7 @@ def _occupy(target, other, seconds):
     return second
 
 
-def _wait_idle(*servers, timeout=30.0):
+def _wait_idle(*servers, timeout=90.0):   # a replaced worker imports the package first: slow on a busy machine
     deadline = time.monotonic() + timeout
     for api in servers:
         while (workers := api.get("/health").json()["workers"])["busy"] or workers["ready"] < workers["size"]:

@@ -71,6 +71,14 @@ def _precision(entry) -> str:
     return "fp16" if c == "bf16" else c     # one 16-bit profile: the same tensor-core rate
 
 
+def _fields(eid: str, e: dict, hardware=None, precision: str | None = None) -> dict:
+    """The Setup fields every entry shares, read from its record."""
+    return dict(id=eid, family=e["family"], phase=e["phase"], use=e["use"], published=e["value"]["value"],
+                unit=e["value"].get("unit", ""), quantity=e["quantity"],
+                hardware=str(e["setup"].get("hardware") if hardware is None else hardware),
+                precision=_precision(e) if precision is None else precision)
+
+
 # ---------------------------------------------------------------- MLPerf Inference throughput
 def _replica_tokens_per_s(model, hw, precision, kv, tp, isl, osl, eta, eta_bw, itl_limit=None) -> float:
     """Tokens/s of one TP replica under continuous batching at the batch that maximizes it among
@@ -104,8 +112,7 @@ def _mlperf(eid, e) -> Setup:
     s = e["setup"]
     m = re.match(r"MLPerf_Inf_v\d+_(Llama2_70B|Mixtral_8x7B)_(Offline|Server)_\d+x", eid)
     hw = s.get("hardware")
-    base = dict(id=eid, family=e["family"], phase=e["phase"], use=e["use"], published=e["value"]["value"],
-                unit=e["value"].get("unit", ""), quantity=e["quantity"], hardware=str(hw), precision=_precision(e))
+    base = _fields(eid, e)
     if m is None or e["phase"] not in ("serving-offline", "serving-server"):
         what = ("GPT-J runs beam search (4 beams)" if "GPTJ" in eid else
                 "latency inside a Server run: the run's batch and queue are not published" if "Mean" in eid else
@@ -126,9 +133,7 @@ def _trt05(eid, e) -> Setup:
     s = e["setup"]
     hw = getattr(Hardware, s["hardware"])
     precision = s["precision"]["weights"]
-    base = dict(id=eid, family=e["family"], phase=e["phase"], use=e["use"], published=e["value"]["value"],
-                unit=e["value"].get("unit", ""), quantity=e["quantity"], hardware=s["hardware"],
-                precision=_precision(e))
+    base = _fields(eid, e)
     if "_B1_" in eid:
         return Setup(**base, predict=None, scope="batch 1: per-step framework costs above the roofline (known miss)")
     if eid.endswith("FirstToken"):
@@ -143,9 +148,7 @@ def _load(eid, e) -> Setup:
     curves = {c["id"]: c for c in v.published_load()["curves"] + v.published_load().get("disaggregated", [])}
     curve = curves[e["in_validation"].split()[-1]]
     tail = eid[len("Load_" + curve["id"].replace("-", "_")) + 1:]
-    base = dict(id=eid, family=e["family"], phase=e["phase"], use=e["use"], published=e["value"]["value"],
-                unit=e["value"].get("unit", ""), quantity=e["quantity"], hardware=curve["hardware"],
-                precision="fp16" if curve["precision"] in ("fp16", "bf16") else curve["precision"])
+    base = _fields(eid, e, curve["hardware"], "fp16" if curve["precision"] in ("fp16", "bf16") else curve["precision"])
     if "known miss" in e.get("note", ""):
         return Setup(**base, predict=None, scope=e["note"].split(": ", 1)[-1])
     if tail == "max_rate":
@@ -166,9 +169,7 @@ SHAREGPT = (202, 179)   # the load family's ShareGPT means (published_load.yaml)
 
 
 def _sglbench(eid, e) -> Setup:
-    s = e["setup"]
-    base = dict(id=eid, family=e["family"], phase=e["phase"], use=e["use"], published=e["value"]["value"],
-                unit=e["value"].get("unit", ""), quantity=e["quantity"], hardware=s["hardware"], precision=_precision(e))
+    base = _fields(eid, e)
     if not eid.endswith("offline_output_throughput"):
         return Setup(**base, predict=None, scope="median latencies at a rate whose token budget and slots are not "
                                                  "published for this engine run")
@@ -200,8 +201,7 @@ def _mtnlg_step(wl, gpus, batch, eta) -> float:
 def _training(eid, e) -> Setup:
     s = e["setup"]
     hw = "A100" if str(s["hardware"]).startswith("A100") else str(s["hardware"])
-    base = dict(id=eid, family=e["family"], phase=e["phase"], use=e["use"], published=e["value"]["value"],
-                unit=e["value"].get("unit", ""), quantity=e["quantity"], hardware=hw, precision=_precision(e))
+    base = _fields(eid, e, hw)
     if eid.startswith("Korthikanti_"):
         key = eid.split("_")[1]
         wl, nodes, pp, batch, mb, virtual, *_ = v._K5[key]
@@ -257,11 +257,8 @@ _COLLECTIVES = {"NCCL_AllReduce_RoCE_3x8xA100": _nccl(3), "NCCL_AllReduce_RoCE_4
 
 
 def _no_factor(eid, e) -> Setup:
-    s = e["setup"]
     f = _POWER.get(eid) or _COLLECTIVES.get(eid)
-    base = dict(id=eid, family=e["family"], phase=e["phase"], use=e["use"], published=e["value"]["value"],
-                unit=e["value"].get("unit", ""), quantity=e["quantity"], hardware=str(s.get("hardware")),
-                precision=_precision(e), fits=False)
+    base = dict(_fields(eid, e), fits=False)
     if f is None:
         why = ("the point the switch taper is fitted on (docs/validation.md)" if eid == "NCCL_AllReduce_RoCE_6x8xA100"
                else "no model input for this setup (see docs/measurements.md)")
@@ -280,8 +277,7 @@ def setups() -> tuple[Setup, ...]:
         elif family == "serving-static" and eid.startswith("TRTLLM05_"):
             out.append(_trt05(eid, e))
         elif eid == "SGLang_DeepSeek_V3_Decode_EP72":
-            out.append(Setup(id=eid, family=family, phase=e["phase"], use=e["use"], published=e["value"]["value"],
-                             unit=e["value"]["unit"], quantity=e["quantity"], hardware="H100", precision="fp8",
+            out.append(Setup(**_fields(eid, e, "H100", "fp8"),
                              predict=lambda eta, bw: v.deepseek_v3_decode_tokens_per_node(eta, bw)))
         elif family == "serving-load":
             out.append(_load(eid, e))
@@ -292,10 +288,7 @@ def setups() -> tuple[Setup, ...]:
         elif family in ("power-energy", "collectives"):
             out.append(_no_factor(eid, e))
         else:
-            out.append(Setup(id=eid, family=family, phase=e["phase"], use=e["use"], published=e["value"]["value"],
-                             unit=e["value"].get("unit", ""), quantity=e["quantity"],
-                             hardware=str(e["setup"].get("hardware")), precision=_precision(e), predict=None,
-                             scope="not modelled yet"))
+            out.append(Setup(**_fields(eid, e), predict=None, scope="not modelled yet"))
     return tuple(out)
 
 
@@ -324,19 +317,14 @@ def leave_one_out() -> dict[str, float]:
     return {k: e for p in data["profiles"].values() for k, e in p.get("leave_one_out_errors", {}).items()}
 
 
-@functools.lru_cache(maxsize=1)
-def _rows() -> tuple[dict, ...]:
-    return tuple(measurement_rows_uncached())
-
-
 def measurement_rows() -> list[dict]:
-    """``measurement_rows_uncached``, computed once per process (the files do not change under it)."""
-    return list(_rows())
-
-
-def measurement_rows_uncached() -> list[dict]:
     """Every entry: its flat and calibrated predictions and errors, whether it was in the fit, and
     its leave-one-out error; entries out of scope carry the reason instead."""
+    return list(_measurement_rows())
+
+
+@functools.lru_cache(maxsize=1)    # once per process: the files do not change under it
+def _measurement_rows() -> tuple[dict, ...]:
     from mlsysim_opt.profiles import FLAT
     loo = leave_one_out()
     rows = []
@@ -351,7 +339,7 @@ def measurement_rows_uncached() -> list[dict]:
                 row.update(flat=flat, flat_error=flat / s.published - 1, calibrated=calibrated,
                            calibrated_error=calibrated / s.published - 1, profile=profile)
             rows.append(row)
-    return rows
+    return tuple(rows)
 
 
 def summary(rows: list[dict]) -> dict:

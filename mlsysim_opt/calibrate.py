@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from . import inputs as _in
 from .errors import InputError
+from .profiles import FLAT, PHASE_FACTORS
 from .units import as_quantity
 
 PARAMETERS = ("efficiency", "bandwidth_efficiency", "overhead_scale")
@@ -117,7 +118,6 @@ def calibrate(measurements: Iterable[Measurement | dict], *, fit_overhead: bool 
 # ``efficiency`` and ``bandwidth_efficiency`` (fraction of peak memory bandwidth) on prefill, decode
 # and whole-replica throughput points together: the serving sheets apply one compute efficiency to
 # prefill and decode GEMMs, and a decode step at a large batch is compute-bound.
-PHASE_PARAMETERS = {"training": ("efficiency",), "serving": ("efficiency", "bandwidth_efficiency")}
 FACTOR_BOUNDS = (0.05, 1.0)
 PRIOR_WEIGHT = 0.1   # a weak pull toward the flat factors (in log space): unidentified directions stay there
 
@@ -138,8 +138,8 @@ class CalibrationPoint:
     predict: Callable[[float, float], float]
 
     def __post_init__(self):
-        if self.phase not in PHASE_PARAMETERS:
-            raise InputError("phase", self.phase, f"must be one of {sorted(PHASE_PARAMETERS)}")
+        if self.phase not in PHASE_FACTORS:
+            raise InputError("phase", self.phase, f"must be one of {sorted(PHASE_FACTORS)}")
         if self.use not in ("fit", "holdout"):
             raise InputError("use", self.use, "must be 'fit' or 'holdout'")
         if not self.published > 0:
@@ -194,7 +194,6 @@ def calibrate_profiles(points: Iterable[CalibrationPoint], *, min_points: int = 
     bandwidth_efficiency 1.0; groups with fewer than ``min_points`` fit points are not fitted. Each
     result carries its leave-one-out errors (every fit point predicted by a fit on the others) and
     its errors on the group's holdout points."""
-    from .profiles import FLAT
     groups: dict[tuple[str, str, str], list[CalibrationPoint]] = {}
     for p in points:
         groups.setdefault((p.hardware, p.precision, p.phase), []).append(p)
@@ -203,7 +202,7 @@ def calibrate_profiles(points: Iterable[CalibrationPoint], *, min_points: int = 
         fit = [p for p in members if p.use == "fit"]
         if len(fit) < min_points:
             continue
-        names = PHASE_PARAMETERS[phase]
+        names = PHASE_FACTORS[phase]
         factors = _fit_factors(fit, names, dict(FLAT))
         loo = {}
         for p in fit:
